@@ -1,0 +1,98 @@
+"""Data modules whose splits are tensors held in memory.
+
+Small datasets (the digits, synthetic tasks) fit in memory many times over; building each batch by
+indexing the whole tensor once (``Dataset.__getitems__``) replaces the per-sample ``__getitem__``
+calls and the collation that a ``TensorDataset`` costs for every batch. The loaders are plain
+``DataLoader`` objects, so Lightning still swaps in a ``DistributedSampler`` under DDP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from lit_dl.errors import ConfigError
+
+__all__ = ["InMemoryDataModule", "TensorBatchDataset"]
+
+
+class TensorBatchDataset(Dataset):
+    """Like ``TensorDataset``, but a whole batch is fetched with one indexing op per tensor."""
+
+    def __init__(self, *tensors: Tensor) -> None:
+        if not tensors or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
+            raise ValueError("TensorBatchDataset needs tensors with the same first dimension")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, ...]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return tuple(t[idx] for t in self.tensors)
+
+
+def _batched(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """Collate function for batches already built by ``__getitems__`` (module-level: picklable)."""
+    return batch
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Base for data modules whose splits are in-memory ``(features, labels)`` tensors.
+
+    Subclasses fill ``self.train_set``, ``self.val_set``, ``self.test_set`` (``TensorBatchDataset``) in
+    ``setup`` and set ``self.num_classes``.
+
+    Args:
+        batch_size: Samples per training batch (per device under DDP).
+        eval_batch_size: Samples per validation/test/predict batch; defaults to ``batch_size``.
+        drop_last: Drop the last incomplete training batch (a batch of one breaks BatchNorm's
+            statistics); a new shuffle each epoch still shows every sample over time.
+    """
+
+    def __init__(
+        self, batch_size: int = 64, eval_batch_size: int | None = None, drop_last: bool = True
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
+        if eval_batch_size is not None and eval_batch_size < 1:
+            raise ConfigError(f"eval_batch_size must be >= 1, got {eval_batch_size!r}")
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.drop_last = drop_last
+        self.num_classes: int | None = None
+        self.train_set: TensorBatchDataset | None = None
+        self.val_set: TensorBatchDataset | None = None
+        self.test_set: TensorBatchDataset | None = None
+
+    def _loader(self, dataset: TensorBatchDataset | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            drop_last=train and self.drop_last and len(dataset) > self.batch_size,
+            collate_fn=_batched,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split (features and labels; ``predict_step`` uses the features)."""
+        return self._loader(self.test_set, train=False)

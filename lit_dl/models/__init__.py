@@ -1,0 +1,6 @@
+"""LightningModules: the classification task base and the recipes built on it."""
+
+from lit_dl.models.classification import ClassificationTask
+from lit_dl.models.mlp import MLPClassifier
+
+__all__ = ["ClassificationTask", "MLPClassifier"]

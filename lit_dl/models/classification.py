@@ -1,0 +1,214 @@
+"""The classification task base that every lit_dl recipe builds on."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from lit_dl.errors import ConfigError
+from lit_dl.optim import default_decay_rule, l1_penalty, named_parameters_with_modules
+
+__all__ = ["ClassificationTask"]
+
+_EVAL_STAGES = ("val", "test")
+
+
+class ClassificationTask(L.LightningModule):
+    """Supervised classification: loss, metrics, parameter groups and optimizer wiring.
+
+    Recipes subclass it and only say how to build the network (:meth:`build_backbone`). The network
+    returns logits; the loss is cross-entropy on logits (log-softmax inside, numerically stable);
+    softmax appears only in :meth:`predict_step`.
+
+    Logged names: ``train/loss`` (data loss, every step), ``train/l1`` (the L1 term, when on),
+    ``{val,test}/{loss,acc,f1}`` (epoch means; accuracy is micro, F1 is macro over classes).
+
+    Extension points for subclasses: :meth:`build_backbone`, :meth:`compute_loss`,
+    :meth:`should_decay`.
+
+    Args:
+        num_classes: Number of classes; labels are ``0 .. num_classes - 1``.
+        optimizer: Optimizer factory, called with the parameter groups. From YAML:
+            ``{class_path: torch.optim.SGD, init_args: {lr: 0.1, momentum: 0.9, weight_decay: 5e-4}}``.
+            Its ``weight_decay`` applies to the ``decay`` group only.
+        lr_scheduler: Optional LR scheduler factory, called with the optimizer.
+        scheduler_interval: Step the scheduler after every ``"epoch"`` or every optimizer ``"step"``.
+        l1: Weight λ of the L1 penalty ``λ·Σ|w|`` over the parameters that get weight decay; 0 is off.
+        label_smoothing: Label smoothing of the cross-entropy, in ``[0, 1)``.
+        decay_embeddings: Give embedding tables weight decay too (off by default).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: Literal["epoch", "step"] = "epoch",
+        l1: float = 0.0,
+        label_smoothing: float = 0.0,
+        decay_embeddings: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ConfigError(f"num_classes must be >= 2, got {num_classes!r}")
+        if scheduler_interval not in ("epoch", "step"):
+            raise ConfigError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        if l1 < 0:
+            raise ConfigError(f"l1 must be >= 0, got {l1!r}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        _check_optimizer(optimizer)
+        # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
+        # call it themselves; optimizer callables are stored as the CLI's config when run from YAML.
+        self.save_hyperparameters()
+        self.num_classes = num_classes
+        self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        self.scheduler_interval = scheduler_interval
+        self.l1 = float(l1)
+        self.label_smoothing = float(label_smoothing)
+        self.decay_embeddings = decay_embeddings
+        self._l1_params: list[nn.Parameter] | None = None
+
+        self.eval_metrics = nn.ModuleDict(
+            {
+                stage: MetricCollection(
+                    {
+                        "acc": MulticlassAccuracy(num_classes, average="micro"),
+                        "f1": MulticlassF1Score(num_classes, average="macro"),
+                    },
+                    prefix=f"{stage}/",
+                )
+                for stage in _EVAL_STAGES
+            }
+        )
+        self.eval_loss = nn.ModuleDict({stage: MeanMetric() for stage in _EVAL_STAGES})
+        self.backbone = self.build_backbone()
+
+    # ----------------------------------------------------------------------------------------------
+    # Extension points
+    def build_backbone(self) -> nn.Module:
+        """Return the network mapping a batch of inputs to logits ``(batch, num_classes)``.
+
+        Called at the end of ``ClassificationTask.__init__``; ``self.hparams`` then holds the
+        arguments of every ``__init__`` in the class chain, so a recipe reads its own options from
+        there (``self.hparams.hidden_sizes``).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement build_backbone()")
+
+    def compute_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """The data loss, a scalar. Default: cross-entropy on logits with label smoothing."""
+        return F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+
+    def should_decay(self, module: nn.Module, param_name: str, param: nn.Parameter) -> bool:
+        """Whether ``module.<param_name>`` gets weight decay (and the L1 term).
+
+        Default: weight matrices and conv kernels yes; biases, norm parameters no; embeddings only
+        when ``decay_embeddings``. See :mod:`lit_dl.optim.param_groups`.
+        """
+        return default_decay_rule(module, param_name, param, decay_embeddings=self.decay_embeddings)
+
+    # ----------------------------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        return self.backbone(x)
+
+    def _split_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        decay, no_decay = [], []
+        for _, module, local, p in named_parameters_with_modules(self.backbone):
+            (decay if self.should_decay(module, local, p) else no_decay).append(p)
+        return decay, no_decay
+
+    def decay_parameter_names(self) -> dict[str, bool]:
+        """Every trainable backbone parameter name mapped to whether it gets weight decay."""
+        return {
+            name: bool(self.should_decay(module, local, p))
+            for name, module, local, p in named_parameters_with_modules(self.backbone)
+        }
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Named optimizer groups: ``decay`` and ``no_decay`` (``weight_decay=0``), empty ones dropped."""
+        decay, no_decay = self._split_parameters()
+        groups: list[dict[str, Any]] = []
+        if decay:
+            groups.append({"name": "decay", "params": decay})
+        if no_decay:
+            groups.append({"name": "no_decay", "params": no_decay, "weight_decay": 0.0})
+        return groups
+
+    def l1_term(self) -> Tensor:
+        """``l1 · Σ|w|`` over the parameters that get weight decay (zero tensor when ``l1 == 0``)."""
+        if self.l1 == 0:
+            return torch.zeros((), device=self.device)
+        if self._l1_params is None:
+            self._l1_params = self._split_parameters()[0]
+        return self.l1 * l1_penalty(self._l1_params)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        data_classes = getattr(datamodule, "num_classes", None)
+        if data_classes is not None and data_classes > self.num_classes:
+            raise ConfigError(
+                f"model num_classes={self.num_classes} is smaller than the {data_classes} classes in the "
+                f"data ({type(datamodule).__name__} has labels 0..{data_classes - 1}); "
+                f"set model.init_args.num_classes to at least {data_classes}"
+            )
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameter_groups())
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        scheduler = self.lr_scheduler_factory(optimizer)
+        config: dict[str, Any] = {"scheduler": scheduler, "interval": self.scheduler_interval, "frequency": 1}
+        monitor = getattr(scheduler, "monitor", None)  # lightning.pytorch.cli.ReduceLROnPlateau
+        if monitor is not None:
+            config["monitor"] = monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    # ----------------------------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y = batch
+        loss = self.compute_loss(self(x), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        if self.l1 > 0:
+            penalty = self.l1_term()
+            self.log("train/l1", penalty, on_step=True, on_epoch=False)
+            loss = loss + penalty
+        return loss
+
+    def _eval_step(self, batch: Any, stage: str) -> None:
+        x, y = batch
+        logits = self(x)
+        loss = self.compute_loss(logits, y)
+        self.eval_loss[stage].update(loss.detach(), weight=y.shape[0])
+        self.eval_metrics[stage].update(logits.detach(), y)
+        self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Class probabilities ``(batch, num_classes)``; the batch may be ``x`` or ``(x, y)``."""
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return torch.softmax(self(x), dim=-1)
+
+
+def _check_optimizer(optimizer: OptimizerCallable) -> None:
+    """Build the optimizer once on a dummy parameter so bad settings fail at configuration time,
+    before a Trainer creates a run folder (torch validates lr, momentum, betas, eps in __init__)."""
+    dummy = [nn.Parameter(torch.zeros(1))]
+    try:
+        optimizer(dummy)
+    except (ValueError, TypeError) as err:
+        name = getattr(optimizer, "class_path", None) or getattr(optimizer, "__name__", repr(optimizer))
+        raise ConfigError(f"invalid optimizer settings for {name}: {err}") from None
