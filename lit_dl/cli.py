@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import lightning as L
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
@@ -14,7 +17,47 @@ from lightning.pytorch.utilities import rank_zero_info
 from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
 
-__all__ = ["LitDLCLI", "main"]
+__all__ = ["LitDLArgumentParser", "LitDLCLI", "main"]
+
+# jsonargparse reports every Union member it tried; these lines name none of the user's values.
+_NOISE = re.compile(
+    r"^\s*(- Expected a <class 'NoneType'>|Given value( type)?:|Subtypes: \[|Errors:$"
+    r"|Does not validate against any of the Union subtypes)"
+)
+_MISSING_ATTR = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
+_BASES = {
+    "torch.optim": "torch.optim.Optimizer",
+    "torch.optim.lr_scheduler": "torch.optim.lr_scheduler.LRScheduler",
+}
+
+
+def _valid_names(module_name: str) -> list[str]:
+    """Public classes of ``module_name`` that subclass its base (optimizers, schedulers)."""
+    module = importlib.import_module(module_name)
+    base_module, base_name = _BASES[module_name].rsplit(".", 1)
+    base = getattr(importlib.import_module(base_module), base_name)
+    return sorted(
+        name
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and issubclass(obj, base) and obj is not base and not name.startswith("_")
+    )
+
+
+def explain_parse_error(message: str) -> str:
+    """Shorten a jsonargparse error and, for an unknown torch optimizer/scheduler, list the valid ones."""
+    lines = [line for line in message.splitlines() if not _NOISE.match(line)]
+    text = "\n".join(lines)
+    match = _MISSING_ATTR.search(text)
+    if match and match.group(1) in _BASES and "valid classes in" not in text:
+        text += f"\nvalid classes in {match.group(1)}: {', '.join(_valid_names(match.group(1)))}"
+    return text
+
+
+class LitDLArgumentParser(LightningArgumentParser):
+    """The CLI's parser: error messages trimmed to what names the bad value."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        super().error(explain_parse_error(message), ex)
 
 
 class LitDLCLI(LightningCLI):
@@ -33,6 +76,7 @@ class LitDLCLI(LightningCLI):
     def __init__(self, args: ArgsType = None, run: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("parser_kwargs", {"default_env": False})
+        kwargs.setdefault("parser_class", LitDLArgumentParser)
         super().__init__(
             ClassificationTask,
             L.LightningDataModule,
@@ -72,7 +116,8 @@ class LitDLCLI(LightningCLI):
         logger = self.trainer.logger
         root = Path(logger.root_dir) if logger is not None and logger.root_dir else None
         # Listing the logger's root does not fix the run's version (reading log_dir now would).
-        before = set(root.iterdir()) if root is not None and root.is_dir() else set()
+        root_existed = root is not None and root.is_dir()
+        before = set(root.iterdir()) if root_existed else set()
         try:
             super()._run_subcommand(subcommand)
         except BaseException:
@@ -81,6 +126,8 @@ class LitDLCLI(LightningCLI):
                 if run_dir.parent == root and run_dir not in before:
                     # Nothing was trained: the folder holds only a config copy and empty event files.
                     shutil.rmtree(run_dir, ignore_errors=True)
+                if not root_existed and root.is_dir() and not any(root.iterdir()):
+                    root.rmdir()
             raise
 
 
@@ -88,6 +135,20 @@ def main(args: ArgsType = None) -> None:
     """Console entry point. Bad configuration values exit with status 2 and a one-line message."""
     try:
         LitDLCLI(args=args)
-    except ConfigError as err:
-        print(f"lit-dl: error: {err}", file=sys.stderr)
+    except Exception as err:
+        config_error = _find_config_error(err)
+        if config_error is None:
+            raise
+        print(f"lit-dl: error: {config_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def _find_config_error(err: BaseException | None) -> ConfigError | None:
+    """The ConfigError behind ``err``: jsonargparse wraps errors raised while instantiating classes."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, ConfigError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None

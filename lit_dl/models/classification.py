@@ -27,7 +27,8 @@ class ClassificationTask(L.LightningModule):
     returns logits; the loss is cross-entropy on logits (log-softmax inside, numerically stable);
     softmax appears only in :meth:`predict_step`.
 
-    Logged names: ``train/loss`` (data loss, every step), ``train/l1`` (the L1 term, when on),
+    Logged names: ``train/loss`` (data loss) and ``train/l1`` (the L1 term, when on), each the mean
+    over the steps since the last logged step (``trainer.log_every_n_steps``),
     ``{val,test}/{loss,acc,f1}`` (epoch means; accuracy is micro, F1 is macro over classes).
 
     Extension points for subclasses: :meth:`build_backbone`, :meth:`compute_loss`,
@@ -66,8 +67,10 @@ class ClassificationTask(L.LightningModule):
             raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         _check_optimizer(optimizer)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
-        # call it themselves; optimizer callables are stored as the CLI's config when run from YAML.
-        self.save_hyperparameters()
+        # call it themselves. The optimizer and scheduler factories stay out: a callable in the
+        # checkpoint breaks `torch.load(weights_only=True)`, and the run folder's config.yaml already
+        # records them; a checkpoint rebuilds the network, not the optimizer settings.
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.num_classes = num_classes
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
@@ -76,6 +79,8 @@ class ClassificationTask(L.LightningModule):
         self.label_smoothing = float(label_smoothing)
         self.decay_embeddings = decay_embeddings
         self._l1_params: list[nn.Parameter] | None = None
+        self._train_sums: dict[str, Tensor] = {}
+        self._train_count = 0
 
         self.eval_metrics = nn.ModuleDict(
             {
@@ -175,12 +180,36 @@ class ClassificationTask(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = batch
         loss = self.compute_loss(self(x), y)
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        terms = {"train/loss": loss}
         if self.l1 > 0:
-            penalty = self.l1_term()
-            self.log("train/l1", penalty, on_step=True, on_epoch=False)
-            loss = loss + penalty
+            terms["train/l1"] = self.l1_term()
+            loss = loss + terms["train/l1"]
+        self._log_train_window(terms)
         return loss
+
+    def _log_train_window(self, terms: dict[str, Tensor]) -> None:
+        """Log the mean of each term over the steps since the logger last wrote.
+
+        ``self.log`` costs about as much as a small model's whole step, and the logger only writes
+        every ``trainer.log_every_n_steps``: so the terms are summed on the device (no host sync) and
+        handed to Lightning once per window. The logged value averages the window, a steadier
+        signal than the last batch alone.
+        """
+        for name, value in terms.items():
+            previous = self._train_sums.get(name)
+            value = value.detach()
+            self._train_sums[name] = value if previous is None else previous + value
+        self._train_count += 1
+        if self._trainer is None:  # called outside a Trainer (e.g. a unit test): nothing to log to
+            return
+        if not self._trainer._logger_connector.should_update_logs:
+            return
+        for name, total in self._train_sums.items():
+            self.log(name, total / self._train_count, on_step=True, on_epoch=False, prog_bar=name == "train/loss")
+        self._train_sums, self._train_count = {}, 0
+
+    def on_train_epoch_start(self) -> None:
+        self._train_sums, self._train_count = {}, 0
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y = batch
@@ -210,5 +239,12 @@ def _check_optimizer(optimizer: OptimizerCallable) -> None:
     try:
         optimizer(dummy)
     except (ValueError, TypeError) as err:
-        name = getattr(optimizer, "class_path", None) or getattr(optimizer, "__name__", repr(optimizer))
-        raise ConfigError(f"invalid optimizer settings for {name}: {err}") from None
+        raise ConfigError(f"invalid optimizer settings for {_callable_name(optimizer)}: {err}") from None
+
+
+def _callable_name(factory: object) -> str:
+    """``AdamW`` for ``torch.optim.AdamW`` or a ``functools.partial`` around it (as the CLI builds)."""
+    for candidate in (factory, *getattr(factory, "args", ())):
+        if isinstance(candidate, type):
+            return candidate.__name__
+    return getattr(factory, "__name__", type(factory).__name__)

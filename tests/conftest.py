@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny synthetic runs through the real CLI, TensorBoard readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+
+def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series in the TensorBoard event files of ``run_dir``: tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for events in sorted(run_dir.glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            series.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return series
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    """A complete, fast recipe: small MLP on the synthetic data, two epochs."""
+    config = {
+        "seed_everything": 0,
+        "trainer": {
+            "max_epochs": 2,
+            "accelerator": "cpu",
+            "devices": 1,
+            "log_every_n_steps": 2,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "callbacks": [
+                {
+                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {"monitor": "val/acc", "mode": "max"},
+                }
+            ],
+        },
+        "model": {
+            "class_path": "lit_dl.models.MLPClassifier",
+            "init_args": {
+                "num_classes": 3,
+                "in_features": 16,
+                "hidden_sizes": [16],
+                "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.01}},
+            },
+        },
+        "data": {
+            "class_path": "lit_dl.data.SyntheticClassificationDataModule",
+            "init_args": {"num_classes": 3, "num_features": 16, "num_train": 96, "batch_size": 16},
+        },
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

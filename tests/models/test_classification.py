@@ -1,0 +1,131 @@
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from lit_dl import ConfigError
+from lit_dl.data import SyntheticClassificationDataModule
+from lit_dl.models import ClassificationTask, MLPClassifier
+from tests.conftest import read_scalars
+
+
+def make(**kwargs):
+    defaults = {"num_classes": 3, "in_features": 4, "hidden_sizes": [5]}
+    return MLPClassifier(**{**defaults, **kwargs})
+
+
+def test_parameter_groups_by_name():
+    model = make()
+    assert model.decay_parameter_names() == {
+        "features.1.0.weight": True,
+        "features.1.1.weight": False,
+        "features.1.1.bias": False,
+        "head.weight": True,
+        "head.bias": False,
+    }
+    opt = model.configure_optimizers()
+    assert [g["name"] for g in opt.param_groups] == ["decay", "no_decay"]
+    assert opt.param_groups[1]["weight_decay"] == 0.0
+    assert opt.param_groups[0]["weight_decay"] == pytest.approx(0.01)  # AdamW's default reaches decay only
+
+
+def test_l1_term_is_lambda_times_abs_sum_of_decayed_weights():
+    model = make(l1=0.001)
+    expected = 0.001 * (model.backbone.features[1][0].weight.abs().sum() + model.backbone.head.weight.abs().sum())
+    assert torch.allclose(model.l1_term(), expected)
+    assert make().l1_term().item() == 0.0
+
+
+def test_training_step_adds_l1_to_the_loss():
+    torch.manual_seed(0)
+    plain, penalised = make(), make(l1=0.01)
+    penalised.load_state_dict(plain.state_dict())
+    batch = (torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
+    plain.train(), penalised.train()
+    torch.manual_seed(1)
+    base = plain.training_step(batch, 0)
+    torch.manual_seed(1)
+    total = penalised.training_step(batch, 0)
+    assert torch.allclose(total, base + penalised.l1_term())
+
+
+def test_loss_and_gradients_are_finite_for_huge_logits():
+    class Fixed(ClassificationTask):
+        def build_backbone(self):
+            return nn.Identity()
+
+    model = Fixed(num_classes=3)
+    logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]], requires_grad=True)
+    loss = model.compute_loss(logits, torch.tensor([1, 0]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    # each row: logsumexp(logits) - logit[target] = 1e4 - (-1e4) = 2e4, computed exactly
+    assert loss.item() == pytest.approx(2e4, rel=1e-6)
+    assert torch.isfinite(logits.grad).all()
+    # the pitfall this guards against: log(softmax(.)) underflows to -inf
+    naive = -torch.log(torch.softmax(logits.detach(), -1))[[0, 1], [1, 0]].mean()
+    assert torch.isinf(naive)
+
+
+def test_predict_step_returns_probabilities():
+    model = make().eval()
+    probs = model.predict_step((torch.randn(5, 4), torch.zeros(5)), 0)
+    assert probs.shape == (5, 3)
+    assert torch.allclose(probs.sum(-1), torch.ones(5))
+    assert torch.allclose(model.predict_step(torch.ones(2, 4), 0).sum(-1), torch.ones(2))
+
+
+def test_no_autograd_error_under_anomaly_detection():
+    model = make(l1=0.01, residual=True, dropout=0.2)
+    with torch.autograd.detect_anomaly():
+        loss = model.training_step((torch.randn(8, 4), torch.randint(0, 3, (8,))), 0)
+        loss.backward()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_classes": 1}, "num_classes must be >= 2, got 1"),
+        ({"l1": -1.0}, r"l1 must be >= 0, got -1.0"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1.0"),
+        ({"scheduler_interval": "batch"}, "scheduler_interval must be 'epoch' or 'step', got 'batch'"),
+        ({"optimizer": lambda p: torch.optim.SGD(p, lr=-0.1)}, "Invalid learning rate: -0.1"),
+        ({"activation": "nope"}, "unknown activation 'nope'"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        make(**kwargs)
+
+
+def test_num_classes_smaller_than_data_fails_at_setup(tmp_path):
+    model = make(num_classes=2)
+    data = SyntheticClassificationDataModule(num_classes=3, num_features=4)
+    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    with pytest.raises(ConfigError, match=r"model num_classes=2 is smaller than the 3 classes in the data"):
+        trainer.fit(model, datamodule=data)
+
+
+def test_fit_learns_and_checkpoint_reload_needs_no_arguments(tmp_path):
+    L.seed_everything(0)
+    model = make(hidden_sizes=[16], num_classes=3, in_features=16,
+                 optimizer=partial(torch.optim.AdamW, lr=0.02))
+    data = SyntheticClassificationDataModule(num_classes=3, num_features=16, num_train=128, batch_size=32)
+    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=3, enable_progress_bar=False,
+                        enable_model_summary=False, log_every_n_steps=1)
+    trainer.fit(model, datamodule=data)
+    acc = trainer.test(model, datamodule=data, verbose=False)[0]["test/acc"]
+    assert acc >= 0.9
+    ckpt = trainer.checkpoint_callback.best_model_path
+    reloaded = MLPClassifier.load_from_checkpoint(ckpt)
+    assert reloaded.hparams.hidden_sizes == [16]
+    x = torch.randn(3, 16)
+    assert torch.equal(reloaded.eval()(x), model.eval()(x))
+    tags = set(read_scalars(Path(trainer.log_dir)))
+    assert {"train/loss", "val/loss", "val/acc", "val/f1", "test/loss", "test/acc", "test/f1"} <= tags
+    assert "train/l1" not in tags  # only logged when l1 > 0

@@ -1,0 +1,53 @@
+import pytest
+import torch
+from torch import nn
+
+from lit_dl import ConfigError
+from lit_dl.nn import ACTIVATIONS, activation_names, make_activation, register_activation
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_registered_activation_builds_and_keeps_shape(name):
+    act = make_activation(name)
+    x = torch.randn(4, 5, requires_grad=True)
+    version = x._version
+    y = act(x)
+    assert isinstance(act, nn.Module)
+    assert y.shape == x.shape
+    assert x._version == version  # the input was not modified in place
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("relu", nn.ReLU), ("leaky_relu", nn.LeakyReLU), ("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh),
+     ("gelu", nn.GELU), ("silu", nn.SiLU), ("identity", nn.Identity)],
+)
+def test_names_map_to_torch_modules(name, expected):
+    assert type(make_activation(name)) is expected
+
+
+def test_leaky_relu_negative_slope_is_configurable():
+    act = make_activation("leaky_relu", negative_slope=0.2)
+    assert act.negative_slope == 0.2
+    assert act(torch.tensor([-1.0])).item() == pytest.approx(-0.2)
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ConfigError, match=r"unknown activation 'swishy'; valid names are: elu, gelu, identity"):
+        make_activation("swishy")
+
+
+def test_unknown_option_names_the_activation():
+    with pytest.raises(ConfigError, match=r"activation 'relu' does not take options \['slope'\]"):
+        make_activation("relu", slope=0.1)
+
+
+def test_register_activation_adds_a_name_and_refuses_duplicates():
+    register_activation("mish_test", nn.Mish)
+    try:
+        assert "mish_test" in activation_names()
+        assert isinstance(make_activation("mish_test"), nn.Mish)
+        with pytest.raises(ConfigError, match="'mish_test' is already registered"):
+            register_activation("mish_test", nn.Mish)
+    finally:
+        del ACTIVATIONS["mish_test"]
