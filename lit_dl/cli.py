@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
 import shutil
 import sys
@@ -18,6 +19,9 @@ from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
 
 __all__ = ["LitDLArgumentParser", "LitDLCLI", "main"]
+
+# Lightning's CLI calls jsonargparse APIs that jsonargparse now deprecates; users can do nothing about it.
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
 # jsonargparse reports every Union member it tried; these lines name none of the user's values.
 _NOISE = re.compile(
@@ -58,6 +62,13 @@ class LitDLArgumentParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         super().error(explain_parse_error(message), ex)
+
+    def print_usage(self, file: Any = None) -> None:
+        # The full usage of a LightningCLI subcommand runs to hundreds of lines and buries the error.
+        print(
+            f"usage: {self.prog.replace(' [options]', '')} [-h] [-c CONFIG] [options]",
+            file=file or sys.stdout,
+        )
 
 
 class LitDLCLI(LightningCLI):

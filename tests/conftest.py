@@ -24,6 +24,12 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
+@pytest.fixture(autouse=True)
+def _cli_argv(monkeypatch):
+    """Tests drive the CLI with explicit args; pytest's own argv must not look like CLI input."""
+    monkeypatch.setattr("sys.argv", ["lit-dl"])
+
+
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     """A complete, fast recipe: small MLP on the synthetic data, two epochs."""

@@ -205,7 +205,9 @@ class ClassificationTask(L.LightningModule):
         if not self._trainer._logger_connector.should_update_logs:
             return
         for name, total in self._train_sums.items():
-            self.log(name, total / self._train_count, on_step=True, on_epoch=False, prog_bar=name == "train/loss")
+            self.log(
+                name, total / self._train_count, on_step=True, on_epoch=False, prog_bar=name == "train/loss"
+            )
         self._train_sums, self._train_count = {}, 0
 
     def on_train_epoch_start(self) -> None:

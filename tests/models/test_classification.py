@@ -34,7 +34,9 @@ def test_parameter_groups_by_name():
 
 def test_l1_term_is_lambda_times_abs_sum_of_decayed_weights():
     model = make(l1=0.001)
-    expected = 0.001 * (model.backbone.features[1][0].weight.abs().sum() + model.backbone.head.weight.abs().sum())
+    expected = 0.001 * (
+        model.backbone.features[1][0].weight.abs().sum() + model.backbone.head.weight.abs().sum()
+    )
     assert torch.allclose(model.l1_term(), expected)
     assert make().l1_term().item() == 0.0
 
@@ -105,19 +107,31 @@ def test_bad_arguments_fail_at_construction(kwargs, message):
 def test_num_classes_smaller_than_data_fails_at_setup(tmp_path):
     model = make(num_classes=2)
     data = SyntheticClassificationDataModule(num_classes=3, num_features=4)
-    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     with pytest.raises(ConfigError, match=r"model num_classes=2 is smaller than the 3 classes in the data"):
         trainer.fit(model, datamodule=data)
 
 
 def test_fit_learns_and_checkpoint_reload_needs_no_arguments(tmp_path):
     L.seed_everything(0)
-    model = make(hidden_sizes=[16], num_classes=3, in_features=16,
-                 optimizer=partial(torch.optim.AdamW, lr=0.02))
+    model = make(
+        hidden_sizes=[16], num_classes=3, in_features=16, optimizer=partial(torch.optim.AdamW, lr=0.02)
+    )
     data = SyntheticClassificationDataModule(num_classes=3, num_features=16, num_train=128, batch_size=32)
-    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=3, enable_progress_bar=False,
-                        enable_model_summary=False, log_every_n_steps=1)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=3,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
     trainer.fit(model, datamodule=data)
     acc = trainer.test(model, datamodule=data, verbose=False)[0]["test/acc"]
     assert acc >= 0.9

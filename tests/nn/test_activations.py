@@ -19,8 +19,15 @@ def test_every_registered_activation_builds_and_keeps_shape(name):
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("relu", nn.ReLU), ("leaky_relu", nn.LeakyReLU), ("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh),
-     ("gelu", nn.GELU), ("silu", nn.SiLU), ("identity", nn.Identity)],
+    [
+        ("relu", nn.ReLU),
+        ("leaky_relu", nn.LeakyReLU),
+        ("sigmoid", nn.Sigmoid),
+        ("tanh", nn.Tanh),
+        ("gelu", nn.GELU),
+        ("silu", nn.SiLU),
+        ("identity", nn.Identity),
+    ],
 )
 def test_names_map_to_torch_modules(name, expected):
     assert type(make_activation(name)) is expected
@@ -33,7 +40,9 @@ def test_leaky_relu_negative_slope_is_configurable():
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(ConfigError, match=r"unknown activation 'swishy'; valid names are: elu, gelu, identity"):
+    with pytest.raises(
+        ConfigError, match=r"unknown activation 'swishy'; valid names are: elu, gelu, identity"
+    ):
         make_activation("swishy")
 
 

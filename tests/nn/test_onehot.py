@@ -18,7 +18,7 @@ def test_out_of_range_ids_raise_a_clear_error(bad):
 
 
 def test_float_ids_are_refused():
-    with pytest.raises(ValueError, match="expects an integer tensor of ids, got dtype torch.float32"):
+    with pytest.raises(ValueError, match=r"expects an integer tensor of ids, got dtype torch\.float32"):
         one_hot(torch.tensor([0.0, 1.0]), 3)
 
 

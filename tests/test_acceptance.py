@@ -1,0 +1,60 @@
+"""End-to-end checks of the README's promises: the default recipe's accuracy and DDP on CPU."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.conftest import CONFIGS, REPO
+
+
+def run_cli(args, cwd, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "lit_dl", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def test_default_recipe_reaches_97_percent_and_test_reproduces_it(tmp_path):
+    fit = run_cli(
+        ["fit", "--config", str(CONFIGS / "digits_mlp.yaml"), "--trainer.enable_progress_bar=false"],
+        cwd=tmp_path,
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    acc = float(re.search(r"test/acc\s+([0-9.]+)", fit.stdout).group(1))
+    assert acc >= 0.97
+    (ckpt,) = (tmp_path / "lightning_logs" / "version_0" / "checkpoints").glob("*.ckpt")
+    test = run_cli(
+        ["test", "--config", str(CONFIGS / "digits_mlp.yaml"), f"--ckpt_path={ckpt}"], cwd=tmp_path
+    )
+    assert test.returncode == 0, test.stderr[-3000:]
+    assert float(re.search(r"test/acc\s+([0-9.]+)", test.stdout).group(1)) == acc
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]
+
+
+def test_two_process_ddp_fit_prints_test_metrics_once(tmp_path, tiny_config):
+    result = run_cli(
+        [
+            "fit",
+            "--config",
+            str(tiny_config),
+            "--trainer.accelerator=cpu",
+            "--trainer.devices=2",
+            "--trainer.strategy=ddp",
+            f"--trainer.default_root_dir={tmp_path / 'runs'}",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("test/acc") == 1
+    assert "distributed_backend=gloo" in result.stdout + result.stderr
+    assert "All distributed processes registered. Starting with 2 processes" in result.stdout + result.stderr
+    runs = sorted(p.name for p in (tmp_path / "runs" / "lightning_logs").iterdir())
+    assert runs == ["version_0"]  # both ranks wrote into one run folder

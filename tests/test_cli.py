@@ -1,0 +1,172 @@
+"""The `lit-dl` command as a user runs it: run folders, fit-then-test, checkpoints, bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lit_dl.cli import LitDLCLI, main
+from tests.conftest import CONFIGS, REPO, read_scalars
+
+
+def fit_args(config: Path, root: Path, *extra: str) -> list[str]:
+    return ["fit", "--config", str(config), f"--trainer.default_root_dir={root}", *extra]
+
+
+def test_fit_writes_one_run_folder_and_tests_the_best_checkpoint(tiny_config, tmp_path, monkeypatch, capsys):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    root = tmp_path / "runs"
+    main(fit_args(tiny_config, root))
+    out = capsys.readouterr().out
+    assert out.count("test/acc") == 1 and "test/f1" in out and "test/loss" in out
+    run = root / "lightning_logs" / "version_0"
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith("events")) == [
+        "checkpoints",
+        "config.yaml",
+        "hparams.yaml",
+    ]
+    assert len(list((run / "checkpoints").glob("*.ckpt"))) == 1
+    tags = set(read_scalars(run))
+    assert {"train/loss", "val/loss", "val/acc", "val/f1", "test/acc", "test/f1", "test/loss"} <= tags
+    assert list(cwd.iterdir()) == []  # nothing written to the current directory
+
+    # the same command again: a new version, no "config.yaml exists" failure
+    main(fit_args(tiny_config, root, "--test_after_fit=false"))
+    assert "test/acc" not in capsys.readouterr().out
+    assert sorted(p.name for p in (root / "lightning_logs").iterdir()) == ["version_0", "version_1"]
+
+
+def test_test_subcommand_reproduces_the_accuracy_printed_after_fit(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    fitted = LitDLCLI(args=fit_args(tiny_config, root))
+    best = fitted.trainer.checkpoint_callback.best_model_path
+    tested = LitDLCLI(
+        args=[
+            "test",
+            "--config",
+            str(tiny_config),
+            f"--trainer.default_root_dir={root}",
+            f"--ckpt_path={best}",
+        ]
+    )
+    for key in ("test/acc", "test/f1", "test/loss"):
+        assert tested.trainer.callback_metrics[key] == fitted.trainer.callback_metrics[key]
+
+
+def test_config_files_compose_left_to_right(tiny_config, tmp_path):
+    cli = LitDLCLI(
+        args=[
+            "--config",
+            str(tiny_config),
+            "--config",
+            str(CONFIGS / "optimizer" / "nesterov.yaml"),
+            "--config",
+            str(CONFIGS / "lr_scheduler" / "step.yaml"),
+            "--model.init_args.optimizer.init_args.lr=0.02",
+        ],
+        run=False,
+    )
+    model_cfg = cli.config.model.init_args
+    assert model_cfg.optimizer.class_path == "torch.optim.SGD"
+    assert model_cfg.optimizer.init_args.lr == 0.02  # the command line wins over both files
+    assert model_cfg.optimizer.init_args.nesterov is True
+    assert model_cfg.lr_scheduler.class_path == "torch.optim.lr_scheduler.StepLR"
+    assert model_cfg.hidden_sizes == [16]  # untouched values of the recipe survive
+
+
+BAD_INPUTS = [
+    pytest.param(
+        ["--model.init_args.activation=swish2"],
+        "unknown activation 'swish2'; valid names are: elu, gelu, identity, leaky_relu, relu, sigmoid",
+        id="activation",
+    ),
+    pytest.param(
+        ["--model.init_args.optimizer.class_path=torch.optim.Adamm"],
+        "module 'torch.optim' has no attribute 'Adamm'",
+        id="optimizer-class",
+    ),
+    pytest.param(
+        ["--model.init_args.optimizer.init_args.lr=-0.5"],
+        "invalid optimizer settings for AdamW: Invalid learning rate: -0.5",
+        id="negative-lr",
+    ),
+    pytest.param(["--model.init_args.dropout=1.0"], r"dropout must be in [0, 1), got 1.0", id="dropout"),
+    pytest.param(
+        ["--model.init_args.num_classes=2"],
+        "model num_classes=2 is smaller than the 3 classes in the data",
+        id="num-classes",
+    ),
+    pytest.param(["--config=does/not/exist.yaml"], "File does not exist: ", id="missing-config"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_INPUTS)
+def test_bad_input_exits_2_with_a_message_and_leaves_no_run_folder(
+    tiny_config, tmp_path, capsys, extra, message
+):
+    root = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_info:
+        main(fit_args(tiny_config, root, *extra))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) <= 12, err
+    assert not (root / "lightning_logs").exists()
+
+
+def test_unknown_optimizer_message_lists_the_valid_classes(tiny_config, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(fit_args(tiny_config, tmp_path, "--model.init_args.optimizer.class_path=torch.optim.Adamm"))
+    err = capsys.readouterr().err
+    assert "valid classes in torch.optim: " in err
+    assert err.count("valid classes in torch.optim") == 1
+    for name in ("SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW"):
+        assert f" {name}," in err or f" {name}\n" in err
+    assert "Given value" not in err
+
+
+def test_console_script_and_module_entry_points(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for command in (
+        [sys.executable, "-m", "lit_dl", "--help"],
+        [Path(sys.executable).with_name("lit-dl"), "--help"],
+    ):
+        if not Path(command[0]).exists():
+            continue
+        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "{fit,validate,test,predict}" in result.stdout
+
+
+def test_model_help_documents_recipe_and_task_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model.help", "lit_dl.models.MLPClassifier"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    # the recipe's own arguments and the task base's, reached through **kwargs, with their docs
+    for option in (
+        "--model.hidden_sizes",
+        "--model.norm {before,after,none}",
+        "--model.l1",
+        "--model.optimizer",
+    ):
+        assert option in out
+    assert "Width of each hidden block." in out
+
+
+def test_saved_config_reruns_the_same_recipe(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    LitDLCLI(args=fit_args(tiny_config, root, "--test_after_fit=false"))
+    saved = root / "lightning_logs" / "version_0" / "config.yaml"
+    config = yaml.safe_load(saved.read_text())
+    assert config["model"]["init_args"]["hidden_sizes"] == [16]
+    again = LitDLCLI(args=["fit", "--config", str(saved), "--test_after_fit=false"])
+    assert again.trainer.log_dir == str(root / "lightning_logs" / "version_1")
