@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import lightning as L
+import torch
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -122,6 +123,28 @@ class LitDLCLI(LightningCLI):
             f"Testing {'the best checkpoint' if ckpt_path else 'the final weights'} on the test split"
         )
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
+
+    def predict(
+        self, model: L.LightningModule, datamodule: L.LightningDataModule | None = None, **kwargs: Any
+    ) -> None:
+        """``lit-dl predict``: run ``predict_step`` and save the outputs to ``<run>/predictions.pt``.
+
+        The file holds the concatenated outputs (class probabilities for lit_dl's tasks) in the
+        predict loader's order. Under several processes each rank writes ``predictions_rank<R>.pt``
+        with the share its sampler gave it.
+        """
+        kwargs["return_predictions"] = True
+        outputs = self.trainer.predict(model, datamodule=datamodule, **kwargs)
+        if not outputs:
+            return
+        if isinstance(outputs[0], list):  # several predict dataloaders
+            outputs = [batch for loader in outputs for batch in loader]
+        run_dir = Path(self.trainer.log_dir or ".")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        world = self.trainer.world_size
+        name = "predictions.pt" if world == 1 else f"predictions_rank{self.trainer.global_rank}.pt"
+        torch.save(torch.cat([torch.as_tensor(o).cpu() for o in outputs]), run_dir / name)
+        rank_zero_info(f"Predictions saved to {run_dir / name if world == 1 else run_dir}")
 
     def _run_subcommand(self, subcommand: str) -> None:
         logger = self.trainer.logger

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from lit_dl.cli import LitDLCLI, main
@@ -170,3 +171,24 @@ def test_saved_config_reruns_the_same_recipe(tiny_config, tmp_path):
     assert config["model"]["init_args"]["hidden_sizes"] == [16]
     again = LitDLCLI(args=["fit", "--config", str(saved), "--test_after_fit=false"])
     assert again.trainer.log_dir == str(root / "lightning_logs" / "version_1")
+
+
+def test_predict_saves_class_probabilities_in_the_run_folder(tiny_config, tmp_path):
+    root = tmp_path / "runs"
+    fitted = LitDLCLI(args=fit_args(tiny_config, root, "--test_after_fit=false"))
+    best = fitted.trainer.checkpoint_callback.best_model_path
+    LitDLCLI(
+        args=[
+            "predict",
+            "--config",
+            str(tiny_config),
+            f"--trainer.default_root_dir={root}",
+            f"--ckpt_path={best}",
+        ]
+    )
+    probs = torch.load(root / "lightning_logs" / "version_1" / "predictions.pt")
+    assert probs.shape == (64, 3)  # the synthetic test split, in order
+    assert torch.allclose(probs.sum(-1), torch.ones(64))
+    x_test = fitted.datamodule.test_set.tensors[0]
+    expected = torch.softmax(type(fitted.model).load_from_checkpoint(best).eval()(x_test), -1)
+    assert torch.allclose(probs, expected, atol=1e-6)
