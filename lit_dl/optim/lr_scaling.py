@@ -58,7 +58,7 @@ def global_batch_size(
     }
     for name, value in factors.items():
         if int(value) != value or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1 to compute the global batch, got {value!r}")
+            raise ConfigError(f"{name} must be an integer >= 1 for the global batch size, got {value!r}")
     return int(per_device_batch_size * num_devices * num_nodes * accumulate_grad_batches)
 
 
