@@ -178,7 +178,8 @@ def plot_digits(results: dict[str, dict], out_dir: Path, seed: int) -> str:
     fig.savefig(out_dir / "optimizers_digits.png", dpi=85)
     plt.close(fig)
     lines = [
-        f"| optimizer config (seed {seed}) | final val acc | best val acc | best epoch | final val loss | wall s |",
+        f"| optimizer config (seed {seed}) | final val acc | best val acc | best epoch "
+        "| final val loss | wall s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
@@ -195,7 +196,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=Path("docs/images"))
     parser.add_argument("--seed", type=int, default=0, help="training seed and gradient-noise seed")
-    parser.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to 2-D gradients")
+    parser.add_argument(
+        "--noise", type=float, default=0.0, help="std of Gaussian noise added to 2-D gradients"
+    )
     parser.add_argument("--max-epochs", type=int, default=None, help="shorten the digits runs (default: 30)")
     parser.add_argument("--skip-surfaces", action="store_true")
     parser.add_argument("--skip-digits", action="store_true")

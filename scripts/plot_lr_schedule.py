@@ -46,7 +46,9 @@ class _ScheduleRecorder(Callback):
         configs = trainer.lr_scheduler_configs
         for config in configs:
             if isinstance(config.scheduler, ReduceLROnPlateau):
-                raise ValueError("ReduceLROnPlateau follows validation metrics; it cannot be drawn without training")
+                raise ValueError(
+                    "ReduceLROnPlateau follows validation metrics; it cannot be drawn without training"
+                )
         total = trainer.estimated_stepping_batches
         if math.isinf(total):
             raise ValueError("the run has no end (max_epochs=-1 and max_steps=-1); nothing to draw")
@@ -105,7 +107,11 @@ def plot(curves: dict[str, list[float]], steps_per_epoch: int, out: Path, title:
     lrs = {k: v for k, v in curves.items() if k not in momentum}
     rows = 2 if momentum else 1
     fig, axes = plt.subplots(
-        rows, 1, figsize=(7, 3.2 + 1.6 * (rows - 1)), sharex=True, squeeze=False,
+        rows,
+        1,
+        figsize=(7, 3.2 + 1.6 * (rows - 1)),
+        sharex=True,
+        squeeze=False,
         gridspec_kw={"height_ratios": [2, 1][:rows]},
     )
     for ax, group, label in ((axes[0, 0], lrs, "learning rate"), (axes[-1, 0], momentum, "momentum / beta1")):
