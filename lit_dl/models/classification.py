@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_dl.errors import ConfigError
-from lit_dl.optim import default_decay_rule, l1_penalty, named_parameters_with_modules
+from lit_dl.optim import (
+    LRScaling,
+    WarmupLR,
+    check_lr_scaling,
+    default_decay_rule,
+    global_batch_size,
+    l1_penalty,
+    lr_scale_factor,
+    named_parameters_with_modules,
+    scale_optimizer_lr,
+)
 
 __all__ = ["ClassificationTask"]
 
@@ -44,6 +56,14 @@ class ClassificationTask(L.LightningModule):
         l1: Weight λ of the L1 penalty ``λ·Σ|w|`` over the parameters that get weight decay; 0 is off.
         label_smoothing: Label smoothing of the cross-entropy, in ``[0, 1)``.
         decay_embeddings: Give embedding tables weight decay too (off by default).
+        lr_scaling: Scale the configured LR with the global batch size before the scheduler is
+            built: ``"none"``, ``"linear"`` (x global/base; Goyal et al., 2017) or ``"sqrt"``
+            (x √(global/base); Krizhevsky, 2014). The global batch is the per-device batch
+            (the datamodule's ``batch_size``, else the train loader's) * devices * nodes *
+            ``accumulate_grad_batches``. The rule has a limit: SGD's step cannot grow past the loss
+            curvature's stability bound, so scaling stops helping past some batch size (Goyal et al.,
+            2017; Shallue et al., 2019). See :mod:`lit_dl.optim.lr_scaling`.
+        base_batch_size: The global batch size the configured LR was tuned for (>= 1).
     """
 
     def __init__(
@@ -55,6 +75,8 @@ class ClassificationTask(L.LightningModule):
         l1: float = 0.0,
         label_smoothing: float = 0.0,
         decay_embeddings: bool = False,
+        lr_scaling: LRScaling = "none",
+        base_batch_size: int = 256,
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -65,6 +87,7 @@ class ClassificationTask(L.LightningModule):
             raise ConfigError(f"l1 must be >= 0, got {l1!r}")
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        check_lr_scaling(lr_scaling, base_batch_size)
         _check_optimizer(optimizer)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
         # call it themselves. The optimizer and scheduler factories stay out: a callable in the
@@ -78,6 +101,8 @@ class ClassificationTask(L.LightningModule):
         self.l1 = float(l1)
         self.label_smoothing = float(label_smoothing)
         self.decay_embeddings = decay_embeddings
+        self.lr_scaling = lr_scaling
+        self.base_batch_size = int(base_batch_size)
         self._l1_params: list[nn.Parameter] | None = None
         self._train_sums: dict[str, Tensor] = {}
         self._train_count = 0
@@ -165,11 +190,80 @@ class ClassificationTask(L.LightningModule):
                 f"set model.init_args.num_classes to at least {data_classes}"
             )
 
+    def per_device_batch_size(self) -> int:
+        """Training samples per device and step: the datamodule's ``batch_size``, else the train loader's.
+
+        Raises:
+            ConfigError: neither says its batch size.
+        """
+        datamodule = getattr(self.trainer, "datamodule", None)
+        size = getattr(datamodule, "batch_size", None)
+        if not isinstance(size, int):
+            loader = self.trainer.train_dataloader
+            if loader is None:
+                self.trainer.fit_loop.setup_data()
+                loader = self.trainer.train_dataloader
+            size = getattr(loader, "batch_size", None)
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise ConfigError(
+                f"lr_scaling={self.lr_scaling!r} needs the per-device batch size, but neither the datamodule "
+                f"({type(datamodule).__name__}) nor the train dataloader has an integer batch_size"
+            )
+        return size
+
+    def global_batch_size(self) -> int:
+        """Samples behind one optimizer step: per-device batch * devices * nodes * accumulation."""
+        trainer = self.trainer
+        per_device = self.per_device_batch_size()
+        return global_batch_size(
+            per_device, trainer.num_devices, trainer.num_nodes, trainer.accumulate_grad_batches
+        )
+
+    def _scale_lr(self, optimizer: torch.optim.Optimizer) -> None:
+        """Apply ``lr_scaling`` to every group, print it once and record it with the run's hyperparameters.
+
+        The record goes to the loggers (``hparams.yaml``), not to ``self.hparams``: checkpoints pass
+        ``self.hparams`` back to ``__init__`` in ``load_from_checkpoint``.
+        """
+        if self.lr_scaling == "none":
+            return
+        batch = self.global_batch_size()
+        factor = lr_scale_factor(self.lr_scaling, batch, self.base_batch_size)
+        changes = scale_optimizer_lr(optimizer, factor)
+        old = ", ".join(dict.fromkeys(f"{o:g}" for o, _ in changes))  # one value per distinct LR
+        new = ", ".join(dict.fromkeys(f"{n:g}" for _, n in changes))
+        rank_zero_info(
+            f"lr scaled {self.lr_scaling} x{round(factor, 4)!r} (global batch {batch} / base "
+            f"{self.base_batch_size}): {old} -> {new}"
+        )
+        names = [str(group.get("name", i)) for i, group in enumerate(optimizer.param_groups)]
+        record = {
+            "lr_scaled/global_batch_size": batch,
+            "lr_scaled/factor": factor,
+            **{f"lr_scaled/lr/{name}": lr for name, (_, lr) in zip(names, changes, strict=True)},
+        }
+        for logger in self.loggers:
+            logger.log_hyperparams(record)
+
+    def _fit_schedule_to_run(self, scheduler: WarmupLR) -> None:
+        """Check the warmup against the run length and fill in ``total_steps`` when it is unset."""
+        steps = self.trainer.estimated_stepping_batches
+        if self.scheduler_interval == "step":
+            scheduler.fit_to_run(steps, unit="optimizer steps")
+            return
+        per_epoch = math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches)
+        epochs = steps if math.isinf(steps) else math.ceil(steps / max(per_epoch, 1))
+        scheduler.fit_to_run(epochs, unit="epochs")
+
     def configure_optimizers(self) -> Any:
+        """Optimizer on :meth:`parameter_groups`, its LR scaled (``lr_scaling``), then the scheduler."""
         optimizer = self.optimizer_factory(self.parameter_groups())
+        self._scale_lr(optimizer)
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)
+        if isinstance(scheduler, WarmupLR):
+            self._fit_schedule_to_run(scheduler)
         config: dict[str, Any] = {"scheduler": scheduler, "interval": self.scheduler_interval, "frequency": 1}
         monitor = getattr(scheduler, "monitor", None)  # lightning.pytorch.cli.ReduceLROnPlateau
         if monitor is not None:

@@ -1,5 +1,13 @@
 """Pure optimisation helpers (no Lightning): parameter groups, penalties, LR rules."""
 
+from lit_dl.optim.lr_scaling import (
+    LR_SCALING_RULES,
+    LRScaling,
+    check_lr_scaling,
+    global_batch_size,
+    lr_scale_factor,
+    scale_optimizer_lr,
+)
 from lit_dl.optim.param_groups import (
     EMBEDDING_TYPES,
     NORM_TYPES,
@@ -10,14 +18,24 @@ from lit_dl.optim.param_groups import (
     parameter_groups,
 )
 from lit_dl.optim.penalties import l1_penalty
+from lit_dl.optim.warmup import WarmupCosineLR, WarmupLR, WarmupStepLR
 
 __all__ = [
     "EMBEDDING_TYPES",
+    "LR_SCALING_RULES",
     "NORM_TYPES",
     "DecayRule",
+    "LRScaling",
+    "WarmupCosineLR",
+    "WarmupLR",
+    "WarmupStepLR",
+    "check_lr_scaling",
     "decay_parameters",
     "default_decay_rule",
+    "global_batch_size",
     "l1_penalty",
+    "lr_scale_factor",
     "named_parameters_with_modules",
     "parameter_groups",
+    "scale_optimizer_lr",
 ]

@@ -1,0 +1,119 @@
+"""Warmup schedules: exact values, the minimum LR, state_dict resume and configuration errors."""
+
+import math
+
+import pytest
+import torch
+
+from lit_dl.errors import ConfigError
+from lit_dl.optim import WarmupCosineLR, WarmupStepLR
+
+
+def _optimizer(lrs=(0.1,)):
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in lrs]
+    return torch.optim.SGD(groups, lr=lrs[0])
+
+
+def _run(scheduler, steps):
+    values = []
+    for _ in range(steps):
+        values.append([g["lr"] for g in scheduler.optimizer.param_groups])
+        scheduler.optimizer.step()
+        scheduler.step()
+    return values
+
+
+def test_warmup_cosine_values():
+    sched = WarmupCosineLR(
+        _optimizer((0.1, 0.2)), warmup_steps=4, warmup_start_factor=0.2, min_lr=0.01, total_steps=10
+    )
+    values = _run(sched, 12)
+    for base, column in zip((0.1, 0.2), zip(*values, strict=True), strict=True):
+        expected = [base * (0.2 + 0.8 * t / 4) for t in range(4)]
+        expected += [0.01 + (base - 0.01) * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in range(6)]
+        expected += [0.01, 0.01]
+        assert list(column) == pytest.approx(expected, rel=1e-12)
+
+
+def test_warmup_step_values_floor_at_min_lr():
+    sched = WarmupStepLR(
+        _optimizer(), step_size=2, gamma=0.1, warmup_steps=2, warmup_start_factor=0.5, min_lr=0.0005
+    )
+    values = [v[0] for v in _run(sched, 9)]
+    assert values == pytest.approx([0.05, 0.075, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0005], rel=1e-12)
+
+
+def test_no_warmup_starts_at_the_base_lr():
+    sched = WarmupCosineLR(_optimizer(), warmup_steps=0, total_steps=4)
+    assert [v[0] for v in _run(sched, 2)] == pytest.approx([0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 4))])
+
+
+def test_state_dict_resumes_step_for_step():
+    full = [v[0] for v in _run(WarmupCosineLR(_optimizer(), warmup_steps=3, total_steps=12), 12)]
+    first = WarmupCosineLR(_optimizer(), warmup_steps=3, total_steps=None)
+    first.fit_to_run(12)
+    head = [v[0] for v in _run(first, 5)]
+    # The order Lightning restores in: build both fresh, then load the optimizer, then the scheduler.
+    second = WarmupCosineLR(_optimizer(), warmup_steps=3, total_steps=None)
+    second.optimizer.load_state_dict(first.optimizer.state_dict())
+    second.load_state_dict(first.state_dict())
+    assert second.total_steps == 12
+    tail = [v[0] for v in _run(second, 7)]
+    assert head + tail == pytest.approx(full, rel=1e-12)
+
+
+def test_fit_to_run_fills_total_steps_only_when_unset():
+    sched = WarmupCosineLR(_optimizer(), warmup_steps=3, total_steps=20)
+    sched.fit_to_run(50)
+    assert sched.total_steps == 20
+    sched = WarmupCosineLR(_optimizer(), warmup_steps=3)
+    sched.fit_to_run(50)
+    assert sched.total_steps == 50
+
+
+def test_cosine_without_total_steps_cannot_pass_the_warmup():
+    sched = WarmupCosineLR(_optimizer(), warmup_steps=1)
+    sched.optimizer.step()
+    with pytest.raises(RuntimeError, match="total_steps is unset"):
+        sched.step()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"warmup_steps": -1}, r"warmup_steps must be >= 0, got -1"),
+        ({"warmup_start_factor": 1.5}, r"warmup_start_factor must be in \[0, 1\], got 1.5"),
+        ({"min_lr": -0.1}, r"min_lr must be >= 0, got -0.1"),
+        ({"min_lr": 0.5}, r"min_lr=0.5 is above the base LR 0.1 of parameter group 0"),
+        ({"warmup_steps": 10, "total_steps": 10}, r"warmup_steps=10 is longer than the schedule"),
+    ],
+    ids=["warmup", "start-factor", "min-lr", "min-lr-above-base", "warmup-vs-total"],
+)
+def test_warmup_rejects_bad_values(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        WarmupCosineLR(_optimizer(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"step_size": 0}, r"step_size must be >= 1, got 0"),
+        ({"step_size": 2, "gamma": 0.0}, r"gamma must be in \(0, 1\], got 0.0"),
+    ],
+    ids=["step-size", "gamma"],
+)
+def test_step_rejects_bad_values(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        WarmupStepLR(_optimizer(), **kwargs)
+
+
+def test_fit_to_run_rejects_a_warmup_longer_than_the_run():
+    sched = WarmupStepLR(_optimizer(), step_size=2, warmup_steps=5)
+    with pytest.raises(ConfigError, match=r"warmup_steps=5 is longer than the run: the run has 4 epochs"):
+        sched.fit_to_run(4, unit="epochs")
+
+
+def test_fit_to_run_needs_total_steps_for_an_endless_run():
+    sched = WarmupCosineLR(_optimizer(), warmup_steps=5)
+    with pytest.raises(ConfigError, match=r"WarmupCosineLR needs total_steps for a run without max_epochs"):
+        sched.fit_to_run(float("inf"))

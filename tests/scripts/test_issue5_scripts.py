@@ -1,0 +1,109 @@
+"""The LR-schedule plot matches a real fit step for step; the optimizer comparison is reproducible."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lit_dl.cli import main
+
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = str(ROOT / "configs/digits_mlp.yaml")
+WARMUP_CONFIGS = sorted((ROOT / "configs/lr_scheduler").glob("warmup_*.yaml"))
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_both_warmup_configs_exist():
+    assert [p.name for p in WARMUP_CONFIGS] == ["warmup_cosine.yaml", "warmup_step.yaml"]
+
+
+def test_plotted_warmup_cosine_equals_the_logged_lrs_of_a_real_fit(tmp_path):
+    plot_lr_schedule = _script("plot_lr_schedule")
+    config = ROOT / "configs/lr_scheduler/warmup_cosine.yaml"
+    # 4 epochs of 19 steps: longer than the 57-step warmup; the LR logged at every step. A narrower
+    # MLP only makes the fit faster: the schedule does not depend on it.
+    args = ["--config", DIGITS, "--config", str(config), "--trainer.max_epochs", "4"]
+    args += ["--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false"]
+    args += ["--model.init_args.hidden_sizes", "[16]"]
+    curves, per_epoch = plot_lr_schedule.schedule_curves(args)
+    assert per_epoch == 19
+
+    main(["fit", *args, "--test_after_fit", "false", "--trainer.default_root_dir", str(tmp_path)])
+    events = EventAccumulator(str(tmp_path / "lightning_logs/version_0"), size_guidance={"scalars": 0})
+    events.Reload()
+    names = ["lr-AdamW/decay", "lr-AdamW/no_decay", "lr-AdamW/decay-momentum", "lr-AdamW/no_decay-momentum"]
+    assert sorted(curves) == sorted(names)
+    for name in names:
+        logged = {e.step: e.value for e in events.Scalars(name)}
+        assert sorted(logged) == list(range(76))
+        assert [logged[s] for s in range(76)] == pytest.approx(curves[name], rel=1e-6)
+    lrs = curves["lr-AdamW/decay"]
+    assert lrs[0] == pytest.approx(0.003 * 0.1)  # warmup_start_factor x the configured LR
+    assert max(lrs) == pytest.approx(0.003)
+
+    plot_lr_schedule.plot(curves, per_epoch, tmp_path / "lr.png", config.stem)
+    assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plotted_warmup_step_follows_the_epochs():
+    config = ROOT / "configs/lr_scheduler/warmup_step.yaml"
+    args = ["--config", DIGITS, "--config", str(config), "--config", str(ROOT / "configs/optimizer/sgd.yaml")]
+    curves, per_epoch = _script("plot_lr_schedule").schedule_curves(args)
+    assert per_epoch == 19 and sorted(curves) == [
+        "lr-SGD/decay",
+        "lr-SGD/decay-momentum",
+        "lr-SGD/no_decay",
+        "lr-SGD/no_decay-momentum",
+    ]
+    # Per epoch: warmup 0.1 -> 1 over 3 epochs, then x0.1 every 10 epochs, floored at min_lr 1e-5.
+    factors = [0.1, 0.4, 0.7] + [1.0] * 10 + [0.1] * 10 + [0.01] * 7
+    expected = [0.1 * f for f in factors for _ in range(19)]
+    assert curves["lr-SGD/decay"] == pytest.approx(expected, rel=1e-12)
+    assert curves["lr-SGD/no_decay"] == pytest.approx(expected, rel=1e-12)
+    assert curves["lr-SGD/decay-momentum"] == [0.0] * 570
+
+
+def test_warmup_longer_than_the_run_exits_2_without_a_run_folder(tmp_path, capsys):
+    args = ["fit", "--config", DIGITS, "--config", str(ROOT / "configs/lr_scheduler/warmup_cosine.yaml")]
+    args += ["--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert "warmup_steps=57 is longer than the run: the run has 38 optimizer steps" in capsys.readouterr().err
+    assert list((tmp_path / "lightning_logs").iterdir()) == []
+
+
+def test_optimizer_paths_are_seeded_and_reach_the_quadratic_minimum(tmp_path):
+    compare = _script("compare_optimizers")
+    names = ["SGD", "Momentum", "Nesterov", "AdaGrad", "AdaDelta", "RMSProp", "Adam"]
+    for surface in compare.SURFACES.values():
+        assert list(surface[-1]) == names
+    fn, start, _, steps, _, _, optimizers = compare.SURFACES["quadratic"]
+    cls, kwargs = optimizers["SGD"]
+    exact = compare.trajectory(fn, start, cls, kwargs, steps, noise=0.0, seed=0)
+    assert exact.shape == (steps + 1, 2)
+    assert torch.equal(exact[0], torch.tensor(start, dtype=exact.dtype))
+    assert float(torch.linalg.vector_norm(exact[-1])) < 1e-2
+    noisy = [compare.trajectory(fn, start, cls, kwargs, steps, noise=0.5, seed=s) for s in (1, 1, 2)]
+    assert torch.equal(noisy[0], noisy[1])
+    assert not torch.equal(noisy[0], noisy[2])
+
+    results = compare.plot_surface("rosenbrock", tmp_path, noise=0.0, seed=0)
+    assert [r[0] for r in results] == names
+    assert (tmp_path / "optimizer_paths_rosenbrock.png").is_file()
+    adam = dict((r[0], r[1]) for r in results)["Adam"]
+    assert adam < 1e-3  # Adam follows the valley to (1, 1) with the settings in SURFACES
