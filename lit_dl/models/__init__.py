@@ -3,5 +3,13 @@
 from lit_dl.models.classification import ClassificationTask
 from lit_dl.models.image import ImageClassifier
 from lit_dl.models.mlp import MLPClassifier
+from lit_dl.models.sequence import SequenceClassifier
+from lit_dl.models.transformer import TransformerClassifier
 
-__all__ = ["ClassificationTask", "ImageClassifier", "MLPClassifier"]
+__all__ = [
+    "ClassificationTask",
+    "ImageClassifier",
+    "MLPClassifier",
+    "SequenceClassifier",
+    "TransformerClassifier",
+]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lit_dl.nn import ConvNet, ResNet
+from lit_dl.nn import ConvNet, ResNet, SequenceNet, TransformerSequenceNet
 
 NUM_CLASSES = 7
 
@@ -21,11 +21,31 @@ BACKBONES = {
 }
 
 
-def _float_input(shape):
-    return torch.randn(*shape)
+SEQUENCE_BACKBONES = {
+    "seq_embedding_conv": lambda: SequenceNet(11, NUM_CLASSES, embed_dim=6, conv_channels=(8,)),
+    "seq_one_hot_bag_mean": lambda: SequenceNet(
+        11, NUM_CLASSES, 6, "one_hot", (), pooling="mean", hidden_size=0
+    ),
+    "seq_two_convs_first": lambda: SequenceNet(11, NUM_CLASSES, 6, conv_channels=(8, 8), pooling="first"),
+    "transformer_prenorm": lambda: TransformerSequenceNet(11, NUM_CLASSES, 16, dim=8, num_heads=2),
+    "transformer_postnorm_learned_max": lambda: TransformerSequenceNet(
+        11, NUM_CLASSES, 16, dim=8, num_heads=2, norm_first=False, positions="learned", pooling="max"
+    ),
+    "transformer_one_hot_element": lambda: TransformerSequenceNet(
+        11, NUM_CLASSES, 16, dim=8, num_heads=2, encoding="one_hot", drop_mode="element", drop_window=2
+    ),
+}
 
 
-INPUTS = {name: _float_input for name in BACKBONES}
+def _token_ids(shape):
+    ids = torch.randint(1, 11, shape)
+    ids[1, 4:] = 0  # one padded sequence
+    return ids
+
+
+for _name, _factory in SEQUENCE_BACKBONES.items():
+    BACKBONES[_name] = (_factory, (3, 9))
+INPUTS = {name: (_token_ids if name in SEQUENCE_BACKBONES else torch.randn) for name in BACKBONES}
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
@@ -34,7 +54,7 @@ def test_backbone_logits_shape_and_gradients_reach_every_parameter(name):
     factory, shape = BACKBONES[name]
     model = factory()
     model.train()
-    x = INPUTS[name](shape)
+    x = INPUTS[name](*shape) if name not in SEQUENCE_BACKBONES else _token_ids(shape)
     logits = model(x)
     assert logits.shape == (shape[0], NUM_CLASSES)
     # A loss that weighs every logit differently, so no gradient cancels by symmetry.
