@@ -5,6 +5,7 @@ from lit_dl.data.in_memory import InMemoryDataModule, TensorBatchDataset
 from lit_dl.data.synthetic import SyntheticClassificationDataModule
 from lit_dl.data.synthetic_sequence import SyntheticSequenceDataModule
 from lit_dl.data.text import TextDataModule
+from lit_dl.data.vision import VisionDataModule
 from lit_dl.data.vocabulary import Vocabulary, tokenize
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "SyntheticSequenceDataModule",
     "TensorBatchDataset",
     "TextDataModule",
+    "VisionDataModule",
     "Vocabulary",
     "tokenize",
 ]
