@@ -13,7 +13,8 @@ from lit_dl.errors import ConfigError
 
 # Lightning 2.6 + torch 2.13 warn from inside Lightning on every batch (not our code); the project's
 # pytest config turns FutureWarning into errors, so this one is ignored by its message.
-pytestmark = pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning")
+LEAFSPEC = r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
+pytestmark = pytest.mark.filterwarnings(LEAFSPEC)
 
 
 def _idx(array: np.ndarray) -> bytes:
