@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from lit_dl.cli import main
 from lit_dl.data import TextDataModule
 from lit_dl.data.vocabulary import Vocabulary, tokenize
 from lit_dl.errors import ConfigError
@@ -173,3 +174,57 @@ def test_vocabulary_rejects_bad_sizes():
         ConfigError, match=r"max_vocab_size must be >= 3 \(padding, unknown, one token\), got 2"
     ):
         Vocabulary([["a"]], max_size=2)
+
+
+@pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning")
+def test_sequence_recipe_fits_on_text_files_from_the_cli(tmp_path):
+    rows = "".join(f"the cat {i},animal\nred car {i},vehicle\n" for i in range(8))
+    paths = [_write(tmp_path, f"{s}.csv", "text,label\n" + rows) for s in ("train", "val", "test")]
+    args = [
+        "fit",
+        "--config",
+        "configs/seq_embedding.yaml",
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+    ]
+    args += [
+        "--data",
+        "lit_dl.data.TextDataModule",
+        "--data.train_path",
+        paths[0],
+        "--data.val_path",
+        paths[1],
+    ]
+    args += ["--data.test_path", paths[2], "--data.max_length", "5", "--data.batch_size", "4"]
+    args += ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]
+    main(args)
+    ckpts = list((tmp_path / "runs").rglob("*.ckpt"))
+    assert [c.name for c in ckpts] == ["epoch=0-step=4.ckpt"]
+
+
+def test_text_vocabulary_larger_than_the_model_stops_the_cli(tmp_path, capsys):
+    rows = "".join(f"w{i} w{i + 1},{'a' if i % 2 else 'b'}\n" for i in range(30))
+    paths = [_write(tmp_path, f"{s}.csv", "text,label\n" + rows) for s in ("train", "val", "test")]
+    args = [
+        "fit",
+        "--config",
+        "configs/seq_embedding.yaml",
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+    ]
+    args += [
+        "--data",
+        "lit_dl.data.TextDataModule",
+        "--data.train_path",
+        paths[0],
+        "--data.val_path",
+        paths[1],
+    ]
+    args += ["--data.test_path", paths[2]]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert (
+        "model vocab_size=16 is smaller than the 33 token ids of the data (TextDataModule)"
+        in capsys.readouterr().err
+    )
