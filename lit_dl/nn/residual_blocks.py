@@ -38,11 +38,20 @@ class ResidualBlock(nn.Module):
         shortcut: Identity or projection.
         pre: ``BN → act`` applied to the input in the pre-activation form, else ``nn.Identity``.
         act: Activation after the sum in the post-activation form, else ``nn.Identity``.
+
+    Args:
+        in_channels: Channels of the input.
+        out_channels: Channels of the output (a projection shortcut is used when they differ).
+        stride: Stride of the block (a projection shortcut is used when it is not 1).
+        preact: Pre-activation form instead of post-activation.
+        activation: Activation name.
     """
 
     expansion = 1
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, preact: bool, activation: str):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, preact: bool, activation: str
+    ) -> None:
         super().__init__()
         self.preact = preact
         self.pre: nn.Module = (
