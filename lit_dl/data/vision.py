@@ -130,7 +130,8 @@ class VisionDataModule(L.LightningDataModule):
     def _augmentation(self) -> Any:
         if not self.augment:
             return None
-        v2 = import_torchvision("augmentation").transforms.v2
+        import_torchvision("augmentation")
+        v2 = importlib.import_module("torchvision.transforms.v2")
         size = 32 if self.dataset == "cifar10" else 28
         steps = [v2.RandomCrop(size, padding=4)]
         if self.dataset == "cifar10":
