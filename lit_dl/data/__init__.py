@@ -3,10 +3,19 @@
 from lit_dl.data.digits import DigitsDataModule
 from lit_dl.data.in_memory import InMemoryDataModule, TensorBatchDataset
 from lit_dl.data.synthetic import SyntheticClassificationDataModule
+from lit_dl.data.synthetic_sequence import SyntheticSequenceDataModule
+from lit_dl.data.text import TextDataModule
+from lit_dl.data.vision import VisionDataModule
+from lit_dl.data.vocabulary import Vocabulary, tokenize
 
 __all__ = [
     "DigitsDataModule",
     "InMemoryDataModule",
     "SyntheticClassificationDataModule",
+    "SyntheticSequenceDataModule",
     "TensorBatchDataset",
+    "TextDataModule",
+    "VisionDataModule",
+    "Vocabulary",
+    "tokenize",
 ]

@@ -1,18 +1,43 @@
 """Plain ``torch.nn`` building blocks (no Lightning): take them alone into any project."""
 
 from lit_dl.nn.activations import ACTIVATIONS, activation_names, make_activation, register_activation
+from lit_dl.nn.attention import MultiHeadSelfAttention
 from lit_dl.nn.blocks import NORM_POSITIONS, LinearBlock, NormPosition, ResidualMLPBlock, check_dropout
+from lit_dl.nn.conv import ConvBlock, ConvNet
+from lit_dl.nn.drop_attention import DropAttention
 from lit_dl.nn.mlp import MLP
 from lit_dl.nn.onehot import OneHot, one_hot
+from lit_dl.nn.pooling import MaskedPooling
+from lit_dl.nn.positions import PositionEncoding
+from lit_dl.nn.residual_blocks import BasicBlock, BottleneckBlock, ResidualBlock
+from lit_dl.nn.resnet import RESNET_DEPTHS, ResNet
+from lit_dl.nn.sequence_net import SequenceNet
+from lit_dl.nn.token_encoder import TokenEncoder
+from lit_dl.nn.transformer import TransformerEncoderLayer, TransformerSequenceNet
 
 __all__ = [
     "ACTIVATIONS",
     "MLP",
     "NORM_POSITIONS",
+    "RESNET_DEPTHS",
+    "BasicBlock",
+    "BottleneckBlock",
+    "ConvBlock",
+    "ConvNet",
+    "DropAttention",
     "LinearBlock",
+    "MaskedPooling",
+    "MultiHeadSelfAttention",
     "NormPosition",
     "OneHot",
+    "PositionEncoding",
+    "ResNet",
+    "ResidualBlock",
     "ResidualMLPBlock",
+    "SequenceNet",
+    "TokenEncoder",
+    "TransformerEncoderLayer",
+    "TransformerSequenceNet",
     "activation_names",
     "check_dropout",
     "make_activation",

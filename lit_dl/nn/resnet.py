@@ -1,0 +1,117 @@
+"""ResNet for CIFAR-size and ImageNet-size images (He et al., 2016a; pre-activation: He et al., 2016b)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import Tensor, nn
+
+from lit_dl.errors import ConfigError
+from lit_dl.nn.activations import make_activation
+from lit_dl.nn.residual_blocks import BasicBlock, BottleneckBlock, ResidualBlock
+
+__all__ = ["RESNET_DEPTHS", "ResNet"]
+
+# depth -> (block class, blocks per stage), He et al. (2016a), Table 1.
+RESNET_DEPTHS: dict[int, tuple[type[ResidualBlock], tuple[int, int, int, int]]] = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (BottleneckBlock, (3, 4, 6, 3)),
+}
+
+
+class ResNet(nn.Module):
+    """Stem → four stages of residual blocks (widths ``width · 1, 2, 4, 8``, stride 2 from the second
+    stage on) → [BN → act] → global average pool → Linear head returning logits.
+
+    Stems: ``"cifar"`` is one 3x3 conv at stride 1 without max-pool (for 32x32 and smaller inputs);
+    ``"imagenet"`` is a 7x7 conv at stride 2 and a 3x3 max-pool at stride 2. In the pre-activation
+    form the CIFAR stem is the bare conv (the first block normalises and activates it) and a final
+    ``BN → act`` comes before the pool (He et al., 2016b, Sec. 3.1); the ImageNet stem keeps its
+    ``BN → act`` before the max-pool.
+
+    With ``depth=18``, ``width=64``, ``stem="cifar"``, 3 input channels and 10 classes the network has
+    11,173,962 parameters, the usual "ResNet-18 for CIFAR-10".
+
+    Args:
+        in_channels: Channels of the input images.
+        num_classes: Number of output logits.
+        depth: 18 or 34 (basic blocks) or 50 (bottleneck blocks).
+        width: Channels of the first stage (64 in the paper).
+        stem: ``"cifar"`` or ``"imagenet"``, see above.
+        preact: Pre-activation blocks instead of the original post-activation ones.
+        zero_init_residual: Start every block as the identity map (Goyal et al., 2017, Sec. 5.1):
+            zero the weight of the norm that ends each residual branch; in the pre-activation form,
+            whose branch ends in a conv, zero that conv's weight instead.
+        activation: Activation name.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        depth: Literal[18, 34, 50] = 18,
+        width: int = 64,
+        stem: Literal["cifar", "imagenet"] = "cifar",
+        preact: bool = False,
+        zero_init_residual: bool = False,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if depth not in RESNET_DEPTHS:
+            raise ConfigError(f"depth must be one of {', '.join(map(str, RESNET_DEPTHS))}, got {depth!r}")
+        if stem not in ("cifar", "imagenet"):
+            raise ConfigError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
+        if in_channels < 1:
+            raise ConfigError(f"in_channels must be >= 1, got {in_channels!r}")
+        if num_classes < 2:
+            raise ConfigError(f"num_classes must be >= 2, got {num_classes!r}")
+        if width < 1:
+            raise ConfigError(f"width must be >= 1, got {width!r}")
+        block, counts = RESNET_DEPTHS[depth]
+        if stem == "cifar":
+            layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)]
+            if not preact:
+                layers += [nn.BatchNorm2d(width), make_activation(activation)]
+        else:
+            layers = [
+                nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+                nn.BatchNorm2d(width),
+                make_activation(activation),
+                nn.MaxPool2d(3, 2, 1),
+            ]
+        self.stem = nn.Sequential(*layers)
+        stages: list[nn.Module] = []
+        channels = width
+        for i, n in enumerate(counts):
+            planes = width * 2**i
+            blocks = []
+            for j in range(n):
+                blocks.append(block(channels, planes, 2 if (i > 0 and j == 0) else 1, preact, activation))
+                channels = planes * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.final = (
+            nn.Sequential(nn.BatchNorm2d(channels), make_activation(activation)) if preact else nn.Identity()
+        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(channels, num_classes)
+        self.num_classes = num_classes
+        self._init_weights(zero_init_residual)
+
+    def residual_blocks(self) -> list[ResidualBlock]:
+        """Every residual block, in order."""
+        return [m for m in self.modules() if isinstance(m, ResidualBlock)]
+
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        # He et al. (2015, "Delving Deep into Rectifiers") normal init, fan-out mode as in torchvision.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if zero_init_residual:
+            for blk in self.residual_blocks():
+                norm = blk.residual_branch_norm()
+                nn.init.zeros_(norm.weight if norm is not None else blk.last_conv().weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.pool(self.final(self.stages(self.stem(x)))))
