@@ -36,6 +36,8 @@ def test_the_classic_optimizer_and_scheduler_files_exist():
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=name)
 def test_recipe_trains_standalone(recipe, tmp_path):
+    if yaml.safe_load(recipe.read_text())["data"]["class_path"] == "lit_dl.data.VisionDataModule":
+        pytest.skip("needs downloaded data: trained on fake files in tests/data/test_vision.py")
     cli = LitDLCLI(
         args=[
             "fit",
@@ -60,8 +62,10 @@ def test_file_composes_with_the_default_recipe_and_trains(extra, tmp_path):
             "--config",
             str(extra),
             f"--trainer.default_root_dir={tmp_path}",
-            "--trainer.fast_dev_run=2",
+            # four real epochs (76 steps), not fast_dev_run: warmup files need a run longer than the warmup
+            "--trainer.max_epochs=4",
             "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
         ]
     )
     # the composed section is exactly what the file says (no init_args carried over from the recipe)
