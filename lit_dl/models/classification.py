@@ -311,16 +311,33 @@ class ClassificationTask(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = self.compute_loss(logits, y)
+        # Only metric updates here (device-side, no sync); the values are logged once per epoch.
         self.eval_loss[stage].update(loss.detach(), weight=y.shape[0])
         self.eval_metrics[stage].update(logits.detach(), y)
-        self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
-        self.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
+
+    def _log_eval_epoch(self, stage: str) -> None:
+        """Compute, log and reset the epoch's metrics.
+
+        ``compute`` reduces across processes (torchmetrics syncs its states under DDP), so every rank
+        logs the same value. Logging the metric objects from every step instead would cost one
+        ``self.log`` per metric and batch, as much as a small model's forward pass.
+        """
+        values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
+        self.log_dict(values, on_step=False, on_epoch=True, prog_bar=True)
+        self.eval_loss[stage].reset()
+        self.eval_metrics[stage].reset()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
+    def on_validation_epoch_end(self) -> None:
+        self._log_eval_epoch("val")
+
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval_epoch("test")
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         """Class probabilities ``(batch, num_classes)``; the batch may be ``x`` or ``(x, y)``."""
