@@ -28,7 +28,7 @@ class GradientFlowMonitor(L.Callback):
     above ``exploding_threshold`` or not finite. A rank-zero warning names newly flagged layers once.
 
     Logged at the step: ``grad_norm/<layer>``, ``grad_flow/vanishing`` and ``grad_flow/exploding``
-    (numbers of flagged layers). Every ``image_every_n_steps`` a log-scale bar chart of the norms
+    (numbers of flagged layers). Every ``image_every_n_steps`` a bar chart of ``log10`` of the norms
     (flagged bars in red) goes to TensorBoard as the image ``grad_flow/chart``; it needs matplotlib
     (the ``plot`` extra) and a TensorBoard logger, and is skipped with a one-time warning otherwise.
 
@@ -120,7 +120,7 @@ class GradientFlowMonitor(L.Callback):
         writer.add_image("grad_flow/chart", image, step, dataformats="HWC")
 
     def render_chart(self) -> np.ndarray:
-        """The latest norms as a bar chart, an ``(H, W, 3)`` uint8 RGB image.
+        """The latest norms as a bar chart of ``log10(norm)``, an ``(H, W, 3)`` uint8 RGB image.
 
         Raises:
             ImportError: matplotlib is not installed (``pip install lit-dl[plot]``).
@@ -133,16 +133,20 @@ class GradientFlowMonitor(L.Callback):
                 "the gradient-flow chart needs matplotlib: pip install 'lit-dl[plot]'"
             ) from None
         names = list(self.norms)
-        values = [max(v, 1e-30) if np.isfinite(v) else self.exploding_threshold for v in self.norms.values()]
+        # log10 heights on a linear axis: a log-scaled axis costs several times more to draw.
+        floor = -30.0
+        heights = [
+            float(np.log10(v)) if np.isfinite(v) and v > 0 else (floor if np.isfinite(v) else 30.0)
+            for v in self.norms.values()
+        ]
         flagged = set(self.vanishing) | set(self.exploding)
-        fig = Figure(figsize=(max(4.0, 0.5 * len(names) + 2), 4), dpi=80)
+        fig = Figure(figsize=(max(4.0, 0.4 * len(names) + 1.5), 4), dpi=80)
+        fig.subplots_adjust(left=0.15, right=0.97, top=0.9, bottom=0.4)
         ax = fig.add_subplot()
-        ax.bar(range(len(names)), values, color=["tab:red" if n in flagged else "tab:blue" for n in names])
-        ax.set_yscale("log")
+        ax.bar(range(len(names)), heights, color=["tab:red" if n in flagged else "tab:blue" for n in names])
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel("gradient L2 norm")
-        ax.set_title("gradient flow (red: vanishing or exploding)")
-        fig.tight_layout()
+        ax.set_ylabel("log10 gradient L2 norm")
+        ax.set_title("gradient flow (red: vanishing or exploding)", fontsize=9)
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
