@@ -145,6 +145,16 @@ class WeightInit(L.Callback):
         self.verbose = verbose
         self._done: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
+    def __getstate__(self) -> dict:
+        # A WeakSet does not pickle (ddp_spawn pickles callbacks); a new process starts afresh.
+        state = self.__dict__.copy()
+        state["_done"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._done = weakref.WeakSet()
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit" or pl_module in self._done:
             return

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 
 import lightning as L
 import pytest
@@ -234,3 +235,44 @@ def test_test_stage_and_second_fit_keep_trained_weights(tmp_path) -> None:
     tiny_trainer(tmp_path, [callback], max_epochs=0).fit(model, datamodule=tiny_data())
     for name, value in model.state_dict().items():
         assert torch.equal(value, trained[name]), name
+
+
+class DesyncRanks(L.Callback):
+    """Gives every rank its own global RNG, as a run without seed_everything would have."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        torch.manual_seed(1000 + trainer.global_rank)
+
+
+class SaveWeightsAtSetup(L.Callback):
+    """Saves each rank's weights right after the callbacks before it ran their setup."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        state = {k: v.clone() for k, v in pl_module.state_dict().items()}
+        torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
+
+
+def test_every_rank_gets_the_same_weights_before_the_ddp_broadcast(tmp_path) -> None:
+    callbacks = [DesyncRanks(), WeightInit(), SaveWeightsAtSetup(tmp_path)]
+    trainer = tiny_trainer(tmp_path, callbacks, max_epochs=0, devices=2, strategy="ddp_spawn", logger=False)
+    trainer.fit(tiny_model(), datamodule=tiny_data())
+    rank0 = torch.load(tmp_path / "rank0.pt")
+    rank1 = torch.load(tmp_path / "rank1.pt")
+    assert rank0.keys() == rank1.keys()
+    for name, value in rank0.items():
+        assert torch.equal(value, rank1[name]), name
+    # The seed came from rank 0's RNG: the weights are those of seed 1000.
+    expected = tiny_model()
+    WeightInit().apply(expected, seed=1000)
+    assert torch.equal(rank0["backbone.head.weight"], expected.backbone.head.weight)
+
+
+def test_callback_pickles_for_spawned_processes_and_forgets_which_models_it_initialised() -> None:
+    callback = WeightInit(scheme="orthogonal", seed=3)
+    model = tiny_model()
+    callback._done.add(model)
+    clone = pickle.loads(pickle.dumps(callback))
+    assert (clone.scheme, clone.seed, len(clone._done)) == ("orthogonal", 3, 0)
