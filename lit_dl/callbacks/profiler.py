@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
@@ -122,7 +123,9 @@ class TorchProfiler(L.Callback):
         )
         self._profiler.start()
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._profiler is None:
             return
         self._profiler.step()
