@@ -126,6 +126,16 @@ class ResidualMLPBlock(nn.Module):
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.activation = activation
 
+    @property
+    def residual_branch_norm(self) -> nn.Module | None:
+        """The last norm of the residual branch (``None`` without norms).
+
+        Part of the residual-block protocol that :class:`lit_dl.callbacks.WeightInit` reads: a block
+        exposes this and ``act`` (the activation after the sum).
+        """
+        last = self.branch[-1]
+        return None if isinstance(last, nn.Linear) else last
+
     def forward(self, x: Tensor) -> Tensor:
         # A new tensor, never `out += shortcut`: autograd still needs the branch output.
         out = self.branch(x) + self.shortcut(x)

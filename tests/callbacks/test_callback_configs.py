@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+from cb_helpers import LIGHTNING_PYTREE_WARNING, read_events
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+from lit_dl.callbacks import WeightInit
+from lit_dl.cli import LitDLCLI, main
+
+pytestmark = LIGHTNING_PYTREE_WARNING
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RECIPE = CONFIGS / "digits_mlp.yaml"
+FRAGMENTS = sorted(p for p in (CONFIGS / "callbacks").glob("*.yaml") if p.name != "default.yaml")
+
+
+def build_callbacks(tmp_path: Path, *configs: Path) -> list:
+    args = [a for c in configs for a in ("--config", str(c))]
+    cli = LitDLCLI(args=[*args, "--trainer.default_root_dir", str(tmp_path)], run=False)
+    return cli.config_init["trainer"]["callbacks"]  # as configured, in order
+
+
+def resolve(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS, ids=[p.stem for p in FRAGMENTS])
+def test_every_callback_config_appends_its_callbacks_with_its_arguments(tmp_path, fragment: Path) -> None:
+    entries = yaml.safe_load(fragment.read_text())["trainer"]["callbacks+"]
+    callbacks = build_callbacks(tmp_path, RECIPE, fragment)
+    # The recipe's bundle stays, the fragment's callbacks follow it.
+    assert [type(c) for c in callbacks[:3]] == [ModelCheckpoint, LearningRateMonitor, WeightInit]
+    added = callbacks[3 : 3 + len(entries)]
+    assert [type(c) for c in added] == [resolve(e["class_path"]) for e in entries]
+    for callback, entry in zip(added, entries, strict=True):
+        for key, value in entry["init_args"].items():
+            assert getattr(callback, key) == value, (fragment.name, key)
+
+
+def test_default_recipe_uses_the_default_bundle(tmp_path) -> None:
+    recipe = yaml.safe_load(RECIPE.read_text())
+    assert recipe["trainer"]["callbacks"] == "callbacks/default.yaml"
+    entries = yaml.safe_load((CONFIGS / "callbacks" / "default.yaml").read_text())
+    callbacks = build_callbacks(tmp_path, RECIPE)
+    assert [type(c) for c in callbacks[:3]] == [resolve(e["class_path"]) for e in entries]
+    checkpoint, lr_monitor, weight_init = callbacks[:3]
+    assert (checkpoint.monitor, checkpoint.mode) == ("val/acc", "max")
+    assert (lr_monitor.logging_interval, lr_monitor.log_momentum, lr_monitor.log_weight_decay) == (
+        "step",
+        True,
+        True,
+    )
+    assert (weight_init.scheme, weight_init.zero_init_residual) == ("auto", False)
+
+
+def test_event_files_hold_lr_momentum_weight_decay_and_monitor_series(tmp_path) -> None:
+    main(
+        [
+            "fit",
+            "--config", str(RECIPE),
+            "--config", str(CONFIGS / "callbacks" / "monitors.yaml"),
+            "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "3",
+            "--trainer.limit_val_batches", "1",
+            "--trainer.log_every_n_steps", "1",
+            "--trainer.enable_progress_bar", "false",
+            "--test_after_fit", "false",
+        ]
+    )  # fmt: skip
+    events = read_events(tmp_path / "lightning_logs" / "version_0")
+    scalars = set(events.Tags()["scalars"])
+    for group in ("decay", "no_decay"):
+        for suffix in ("", "-momentum", "-weight_decay"):
+            assert len(events.Scalars(f"lr-AdamW/{group}{suffix}")) == 3  # every optimizer step
+    assert events.Scalars("lr-AdamW/decay-weight_decay")[0].value == pytest.approx(0.01)
+    assert events.Scalars("lr-AdamW/no_decay-weight_decay")[0].value == 0.0
+    assert events.Scalars("lr-AdamW/decay-momentum")[0].value == pytest.approx(0.9)  # Adam's beta1
+    relus = ["backbone.features.1.2", "backbone.features.2.2"]  # Linear, BN, ReLU, Dropout
+    assert {f"dead_relu/{n}" for n in relus} <= scalars
+    assert {f"act_stats/{n}/{s}" for n in relus for s in ("mean", "std")} <= scalars
+    layers = ["backbone.features.1.0", "backbone.features.2.0", "backbone.head"]
+    assert {f"grad_norm/{n}" for n in layers} | {"grad_flow/vanishing", "grad_flow/exploding"} <= scalars
+    assert events.Tags()["images"] == ["grad_flow/chart"]

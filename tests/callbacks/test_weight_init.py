@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+
+import lightning as L
+import pytest
+import torch
+from cb_helpers import LIGHTNING_PYTREE_WARNING, tiny_data, tiny_model, tiny_trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+
+from lit_dl.callbacks import SCHEMES, WeightInit
+from lit_dl.errors import ConfigError
+from lit_dl.nn import MLP, ResidualMLPBlock, activation_names
+
+pytestmark = LIGHTNING_PYTREE_WARNING
+
+TANH_GAIN = 5.0 / 3.0
+
+
+def linear_layers(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def test_tanh_mlp_weight_std_matches_xavier() -> None:
+    model = MLP(64, 10, hidden_sizes=[256, 256, 128], activation="tanh", norm="none")
+    WeightInit().apply(model, seed=0)
+    layers = linear_layers(model)
+    assert len(layers) == 4
+    for i, layer in enumerate(layers):
+        fan_out, fan_in = layer.weight.shape
+        gain = 1.0 if i == len(layers) - 1 else TANH_GAIN  # the head feeds nothing: gain 1
+        expected = gain * math.sqrt(2.0 / (fan_in + fan_out))
+        assert layer.weight.std().item() == pytest.approx(expected, rel=0.10)
+        assert torch.count_nonzero(layer.bias) == 0
+
+
+def test_relu_mlp_weight_std_matches_he() -> None:
+    model = MLP(64, 10, hidden_sizes=[256, 256, 128], activation="relu", norm="before")
+    WeightInit().apply(model, seed=0)
+    *hidden, head = linear_layers(model)
+    for layer in hidden:
+        fan_in = layer.weight.shape[1]
+        assert layer.weight.std().item() == pytest.approx(math.sqrt(2.0 / fan_in), rel=0.10)
+    assert head.weight.std().item() == pytest.approx(math.sqrt(2.0 / sum(head.weight.shape)), rel=0.10)
+
+
+def test_leaky_relu_gain_uses_the_blocks_negative_slope() -> None:
+    model = MLP(64, 10, [256], activation="leaky_relu", activation_kwargs={"negative_slope": 0.2})
+    records = WeightInit().apply(model, seed=0)
+    gain = math.sqrt(2.0 / (1 + 0.2**2))
+    assert records[0].gain == pytest.approx(gain)
+    assert model.features[1][0].weight.std().item() == pytest.approx(gain / 8.0, rel=0.10)
+
+
+AUTO_SCHEME = {"sigmoid": "xavier_uniform", "tanh": "xavier_uniform", "identity": "xavier_uniform"}
+
+
+@pytest.mark.parametrize("activation", activation_names())
+def test_auto_scheme_and_gain_for_every_registered_activation(activation: str) -> None:
+    model = MLP(16, 3, [8, 8], activation=activation, norm="before")
+    records = WeightInit().plan(model)
+    assert [r.layer for r in records] == ["features.1.0", "features.2.0", "head"]
+    act_class = type(model.features[1][2]).__name__
+    expected_act = "none" if activation == "identity" else act_class
+    expected_scheme = AUTO_SCHEME.get(activation, "kaiming_normal")
+    for rec in records[:2]:
+        assert (rec.activation, rec.scheme) == (expected_act, expected_scheme)
+    assert (records[2].activation, records[2].scheme, records[2].gain) == ("none", "xavier_uniform", 1.0)
+    expected_gain = {"tanh": TANH_GAIN, "sigmoid": 1.0, "identity": 1.0, "leaky_relu": math.sqrt(2 / 1.0001)}
+    assert records[0].gain == pytest.approx(expected_gain.get(activation, math.sqrt(2.0)))
+
+
+def test_residual_block_layers_feed_the_activation_after_the_sum_and_zero_init() -> None:
+    model = MLP(16, 3, [16, 32], activation="tanh", norm="before", residual=True)
+    # Break the norms so that resetting them to (1, 0) is visible.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            nn.init.constant_(m.weight, 3.0)
+            nn.init.constant_(m.bias, 2.0)
+    records = {r.layer: r.activation for r in WeightInit(zero_init_residual=True).apply(model, seed=1)}
+    assert records == {
+        "features.1.branch.0": "Tanh",
+        "features.1.branch.3": "Tanh",  # last Linear of the branch: sum, then block.act
+        "features.2.branch.0": "Tanh",
+        "features.2.branch.3": "Tanh",
+        "features.2.shortcut.0": "Tanh",  # projection shortcut feeds the sum too
+        "head": "none",
+    }
+    branch_norms = set()
+    for block in (model.features[1], model.features[2]):
+        assert block.residual_branch_norm is block.branch[-1]
+        assert torch.count_nonzero(block.residual_branch_norm.weight) == 0
+        branch_norms.add(block.residual_branch_norm)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            assert torch.count_nonzero(m.bias) == 0
+            if m not in branch_norms:
+                assert torch.equal(m.weight, torch.ones_like(m.weight))
+
+
+def test_residual_block_without_norms_has_no_branch_norm() -> None:
+    block = ResidualMLPBlock(8, 8, norm="none")
+    assert block.residual_branch_norm is None
+    WeightInit(zero_init_residual=True).apply(block, seed=0)  # nothing to zero, nothing fails
+    assert torch.count_nonzero(block.branch[-1].weight) > 0
+
+
+def test_plain_sequential_activation_inferred_from_what_follows() -> None:
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.Conv1d(4, 4, 1),  # followed by another layer: linear
+        nn.Conv3d(4, 4, 1),
+        nn.Sequential(nn.Dropout(0.1), nn.LeakyReLU(0.1)),
+        nn.Flatten(),
+        nn.Sequential(nn.Linear(4, 4)),  # last in its Sequential: feeds what follows the Sequential
+        nn.Tanh(),
+        nn.Linear(4, 2),
+    )
+    records = WeightInit().plan(model)
+    assert [(r.layer, r.activation, r.scheme) for r in records] == [
+        ("0", "ReLU", "kaiming_normal"),
+        ("4", "none", "xavier_uniform"),
+        ("5", "LeakyReLU", "kaiming_normal"),
+        ("8.0", "Tanh", "xavier_uniform"),
+        ("10", "none", "xavier_uniform"),
+    ]
+    assert records[0].shape == (4, 1, 3, 3)
+    assert records[2].gain == pytest.approx(math.sqrt(2 / 1.01))
+
+
+def test_conv_weight_std_uses_the_receptive_field_fan() -> None:
+    conv = nn.Conv2d(16, 64, 3)
+    WeightInit(scheme="kaiming_normal").apply(nn.Sequential(conv, nn.ReLU()), seed=0)
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2.0 / (16 * 9)), rel=0.10)
+
+
+@pytest.mark.parametrize("scheme", [s for s in SCHEMES if s != "auto"])
+def test_forced_schemes_are_deterministic_and_recorded(scheme: str) -> None:
+    def build() -> nn.Module:
+        return MLP(32, 4, [64], activation="tanh", norm="none")
+
+    a, b, c = build(), build(), build()
+    records = WeightInit(scheme=scheme).apply(a, seed=5)
+    WeightInit(scheme=scheme).apply(b, seed=5)
+    WeightInit(scheme=scheme).apply(c, seed=6)
+    assert {r.scheme for r in records} == {scheme}
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.head.weight, c.head.weight)
+
+
+def test_forced_scheme_statistics() -> None:
+    model = MLP(256, 64, [128], activation="tanh", norm="none")
+    WeightInit(scheme="orthogonal").apply(model, seed=0)
+    w = model.features[1][0].weight  # (128, 256): orthonormal rows scaled by the tanh gain
+    assert torch.allclose(w @ w.T, TANH_GAIN**2 * torch.eye(128), atol=1e-4)
+    WeightInit(scheme="kaiming_uniform", mode="fan_out").apply(model, seed=0)
+    assert model.features[1][0].weight.std().item() == pytest.approx(TANH_GAIN / math.sqrt(128), rel=0.10)
+
+
+def test_init_leaves_the_global_rng_alone() -> None:
+    a, b = MLP(8, 2, [8]), MLP(8, 2, [8])
+    state = torch.random.get_rng_state()
+    WeightInit(scheme="torch_default").apply(a, seed=0)
+    WeightInit().apply(b, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_unknown_scheme_fails_at_construction_with_the_valid_names() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown weight init scheme 'he'; valid names are: auto, xavier_uniform"
+    ):
+        WeightInit(scheme="he")  # type: ignore[arg-type]
+
+
+def test_bad_mode_fails_at_construction() -> None:
+    with pytest.raises(ConfigError, match=r"mode must be 'fan_in' or 'fan_out', got 'fan_avg'"):
+        WeightInit(mode="fan_avg")  # type: ignore[arg-type]
+
+
+def test_fit_initialises_in_setup_with_the_given_seed_and_logs_the_table(tmp_path, caplog) -> None:
+    model = tiny_model(activation="tanh")
+    expected = tiny_model(activation="tanh")
+    WeightInit().apply(expected, seed=7)
+    trainer = tiny_trainer(tmp_path, [WeightInit(seed=7)], max_epochs=0)
+    with caplog.at_level(logging.INFO):
+        trainer.fit(model, datamodule=tiny_data())
+    for (name, p), q in zip(model.state_dict().items(), expected.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+    table = "\n".join(r.getMessage() for r in caplog.records if "WeightInit" in r.getMessage())
+    assert "backbone.features.1.0  8x16   xavier_uniform  Tanh" in table
+    assert "backbone.head" in table
+
+
+def test_seed_defaults_to_the_run_seed(tmp_path) -> None:
+    L.seed_everything(11)
+    model = tiny_model()
+    tiny_trainer(tmp_path, [WeightInit()], max_epochs=0).fit(model, datamodule=tiny_data())
+    expected = tiny_model()
+    WeightInit().apply(expected, seed=11)
+    assert torch.equal(model.backbone.head.weight, expected.backbone.head.weight)
+
+
+def test_resumed_run_keeps_the_checkpoint_weights_bit_identical(tmp_path) -> None:
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    first = tiny_model()
+    tiny_trainer(tmp_path, [WeightInit(seed=0), ckpt], max_epochs=2, enable_checkpointing=True).fit(
+        first, datamodule=tiny_data()
+    )
+    saved = torch.load(ckpt.last_model_path, weights_only=False)["state_dict"]
+    resumed = tiny_model()
+    assert not torch.equal(resumed.backbone.head.weight, saved["backbone.head.weight"])
+    trainer = tiny_trainer(tmp_path, [WeightInit(seed=0)], max_epochs=2)
+    # weights_only=False: the hparams of a Python-built task hold the optimizer class.
+    trainer.fit(resumed, datamodule=tiny_data(), ckpt_path=ckpt.last_model_path, weights_only=False)
+    state = resumed.state_dict()
+    assert state.keys() == saved.keys()
+    for name, value in saved.items():
+        assert torch.equal(state[name], value), name
+
+
+def test_test_stage_and_second_fit_keep_trained_weights(tmp_path) -> None:
+    model = tiny_model()
+    callback = WeightInit(seed=0)
+    trainer = tiny_trainer(tmp_path, [callback])
+    trainer.fit(model, datamodule=tiny_data())
+    trained = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.test(model, datamodule=tiny_data(), verbose=False)
+    tiny_trainer(tmp_path, [callback], max_epochs=0).fit(model, datamodule=tiny_data())
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, trained[name]), name
+
+
+class DesyncRanks(L.Callback):
+    """Gives every rank its own global RNG, as a run without seed_everything would have."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        torch.manual_seed(1000 + trainer.global_rank)
+
+
+class SaveWeightsAtSetup(L.Callback):
+    """Saves each rank's weights right after the callbacks before it ran their setup."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        state = {k: v.clone() for k, v in pl_module.state_dict().items()}
+        torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
+
+
+def test_every_rank_gets_the_same_weights_before_the_ddp_broadcast(tmp_path) -> None:
+    callbacks = [DesyncRanks(), WeightInit(), SaveWeightsAtSetup(tmp_path)]
+    trainer = tiny_trainer(tmp_path, callbacks, max_epochs=0, devices=2, strategy="ddp_spawn", logger=False)
+    trainer.fit(tiny_model(), datamodule=tiny_data())
+    rank0 = torch.load(tmp_path / "rank0.pt")
+    rank1 = torch.load(tmp_path / "rank1.pt")
+    assert rank0.keys() == rank1.keys()
+    for name, value in rank0.items():
+        assert torch.equal(value, rank1[name]), name
+    # The seed came from rank 0's RNG: the weights are those of seed 1000.
+    expected = tiny_model()
+    WeightInit().apply(expected, seed=1000)
+    assert torch.equal(rank0["backbone.head.weight"], expected.backbone.head.weight)
+
+
+def test_callback_pickles_for_spawned_processes_and_forgets_which_models_it_initialised() -> None:
+    callback = WeightInit(scheme="orthogonal", seed=3)
+    model = tiny_model()
+    callback._done.add(model)
+    clone = pickle.loads(pickle.dumps(callback))
+    assert (clone.scheme, clone.seed, len(clone._done)) == ("orthogonal", 3, 0)
