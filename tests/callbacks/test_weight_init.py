@@ -254,6 +254,13 @@ class SaveWeightsAtSetup(L.Callback):
         state = {k: v.clone() for k, v in pl_module.state_dict().items()}
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # ddp_spawn leaves the gloo group alive; a spawned process that exits with gloo's threads
+        # still running can abort ("terminate called without an active exception"). Close it first.
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
 
 def test_every_rank_gets_the_same_weights_before_the_ddp_broadcast(tmp_path) -> None:
     callbacks = [DesyncRanks(), WeightInit(), SaveWeightsAtSetup(tmp_path)]
