@@ -13,7 +13,7 @@ How the activation that follows a layer is found:
   hands the question to whatever the Sequential itself feeds.
 - A module that is not a Sequential says nothing about the order of its children, except through
   the residual-block protocol: a module with an ``act`` attribute holding an activation module
-  and a ``residual_branch_norm`` attribute is a residual block whose children's outputs are summed
+  and a ``residual_branch_norm()`` method is a residual block whose children's outputs are summed
   and fed to ``act`` (see :class:`lit_dl.nn.ResidualMLPBlock`). Children of any other module, such
   as the head of :class:`lit_dl.nn.MLP`, feed nothing known: they get the identity (linear) gain.
 - Activations applied functionally inside ``forward`` (``F.relu(x)``) are invisible; force a

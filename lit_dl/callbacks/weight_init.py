@@ -98,7 +98,7 @@ class WeightInit(L.Callback):
     activation after the layer in an ``nn.Sequential``, skipping norm, dropout and pooling; for a
     residual block, the block's ``act`` after the sum.
 
-    Residual-block protocol: a block exposes ``residual_branch_norm`` (the last norm of its residual
+    Residual-block protocol: a block exposes ``residual_branch_norm()`` (returning the last norm of its residual
     branch, or ``None``) and ``act`` (the activation applied after the sum). With
     ``zero_init_residual`` that norm's scale starts at zero, so each block starts as its shortcut
     (Goyal et al., 2017, "Accurate, Large Minibatch SGD", Sec. 5.1).
@@ -201,7 +201,7 @@ class WeightInit(L.Callback):
                     module.bias.zero_()
         if self.zero_init_residual:
             for module in model.modules():
-                norm = module.residual_branch_norm if is_residual_block(module) else None
+                norm = module.residual_branch_norm() if is_residual_block(module) else None
                 if norm is not None and getattr(norm, "weight", None) is not None:
                     norm.weight.zero_()
         return records

@@ -126,7 +126,6 @@ class ResidualMLPBlock(nn.Module):
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.activation = activation
 
-    @property
     def residual_branch_norm(self) -> nn.Module | None:
         """The last norm of the residual branch (``None`` without norms).
 

@@ -91,9 +91,9 @@ def test_residual_block_layers_feed_the_activation_after_the_sum_and_zero_init()
     }
     branch_norms = set()
     for block in (model.features[1], model.features[2]):
-        assert block.residual_branch_norm is block.branch[-1]
-        assert torch.count_nonzero(block.residual_branch_norm.weight) == 0
-        branch_norms.add(block.residual_branch_norm)
+        assert block.residual_branch_norm() is block.branch[-1]
+        assert torch.count_nonzero(block.residual_branch_norm().weight) == 0
+        branch_norms.add(block.residual_branch_norm())
     for m in model.modules():
         if isinstance(m, nn.BatchNorm1d):
             assert torch.count_nonzero(m.bias) == 0
@@ -103,7 +103,7 @@ def test_residual_block_layers_feed_the_activation_after_the_sum_and_zero_init()
 
 def test_residual_block_without_norms_has_no_branch_norm() -> None:
     block = ResidualMLPBlock(8, 8, norm="none")
-    assert block.residual_branch_norm is None
+    assert block.residual_branch_norm() is None
     WeightInit(zero_init_residual=True).apply(block, seed=0)  # nothing to zero, nothing fails
     assert torch.count_nonzero(block.branch[-1].weight) > 0
 
@@ -283,3 +283,20 @@ def test_callback_pickles_for_spawned_processes_and_forgets_which_models_it_init
     callback._done.add(model)
     clone = pickle.loads(pickle.dumps(callback))
     assert (clone.scheme, clone.seed, len(clone._done)) == ("orthogonal", 3, 0)
+
+
+def test_zero_init_residual_reaches_resnet_blocks_through_the_protocol() -> None:
+    from lit_dl.nn import ResNet
+
+    model = ResNet(in_channels=1, num_classes=3, depth=18, width=8, stem="cifar")
+    WeightInit(zero_init_residual=True).apply(model, seed=0)
+    blocks = [m for m in model.modules() if hasattr(m, "residual_branch_norm")]
+    assert len(blocks) == 8  # ResNet-18: 4 stages x 2 basic blocks
+    for block in blocks:
+        norm = block.residual_branch_norm()
+        assert isinstance(norm, nn.BatchNorm2d)
+        assert torch.count_nonzero(norm.weight) == 0
+    x = torch.randn(2, 1, 8, 8)
+    model.eval()
+    # every block starts as act(shortcut(x)): the network still computes, and no branch contributes
+    assert torch.isfinite(model(x)).all()
