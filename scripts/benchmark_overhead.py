@@ -1,15 +1,24 @@
 """Time the default recipe's training loop against a hand-written PyTorch loop.
 
-Both train the same MLP (same initial weights) on the same digits split with the same optimizer,
-parameter groups, LR schedule, batch size and number of epochs, and both evaluate the validation
-split after every epoch. The Lightning side runs the recipe exactly as `lit-dl fit` builds it from
-configs/digits_mlp.yaml (logger, checkpointing, LR monitor), only with ``--trainer.*`` overrides given
-on the command line. Timings cover the training loops only (no imports, no test pass).
+Three contestants train the same MLP on the same digits split with the same optimizer, parameter
+groups, LR schedule, batch size and number of epochs, and all evaluate the validation split after
+every epoch:
 
-    python scripts/benchmark_overhead.py [--epochs 30] [--repeats 3] [--progress-bar]
+- **hand-written**: a plain PyTorch loop over in-memory tensors;
+- **lit_dl**: the recipe exactly as ``lit-dl fit`` builds it from configs/digits_mlp.yaml (logger,
+  checkpointing, LR monitor, weight init), only with the overrides given after ``--``;
+- **Lightning barebones**: the lit_dl model and data under ``Trainer(barebones=True)`` (no logger,
+  no callbacks, no progress tracking): the floor of Lightning's own training loop;
+- **naive Lightning**: the recipe, but written the way a first Lightning module usually is:
+  ``self.log`` of the loss on every step, metric objects logged from every validation step, and a
+  ``TensorDataset`` whose samples the DataLoader collates one by one.
 
-Prints the best time of each side over interleaved repeats (the run least disturbed by other
-processes, as ``timeit`` reports) and their ratio, measured in the same run.
+Timings cover ``fit`` / the loop only (no imports, no test pass). The contestants run interleaved,
+``--repeats`` times; the best time of each is reported (the run least disturbed by other processes,
+as ``timeit`` reports it), with the ratios measured in the same run.
+
+    python scripts/benchmark_overhead.py
+    python scripts/benchmark_overhead.py --repeats 5 -- --model.init_args.hidden_sizes=[1024,1024]
 """
 
 from __future__ import annotations
@@ -21,26 +30,50 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from lit_dl.cli import LitDLCLI
+from lit_dl.models import MLPClassifier
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "digits_mlp.yaml"
 
 
-def build(epochs: int, root: str, progress_bar: bool) -> LitDLCLI:
-    return LitDLCLI(
-        args=[
-            "--config",
-            str(CONFIG),
-            f"--trainer.max_epochs={epochs}",
-            f"--trainer.default_root_dir={root}",
-            f"--trainer.enable_progress_bar={str(progress_bar).lower()}",
-            "--trainer.enable_model_summary=false",
-        ],
-        run=False,
-    )
+class NaiveMLPClassifier(MLPClassifier):
+    """The recipe's model with the per-step logging that lit_dl's task base avoids."""
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.compute_loss(self(x), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def _eval_step(self, batch, stage):
+        x, y = batch
+        logits = self(x)
+        self.eval_loss[stage].update(self.compute_loss(logits, y), weight=y.shape[0])
+        self.eval_metrics[stage].update(logits, y)
+        self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self):
+        pass
+
+
+def build(epochs: int, root: str, progress_bar: bool, overrides: list[str], naive: bool = False) -> LitDLCLI:
+    args = [
+        "--config",
+        str(CONFIG),
+        f"--trainer.max_epochs={epochs}",
+        f"--trainer.default_root_dir={root}",
+        f"--trainer.enable_progress_bar={str(progress_bar).lower()}",
+        "--trainer.enable_model_summary=false",
+    ]
+    if naive:
+        args.append(f"--model.class_path={__name__}.NaiveMLPClassifier")
+    return LitDLCLI(args=args + overrides, run=False)
 
 
 def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
@@ -87,6 +120,23 @@ def _groups(task, backbone):
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _per_sample_loaders(cli: LitDLCLI) -> None:
+    """Give the naive contestant TensorDataset loaders: per-sample __getitem__ and default collation."""
+    dm = cli.datamodule
+    dm.setup("fit")
+
+    def loader(split, train):
+        return DataLoader(
+            TensorDataset(*split.tensors),
+            batch_size=dm.batch_size,
+            shuffle=train,
+            drop_last=train and dm.drop_last,
+        )
+
+    dm.train_dataloader = lambda: loader(dm.train_set, True)
+    dm.val_dataloader = lambda: loader(dm.val_set, False)
+
+
 def lightning(cli: LitDLCLI) -> float:
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -96,23 +146,37 @@ def lightning(cli: LitDLCLI) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--progress-bar", action="store_true", help="keep the TQDM progress bar on")
+    parser.add_argument("overrides", nargs="*", help="lit-dl overrides for the recipe, after --")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    plain, lit = [], []
+    names = ("hand-written loop", "lit_dl recipe", "Lightning barebones", "naive Lightning")
+    times: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as root:
         for r in range(args.repeats):
-            cli = build(args.epochs, root, args.progress_bar)
-            plain.append(hand_written(cli, args.epochs, seed=r))
-            cli = build(args.epochs, root, args.progress_bar)
-            lit.append(lightning(cli))
-    # min: the run least disturbed by other processes (as timeit reports); median for context
-    p, q = min(plain), min(lit)
-    print(f"epochs={args.epochs} repeats={args.repeats} progress_bar={args.progress_bar}")
-    print(f"hand-written loop : {p:.3f} s (best of repeats; median {statistics.median(plain):.3f} s)")
-    print(f"lit_dl recipe     : {q:.3f} s (best of repeats; median {statistics.median(lit):.3f} s)")
-    print(f"ratio lit_dl / hand-written: {q / p:.2f}x")
+            cli = build(args.epochs, root, args.progress_bar, args.overrides)
+            times["hand-written loop"].append(hand_written(cli, args.epochs, seed=r))
+            times["lit_dl recipe"].append(
+                lightning(build(args.epochs, root, args.progress_bar, args.overrides))
+            )
+            bare = build(args.epochs, root, args.progress_bar, args.overrides)
+            bare.trainer = L.Trainer(barebones=True, max_epochs=args.epochs, default_root_dir=root)
+            times["Lightning barebones"].append(lightning(bare))
+            naive = build(args.epochs, root, args.progress_bar, args.overrides, naive=True)
+            _per_sample_loaders(naive)
+            times["naive Lightning"].append(lightning(naive))
+    best = {name: min(values) for name, values in times.items()}
+    base = best["hand-written loop"]
+    print(
+        f"epochs={args.epochs} repeats={args.repeats} progress_bar={args.progress_bar} overrides={args.overrides}"
+    )
+    for name, values in times.items():
+        print(
+            f"{name:19s}: {best[name]:.3f} s best, {statistics.median(values):.3f} s median, "
+            f"{best[name] / base:.2f}x hand-written"
+        )
+    print(f"ratio lit_dl / hand-written: {best['lit_dl recipe'] / base:.2f}x")
+    print(f"ratio naive / lit_dl: {best['naive Lightning'] / best['lit_dl recipe']:.2f}x")
 
 
 if __name__ == "__main__":
