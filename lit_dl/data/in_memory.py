@@ -45,35 +45,45 @@ def _batched(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
 
 
 class InMemoryDataModule(L.LightningDataModule):
-    """Base for data modules whose splits are in-memory ``(features, labels)`` tensors.
+    """Base for data modules whose splits are held in memory as tensors.
 
-    Subclasses fill ``self.train_set``, ``self.val_set``, ``self.test_set`` (``TensorBatchDataset``) in
-    ``setup`` and set ``self.num_classes``.
+    Subclasses fill ``self.train_set``, ``self.val_set``, ``self.test_set`` in ``setup`` and set
+    ``self.num_classes``. A ``TensorBatchDataset`` split is fetched a whole batch at a time; any other
+    map-style dataset (one that transforms each sample, say) is collated sample by sample.
 
     Args:
         batch_size: Samples per training batch (per device under DDP).
         eval_batch_size: Samples per validation/test/predict batch; defaults to ``batch_size``.
         drop_last: Drop the last incomplete training batch (a batch of one breaks BatchNorm's
             statistics); a new shuffle each epoch still shows every sample over time.
+        num_workers: DataLoader worker processes (0: load in the training process, right for
+            tensors already in memory).
     """
 
     def __init__(
-        self, batch_size: int = 64, eval_batch_size: int | None = None, drop_last: bool = True
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        drop_last: bool = True,
+        num_workers: int = 0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
         if eval_batch_size is not None and eval_batch_size < 1:
             raise ConfigError(f"eval_batch_size must be >= 1, got {eval_batch_size!r}")
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers!r}")
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.drop_last = drop_last
+        self.num_workers = num_workers
         self.num_classes: int | None = None
-        self.train_set: TensorBatchDataset | None = None
-        self.val_set: TensorBatchDataset | None = None
-        self.test_set: TensorBatchDataset | None = None
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
 
-    def _loader(self, dataset: TensorBatchDataset | None, train: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
         return DataLoader(
@@ -81,7 +91,9 @@ class InMemoryDataModule(L.LightningDataModule):
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             drop_last=train and self.drop_last and len(dataset) > self.batch_size,
-            collate_fn=_batched,
+            collate_fn=_batched if isinstance(dataset, TensorBatchDataset) else None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -6,12 +6,12 @@ import importlib
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from lit_dl.data.image_files import IMAGE_DATASETS, missing_files, read_split
+from lit_dl.data.in_memory import InMemoryDataModule
 from lit_dl.errors import ConfigError
 
 __all__ = ["VisionDataModule", "import_torchvision"]
@@ -49,7 +49,7 @@ class ImageTensorDataset(Dataset):
         return (image - self.mean) / self.std, self.labels[index]
 
 
-class VisionDataModule(L.LightningDataModule):
+class VisionDataModule(InMemoryDataModule):
     """MNIST, Fashion-MNIST or CIFAR-10 as ``(C, H, W)`` float images normalised per channel.
 
     The files are read from ``root`` in the layout torchvision downloads into (see
@@ -90,15 +90,11 @@ class VisionDataModule(L.LightningDataModule):
         num_workers: int = 0,
         drop_last: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size, drop_last, num_workers)
         if dataset not in IMAGE_DATASETS:
             raise ConfigError(f"dataset must be one of {', '.join(IMAGE_DATASETS)}, got {dataset!r}")
         if val_size < 1:
             raise ConfigError(f"val_size must be >= 1, got {val_size!r}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
-        if num_workers < 0:
-            raise ConfigError(f"num_workers must be >= 0, got {num_workers!r}")
         self.dataset = dataset
         self.spec = IMAGE_DATASETS[dataset]
         self.root = Path(root)
@@ -106,15 +102,8 @@ class VisionDataModule(L.LightningDataModule):
         self.augment = dataset == "cifar10" if augment is None else augment
         self.val_size = val_size
         self.seed = seed
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
-        self.drop_last = drop_last
         self.num_classes = self.spec.num_classes
         self.in_channels = len(self.spec.mean)
-        self.train_set: ImageTensorDataset | None = None
-        self.val_set: ImageTensorDataset | None = None
-        self.test_set: ImageTensorDataset | None = None
         if download:
             import_torchvision(f"{type(self).__name__}(download=True)")
         if self.augment:
@@ -162,24 +151,3 @@ class VisionDataModule(L.LightningDataModule):
         )
         self.val_set = ImageTensorDataset(images[val_idx], labels[val_idx], mean, std)
         self.test_set = ImageTensorDataset(test_images, test_labels, mean, std)
-
-    def _loader(self, dataset: ImageTensorDataset | None, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            drop_last=train and self.drop_last and len(dataset) > self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False)

@@ -16,7 +16,14 @@ from torch import Tensor, nn
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
 
-__all__ = ["NORM_POSITIONS", "LinearBlock", "NormPosition", "ResidualMLPBlock", "check_dropout"]
+__all__ = [
+    "NORM_POSITIONS",
+    "LinearBlock",
+    "NormPosition",
+    "ResidualMLPBlock",
+    "check_dropout",
+    "norm_activation_dropout",
+]
 
 NormPosition = Literal["before", "after", "none"]
 NORM_POSITIONS: tuple[str, ...] = ("before", "after", "none")
@@ -33,6 +40,31 @@ def check_norm(norm: str) -> str:
     if norm not in NORM_POSITIONS:
         raise ConfigError(f"norm must be one of {', '.join(NORM_POSITIONS)}, got {norm!r}")
     return norm
+
+
+def norm_activation_dropout(
+    width: int,
+    norm: NormPosition,
+    activation: str,
+    dropout: float,
+    activation_kwargs: dict[str, Any] | None = None,
+    norm_type: type[nn.Module] = nn.BatchNorm1d,
+    dropout_type: type[nn.Module] = nn.Dropout,
+) -> list[nn.Module]:
+    """The layers after a Linear/Conv: ``[norm] → activation → [norm] → [dropout]``.
+
+    The norm goes ``"before"`` or ``"after"`` the activation, or nowhere (``"none"``); dropout 0 adds
+    no layer. ``norm_type``/``dropout_type`` pick the 1-D or 2-D variants.
+    """
+    layers: list[nn.Module] = []
+    if norm == "before":
+        layers.append(norm_type(width))
+    layers.append(make_activation(activation, **(activation_kwargs or {})))
+    if norm == "after":
+        layers.append(norm_type(width))
+    if dropout > 0:
+        layers.append(dropout_type(dropout))
+    return layers
 
 
 class LinearBlock(nn.Sequential):
@@ -62,15 +94,9 @@ class LinearBlock(nn.Sequential):
     ) -> None:
         check_norm(norm)
         check_dropout(dropout)
-        layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=norm != "before")]
-        if norm == "before":
-            layers.append(nn.BatchNorm1d(out_features))
-        layers.append(make_activation(activation, **(activation_kwargs or {})))
-        if norm == "after":
-            layers.append(nn.BatchNorm1d(out_features))
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        super().__init__(*layers)
+        linear = nn.Linear(in_features, out_features, bias=norm != "before")
+        tail = norm_activation_dropout(out_features, norm, activation, dropout, activation_kwargs)
+        super().__init__(linear, *tail)
         self.activation = activation
 
 

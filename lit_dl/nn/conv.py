@@ -13,8 +13,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
-from lit_dl.nn.activations import make_activation
-from lit_dl.nn.blocks import NormPosition, check_dropout, check_norm
+from lit_dl.nn.blocks import NormPosition, check_dropout, check_norm, norm_activation_dropout
 
 __all__ = ["ConvBlock", "ConvNet"]
 
@@ -53,15 +52,10 @@ class ConvBlock(nn.Sequential):
         conv = nn.Conv2d(
             in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=norm != "before"
         )
-        layers: list[nn.Module] = [conv]
-        if norm == "before":
-            layers.append(nn.BatchNorm2d(out_channels))
-        layers.append(make_activation(activation, **(activation_kwargs or {})))
-        if norm == "after":
-            layers.append(nn.BatchNorm2d(out_channels))
-        if dropout > 0:
-            layers.append(nn.Dropout2d(dropout))
-        super().__init__(*layers)
+        tail = norm_activation_dropout(
+            out_channels, norm, activation, dropout, activation_kwargs, nn.BatchNorm2d, nn.Dropout2d
+        )
+        super().__init__(conv, *tail)
         self.activation = activation
 
 
