@@ -19,11 +19,13 @@ from lit_dl.optim import (
     LRScaling,
     WarmupLR,
     check_lr_scaling,
+    decay_parameters,
     default_decay_rule,
     global_batch_size,
     l1_penalty,
     lr_scale_factor,
     named_parameters_with_modules,
+    parameter_groups,
     scale_optimizer_lr,
 )
 
@@ -149,35 +151,24 @@ class ClassificationTask(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone(x)
 
-    def _split_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-        decay, no_decay = [], []
-        for _, module, local, p in named_parameters_with_modules(self.backbone):
-            (decay if self.should_decay(module, local, p) else no_decay).append(p)
-        return decay, no_decay
-
     def decay_parameter_names(self) -> dict[str, bool]:
         """Every trainable backbone parameter name mapped to whether it gets weight decay."""
-        return {
-            name: bool(self.should_decay(module, local, p))
-            for name, module, local, p in named_parameters_with_modules(self.backbone)
-        }
+        return decay_parameters(self.backbone, self.should_decay)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Named optimizer groups: ``decay`` and ``no_decay`` (``weight_decay=0``), empty ones dropped."""
-        decay, no_decay = self._split_parameters()
-        groups: list[dict[str, Any]] = []
-        if decay:
-            groups.append({"name": "decay", "params": decay})
-        if no_decay:
-            groups.append({"name": "no_decay", "params": no_decay, "weight_decay": 0.0})
-        return groups
+        return parameter_groups(self.backbone, self.should_decay)
 
     def l1_term(self) -> Tensor:
         """``l1 · Σ|w|`` over the parameters that get weight decay (zero tensor when ``l1 == 0``)."""
         if self.l1 == 0:
             return torch.zeros((), device=self.device)
         if self._l1_params is None:
-            self._l1_params = self._split_parameters()[0]
+            self._l1_params = [
+                p
+                for _, module, local, p in named_parameters_with_modules(self.backbone)
+                if self.should_decay(module, local, p)
+            ]
         return self.l1 * l1_penalty(self._l1_params)
 
     def setup(self, stage: str) -> None:
