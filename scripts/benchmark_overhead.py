@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_dl.cli import LitDLCLI
 from lit_dl.models import MLPClassifier
+from lit_dl.optim import parameter_groups
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "digits_mlp.yaml"
 
@@ -83,7 +84,8 @@ def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
     dm.setup("fit")
     x_train, y_train = dm.train_set.tensors
     x_val, y_val = dm.val_set.tensors
-    optimizer = cli.model.optimizer_factory(_groups(cli.model, model))
+    # the recipe's decay / no-decay split, applied to the copy of its backbone
+    optimizer = cli.model.optimizer_factory(parameter_groups(model, cli.model.should_decay))
     scheduler = cli.model.lr_scheduler_factory(optimizer) if cli.model.lr_scheduler_factory else None
     batch, n = dm.batch_size, x_train.shape[0]
     steps = n // batch if dm.drop_last else -(-n // batch)
@@ -109,15 +111,6 @@ def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
                 total_loss += float(F.cross_entropy(logits, target, reduction="sum"))
                 correct += float((logits.argmax(-1) == target).sum())
     return time.perf_counter() - start
-
-
-def _groups(task, backbone):
-    """The recipe's decay / no-decay split, applied to a copy of its backbone."""
-    names = task.decay_parameter_names()
-    params = dict(backbone.named_parameters())
-    decay = [params[k] for k, v in names.items() if v]
-    no_decay = [params[k] for k, v in names.items() if not v]
-    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def _per_sample_loaders(cli: LitDLCLI) -> None:

@@ -24,7 +24,6 @@ from lit_dl.optim import (
     global_batch_size,
     l1_penalty,
     lr_scale_factor,
-    named_parameters_with_modules,
     parameter_groups,
     scale_optimizer_lr,
 )
@@ -164,11 +163,9 @@ class ClassificationTask(L.LightningModule):
         if self.l1 == 0:
             return torch.zeros((), device=self.device)
         if self._l1_params is None:
-            self._l1_params = [
-                p
-                for _, module, local, p in named_parameters_with_modules(self.backbone)
-                if self.should_decay(module, local, p)
-            ]
+            # the optimizer's own split: L1 reaches exactly the weights that decay
+            decay = [g for g in self.parameter_groups() if g["name"] == "decay"]
+            self._l1_params = [p for g in decay for p in g["params"]]
         return self.l1 * l1_penalty(self._l1_params)
 
     def setup(self, stage: str) -> None:
