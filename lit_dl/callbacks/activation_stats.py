@@ -8,9 +8,9 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from lit_dl.callbacks._layers import ACTIVATION_TYPES
 from lit_dl.callbacks._logging import log_scalars
 from lit_dl.errors import ConfigError
+from lit_dl.nn.layers import ACTIVATION_TYPES
 
 __all__ = ["ActivationStatsMonitor"]
 
@@ -22,7 +22,7 @@ class ActivationStatsMonitor(L.Callback):
     covariate shift", Ioffe & Szegedy, 2015, Sec. 2): that drift is what BatchNorm exists to stop,
     and a std running to zero or a mean far from zero is how saturating tanh/sigmoid units and dead
     ReLUs begin. One block = one activation module (every module type in
-    :data:`lit_dl.callbacks._layers.ACTIVATION_TYPES`), named by its module path.
+    :data:`lit_dl.nn.layers.ACTIVATION_TYPES`), named by its module path.
 
     Forward pre-hooks are attached only for a measured batch and removed at its end; each keeps two
     scalars per block, never the activations, and the values reach the host in one copy per step.

@@ -8,9 +8,9 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from lit_dl.callbacks._layers import RELU_TYPES
 from lit_dl.callbacks._logging import log_scalars
 from lit_dl.errors import ConfigError
+from lit_dl.nn.layers import RELU_TYPES
 
 __all__ = ["DeadReLUMonitor"]
 

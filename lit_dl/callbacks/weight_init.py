@@ -11,9 +11,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from lit_dl.callbacks._layers import is_residual_block, layers_with_activation
 from lit_dl.errors import ConfigError
-from lit_dl.optim import NORM_TYPES
+from lit_dl.nn.layers import NORM_TYPES, is_residual_block, layers_with_activation
 
 __all__ = ["SCHEMES", "InitRecord", "Scheme", "WeightInit"]
 
@@ -94,7 +93,7 @@ class WeightInit(L.Callback):
     into Rectifiers", Sec. 2.2). A classifier head followed by nothing gets Xavier with gain 1.
     A forced scheme uses the same gain. Biases start at zero, norm scales at one and shifts at zero.
 
-    The activation is inferred from the module tree (see :mod:`lit_dl.callbacks._layers`): the next
+    The activation is inferred from the module tree (see :mod:`lit_dl.nn.layers`): the next
     activation after the layer in an ``nn.Sequential``, skipping norm, dropout and pooling; for a
     residual block, the block's ``act`` after the sum.
 

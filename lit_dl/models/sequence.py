@@ -8,14 +8,14 @@ from typing import Any, Literal
 from torch import nn
 
 from lit_dl.models.classification import ClassificationTask
-from lit_dl.models.token_data import check_token_data
-from lit_dl.nn import SequenceNet
+from lit_dl.models.vocabulary_check import check_token_data
+from lit_dl.nn import TextCNN
 
 __all__ = ["SequenceClassifier"]
 
 
 class SequenceClassifier(ClassificationTask):
-    """Classification of token-id sequences ``(B, T)`` with a :class:`~lit_dl.nn.SequenceNet`.
+    """Classification of token-id sequences ``(B, T)`` with a :class:`~lit_dl.nn.TextCNN`.
 
     Args:
         vocab_size: Number of distinct token ids, padding included (the data module's ``vocab_size``).
@@ -55,7 +55,7 @@ class SequenceClassifier(ClassificationTask):
 
     def build_backbone(self) -> nn.Module:
         hp = self.hparams
-        return SequenceNet(
+        return TextCNN(
             vocab_size=hp.vocab_size,
             num_classes=self.num_classes,
             embed_dim=hp.embed_dim,

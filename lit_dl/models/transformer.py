@@ -7,7 +7,7 @@ from typing import Any, Literal
 from torch import nn
 
 from lit_dl.models.classification import ClassificationTask
-from lit_dl.models.token_data import check_token_data
+from lit_dl.models.vocabulary_check import check_token_data
 from lit_dl.nn import TransformerSequenceNet
 
 __all__ = ["TransformerClassifier"]

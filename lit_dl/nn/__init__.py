@@ -2,16 +2,17 @@
 
 from lit_dl.nn.activations import ACTIVATIONS, activation_names, make_activation, register_activation
 from lit_dl.nn.attention import MultiHeadSelfAttention
-from lit_dl.nn.blocks import NORM_POSITIONS, LinearBlock, NormPosition, ResidualMLPBlock, check_dropout
 from lit_dl.nn.conv import ConvBlock, ConvNet
 from lit_dl.nn.drop_attention import DropAttention
+from lit_dl.nn.init_marks import initialized_by, mark_initialized
+from lit_dl.nn.linear_blocks import NORM_POSITIONS, LinearBlock, NormPosition, ResidualMLPBlock, check_dropout
 from lit_dl.nn.mlp import MLP
 from lit_dl.nn.onehot import OneHot, one_hot
 from lit_dl.nn.pooling import MaskedPooling
 from lit_dl.nn.positions import PositionEncoding
-from lit_dl.nn.residual_blocks import BasicBlock, BottleneckBlock, ResidualBlock
 from lit_dl.nn.resnet import RESNET_DEPTHS, ResNet
-from lit_dl.nn.sequence_net import SequenceNet
+from lit_dl.nn.resnet_blocks import BasicBlock, BottleneckBlock, ResidualBlock
+from lit_dl.nn.text_cnn import TextCNN
 from lit_dl.nn.token_encoder import TokenEncoder
 from lit_dl.nn.transformer import TransformerEncoderLayer, TransformerSequenceNet
 
@@ -34,13 +35,15 @@ __all__ = [
     "ResNet",
     "ResidualBlock",
     "ResidualMLPBlock",
-    "SequenceNet",
+    "TextCNN",
     "TokenEncoder",
     "TransformerEncoderLayer",
     "TransformerSequenceNet",
     "activation_names",
     "check_dropout",
+    "initialized_by",
     "make_activation",
+    "mark_initialized",
     "one_hot",
     "register_activation",
 ]

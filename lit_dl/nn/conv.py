@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
-from lit_dl.nn.blocks import NormPosition, check_dropout, check_norm, norm_activation_dropout
+from lit_dl.nn.linear_blocks import NormPosition, check_dropout, check_norm, norm_activation_dropout
 
 __all__ = ["ConvBlock", "ConvNet"]
 

@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
-from lit_dl.nn.blocks import LinearBlock, NormPosition, ResidualMLPBlock, check_dropout, check_norm
+from lit_dl.nn.linear_blocks import LinearBlock, NormPosition, ResidualMLPBlock, check_dropout, check_norm
 
 __all__ = ["MLP"]
 

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
-from lit_dl.nn.residual_blocks import BasicBlock, BottleneckBlock, ResidualBlock
+from lit_dl.nn.resnet_blocks import BasicBlock, BottleneckBlock, ResidualBlock
 
 __all__ = ["RESNET_DEPTHS", "ResNet"]
 

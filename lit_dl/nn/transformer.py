@@ -9,8 +9,8 @@ from torch import Tensor, nn
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
 from lit_dl.nn.attention import MultiHeadSelfAttention
-from lit_dl.nn.blocks import check_dropout
 from lit_dl.nn.drop_attention import DropMode, Rescale
+from lit_dl.nn.linear_blocks import check_dropout
 from lit_dl.nn.pooling import MaskedPooling, PoolingMode
 from lit_dl.nn.positions import PositionEncoding
 from lit_dl.nn.token_encoder import TokenEncoder, TokenEncoding

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from torch import nn
-from torch.nn.modules.batchnorm import _NormBase
+
+from lit_dl.nn.layers import EMBEDDING_TYPES, NORM_TYPES
 
 __all__ = [
     "EMBEDDING_TYPES",
@@ -25,10 +26,6 @@ __all__ = [
     "named_parameters_with_modules",
     "parameter_groups",
 ]
-
-# _NormBase covers BatchNorm{1,2,3}d, SyncBatchNorm, LazyBatchNorm and InstanceNorm.
-NORM_TYPES: tuple[type[nn.Module], ...] = (_NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
-EMBEDDING_TYPES: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
 
 DecayRule = Callable[[nn.Module, str, nn.Parameter], bool]
 """``rule(module, param_name, param) -> bool``: does ``module.<param_name>`` get weight decay?"""

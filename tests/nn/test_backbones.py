@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lit_dl.nn import ConvNet, ResNet, SequenceNet, TransformerSequenceNet
+from lit_dl.nn import ConvNet, ResNet, TextCNN, TransformerSequenceNet
 
 NUM_CLASSES = 7
 
@@ -22,11 +22,9 @@ BACKBONES = {
 
 
 SEQUENCE_BACKBONES = {
-    "seq_embedding_conv": lambda: SequenceNet(11, NUM_CLASSES, embed_dim=6, conv_channels=(8,)),
-    "seq_one_hot_bag_mean": lambda: SequenceNet(
-        11, NUM_CLASSES, 6, "one_hot", (), pooling="mean", hidden_size=0
-    ),
-    "seq_two_convs_first": lambda: SequenceNet(11, NUM_CLASSES, 6, conv_channels=(8, 8), pooling="first"),
+    "seq_embedding_conv": lambda: TextCNN(11, NUM_CLASSES, embed_dim=6, conv_channels=(8,)),
+    "seq_one_hot_bag_mean": lambda: TextCNN(11, NUM_CLASSES, 6, "one_hot", (), pooling="mean", hidden_size=0),
+    "seq_two_convs_first": lambda: TextCNN(11, NUM_CLASSES, 6, conv_channels=(8, 8), pooling="first"),
     "transformer_prenorm": lambda: TransformerSequenceNet(11, NUM_CLASSES, 16, dim=8, num_heads=2),
     "transformer_postnorm_learned_max": lambda: TransformerSequenceNet(
         11, NUM_CLASSES, 16, dim=8, num_heads=2, norm_first=False, positions="learned", pooling="max"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lit_dl.errors import ConfigError
-from lit_dl.nn import MaskedPooling, PositionEncoding, SequenceNet, TokenEncoder, TransformerSequenceNet
+from lit_dl.nn import MaskedPooling, PositionEncoding, TextCNN, TokenEncoder, TransformerSequenceNet
 
 
 def test_one_hot_linear_equals_embedding_with_the_same_table():
@@ -38,8 +38,8 @@ def test_masked_pooling_ignores_padding():
 @pytest.mark.parametrize(
     "factory",
     [
-        lambda: SequenceNet(8, 3, 4, "one_hot", (6,), pooling="mean"),
-        lambda: SequenceNet(8, 3, 4, "embedding", (6, 6), pooling="max"),
+        lambda: TextCNN(8, 3, 4, "one_hot", (6,), pooling="mean"),
+        lambda: TextCNN(8, 3, 4, "embedding", (6, 6), pooling="max"),
         lambda: TransformerSequenceNet(8, 3, 12, dim=8, num_heads=2, pooling="mean"),
         lambda: TransformerSequenceNet(8, 3, 12, dim=8, num_heads=2, norm_first=False, pooling="max"),
     ],
@@ -82,11 +82,11 @@ def test_learned_positions_are_an_embedding_and_longer_input_fails():
             r"positions must be 'sinusoidal' or 'learned', got 'rotary'",
         ),
         (lambda: PositionEncoding("learned", 0, 4), r"max_length must be >= 1, got 0"),
-        (lambda: SequenceNet(10, 1), r"num_classes must be >= 2, got 1"),
-        (lambda: SequenceNet(10, 2, conv_channels=[0]), r"conv_channels must all be >= 1, got \[0\]"),
-        (lambda: SequenceNet(10, 2, kernel_size=4), r"kernel_size must be an odd integer >= 1, got 4"),
-        (lambda: SequenceNet(10, 2, hidden_size=-1), r"hidden_size must be >= 0, got -1"),
-        (lambda: SequenceNet(10, 2, dropout=1.5), r"dropout must be in \[0, 1\), got 1.5"),
+        (lambda: TextCNN(10, 1), r"num_classes must be >= 2, got 1"),
+        (lambda: TextCNN(10, 2, conv_channels=[0]), r"conv_channels must all be >= 1, got \[0\]"),
+        (lambda: TextCNN(10, 2, kernel_size=4), r"kernel_size must be an odd integer >= 1, got 4"),
+        (lambda: TextCNN(10, 2, hidden_size=-1), r"hidden_size must be >= 0, got -1"),
+        (lambda: TextCNN(10, 2, dropout=1.5), r"dropout must be in \[0, 1\), got 1.5"),
         (lambda: TransformerSequenceNet(10, 1), r"num_classes must be >= 2, got 1"),
         (lambda: TransformerSequenceNet(10, 2, depth=0), r"depth must be >= 1, got 0"),
         (lambda: TransformerSequenceNet(10, 2, dropout=-0.1), r"dropout must be in \[0, 1\), got -0.1"),

@@ -10,7 +10,7 @@ from lit_dl.cli import main
 from lit_dl.data import SyntheticSequenceDataModule
 from lit_dl.errors import ConfigError
 from lit_dl.models import ImageClassifier, SequenceClassifier, TransformerClassifier
-from lit_dl.nn import ConvNet, ResNet, SequenceNet, TransformerSequenceNet
+from lit_dl.nn import ConvNet, ResNet, TextCNN, TransformerSequenceNet
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
@@ -89,7 +89,7 @@ def test_resnet_norms_and_biases_are_left_out_of_weight_decay():
 
 
 @pytest.mark.parametrize(
-    ("cls", "backbone"), [(SequenceClassifier, SequenceNet), (TransformerClassifier, TransformerSequenceNet)]
+    ("cls", "backbone"), [(SequenceClassifier, TextCNN), (TransformerClassifier, TransformerSequenceNet)]
 )
 def test_sequence_recipes_build_their_backbone(cls, backbone):
     model = cls(num_classes=3, vocab_size=12)

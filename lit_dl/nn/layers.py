@@ -1,7 +1,8 @@
-"""Walking a network to find its weight layers and the activation each one feeds (internal).
+"""What a layer is: the one place that classifies modules (norms, embeddings, weight layers,
+activations) and walks a network to find each weight layer and the activation it feeds.
 
-Shared by :class:`~lit_dl.callbacks.WeightInit` and the training-health monitors. Everything is
-recognised by class, never by module name.
+Shared by the parameter groups (:mod:`lit_dl.optim`), :class:`~lit_dl.callbacks.WeightInit` and the
+training-health monitors. Everything is recognised by class, never by module name.
 
 How the activation that follows a layer is found:
 
@@ -25,8 +26,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
 
-from lit_dl.optim import NORM_TYPES
+# _NormBase covers BatchNorm{1,2,3}d, SyncBatchNorm, LazyBatchNorm and InstanceNorm.
+NORM_TYPES: tuple[type[nn.Module], ...] = (_NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+"""Normalisation layers (recognised by base class: ``sync_batchnorm`` swaps BatchNorm classes)."""
+
+EMBEDDING_TYPES: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
+"""Lookup tables."""
 
 WEIGHT_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 """Layers whose weights :class:`~lit_dl.callbacks.WeightInit` initialises."""

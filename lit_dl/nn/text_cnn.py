@@ -8,14 +8,14 @@ from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
-from lit_dl.nn.blocks import check_dropout
+from lit_dl.nn.linear_blocks import check_dropout
 from lit_dl.nn.pooling import MaskedPooling, PoolingMode
 from lit_dl.nn.token_encoder import TokenEncoder, TokenEncoding
 
-__all__ = ["SequenceNet"]
+__all__ = ["TextCNN"]
 
 
-class SequenceNet(nn.Module):
+class TextCNN(nn.Module):
     """Token ids ``(B, T)`` -> logits: token encoder → Conv1d layers (n-gram detectors, Kim, 2014,
     "Convolutional Neural Networks for Sentence Classification") → masked pooling → MLP head.
 
