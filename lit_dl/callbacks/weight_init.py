@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import weakref
 from dataclasses import dataclass
 from typing import Literal
@@ -12,7 +13,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from lit_dl.errors import ConfigError
-from lit_dl.nn.layers import NORM_TYPES, is_residual_block, layers_with_activation
+from lit_dl.nn.init_marks import initialized_by
+from lit_dl.nn.layers import NORM_TYPES, activation_kind, is_residual_block, layers_with_activation
 
 __all__ = ["SCHEMES", "InitRecord", "Scheme", "WeightInit"]
 
@@ -35,27 +37,8 @@ SCHEMES: tuple[str, ...] = (
     "torch_default",
 )
 
-# activation class -> (scheme chosen by "auto", torch.nn.init nonlinearity name). Checked in order,
-# so subclasses (a project's own ReLU subclass) match their parent. ReLU-shaped smooth activations
-# (ELU, GELU, SiLU, Mish, Softplus) get He's ReLU gain; SELU gets LeCun's fan-in normal init
-# (gain 1, Klambauer et al., 2017, "Self-Normalizing Neural Networks", Sec. 3).
-_ACTIVATION_RULES: tuple[tuple[type[nn.Module], str, str], ...] = (
-    (nn.Tanh, "xavier_uniform", "tanh"),
-    (nn.Sigmoid, "xavier_uniform", "sigmoid"),
-    (nn.Hardtanh, "xavier_uniform", "linear"),
-    (nn.Identity, "xavier_uniform", "linear"),
-    (nn.LeakyReLU, "kaiming_normal", "leaky_relu"),
-    (nn.PReLU, "kaiming_normal", "leaky_relu"),
-    (nn.SELU, "kaiming_normal", "linear"),
-    (nn.ReLU, "kaiming_normal", "relu"),
-    (nn.ReLU6, "kaiming_normal", "relu"),
-    (nn.ELU, "kaiming_normal", "relu"),
-    (nn.CELU, "kaiming_normal", "relu"),
-    (nn.GELU, "kaiming_normal", "relu"),
-    (nn.SiLU, "kaiming_normal", "relu"),
-    (nn.Mish, "kaiming_normal", "relu"),
-    (nn.Softplus, "kaiming_normal", "relu"),
-)
+# The scheme "auto" picks for each init family of lit_dl.nn.layers.ActivationKind.
+_AUTO_SCHEME = {"he": "kaiming_normal", "lecun": "kaiming_normal", "xavier": "xavier_uniform"}
 
 
 @dataclass(frozen=True)
@@ -71,16 +54,31 @@ class InitRecord:
 
 def _nonlinearity(act: nn.Module | None) -> tuple[str, str, float | None]:
     """``(auto scheme, nonlinearity name, negative slope)`` for the activation a layer feeds."""
-    if act is None:
+    kind = activation_kind(act)
+    if kind is None:
         return "xavier_uniform", "linear", None
-    for cls, scheme, name in _ACTIVATION_RULES:
-        if isinstance(act, cls):
-            if isinstance(act, nn.LeakyReLU):
-                return scheme, name, float(act.negative_slope)
-            if isinstance(act, nn.PReLU):
-                return scheme, name, float(act.weight.detach().mean())
-            return scheme, name, None
-    return "xavier_uniform", "linear", None
+    slope = None
+    if isinstance(act, nn.LeakyReLU):
+        slope = float(act.negative_slope)
+    elif isinstance(act, nn.PReLU):
+        slope = float(act.weight.detach().mean())
+    return _AUTO_SCHEME[kind.init], kind.nonlinearity, slope
+
+
+def _protected(model: nn.Module) -> tuple[dict[str, str], set[int], set[int]]:
+    """Modules marked with :func:`~lit_dl.nn.init_marks.mark_initialized`: ``(outermost marked
+    name -> who set it, ids of every module inside them, ids of every parameter inside them)``."""
+    marked: dict[str, str] = {}
+    modules: set[int] = set()
+    params: set[int] = set()
+    for name, module in model.named_modules():
+        by = initialized_by(module)
+        if by is None or id(module) in modules:
+            continue
+        marked[name or type(model).__name__] = by
+        modules.update(id(m) for m in module.modules())
+        params.update(id(p) for p in module.parameters())
+    return marked, modules, params
 
 
 class WeightInit(L.Callback):
@@ -97,10 +95,16 @@ class WeightInit(L.Callback):
     activation after the layer in an ``nn.Sequential``, skipping norm, dropout and pooling; for a
     residual block, the block's ``act`` after the sum.
 
-    Residual-block protocol: a block exposes ``residual_branch_norm()`` (returning the last norm of its residual
-    branch, or ``None``) and ``act`` (the activation applied after the sum). With
-    ``zero_init_residual`` that norm's scale starts at zero, so each block starts as its shortcut
-    (Goyal et al., 2017, "Accurate, Large Minibatch SGD", Sec. 5.1).
+    Residual-block protocol: a block exposes ``zero_init_weight()`` (the weight that, set to zero,
+    zeroes its residual branch: the norm ending the branch, or the last conv of a pre-activation
+    branch) and ``act`` (the activation applied after the sum). With ``zero_init_residual`` that
+    weight starts at zero, so each block starts as its shortcut (Goyal et al., 2017, "Accurate,
+    Large Minibatch SGD", Sec. 5.1).
+
+    Initialisation belongs in one place: a module marked with
+    :func:`lit_dl.nn.init_marks.mark_initialized` (a network that initialises itself, such as
+    :class:`lit_dl.nn.ResNet`, or weights loaded from a checkpoint) is left alone with everything
+    inside it, including parameters it shares with other modules; rank 0 logs what was left alone.
 
     It acts in ``setup("fit")``: before a checkpoint is restored (a resumed run keeps the checkpoint's
     weights bit for bit) and before DDP broadcasts rank 0's weights; once per model object, so a
@@ -112,7 +116,8 @@ class WeightInit(L.Callback):
     table of what was done.
 
     ``torch_default`` calls each layer's own ``reset_parameters()`` (PyTorch's default init, biases
-    included) under the same seed. Activations applied functionally inside ``forward`` are invisible
+    included) on a CPU copy of the layer, drawing from the CPU generator alone (seeded from the
+    same seed), so no CUDA generator is touched. Activations applied functionally inside ``forward`` are invisible
     to the inference; force a scheme for such models.
 
     Args:
@@ -161,32 +166,43 @@ class WeightInit(L.Callback):
         seed = trainer.strategy.broadcast(seed, src=0)
         records = self.apply(pl_module, seed)
         self._done.add(pl_module)
-        if self.verbose:
+        skipped = self.skipped(pl_module)
+        if skipped:
+            listed = "; ".join(f"{name} (set by {by})" for name, by in skipped.items())
+            rank_zero_info(f"WeightInit: left alone, already initialised: {listed}")
+        if self.verbose and records:
             rank_zero_info(_format_table(records))
 
+    def skipped(self, model: nn.Module) -> dict[str, str]:
+        """The marked modules :meth:`apply` leaves alone: module name -> what set their weights."""
+        return _protected(model)[0]
+
     def plan(self, model: nn.Module) -> list[InitRecord]:
-        """What :meth:`apply` would do to ``model``, without touching it."""
-        records = []
+        """What :meth:`apply` would do to ``model``, without touching it (marked modules left out)."""
+        return [rec for rec, _ in self._plan(model)]
+
+    def _plan(self, model: nn.Module) -> list[tuple[InitRecord, nn.Module]]:
+        _, modules, params = _protected(model)
+        planned = []
         for name, layer, act in layers_with_activation(model):
+            if _is_protected(layer, modules, params):
+                continue
             auto, nonlinearity, slope = _nonlinearity(act)
             scheme = auto if self.scheme == "auto" else self.scheme
             gain = nn.init.calculate_gain(nonlinearity, slope)  # type: ignore[arg-type]
             act_name = type(act).__name__ if act is not None else "none"
-            records.append(InitRecord(name, tuple(layer.weight.shape), scheme, act_name, gain))
-        return records
+            planned.append((InitRecord(name, tuple(layer.weight.shape), scheme, act_name, gain), layer))
+        return planned
 
     @torch.no_grad()
     def apply(self, model: nn.Module, seed: int = 0) -> list[InitRecord]:
         """Initialise ``model`` in place with ``seed`` and return one record per weight layer."""
         generator = torch.Generator().manual_seed(int(seed))
-        layers = {name: layer for name, layer, _ in layers_with_activation(model)}
-        records = self.plan(model)
-        for rec in records:
-            layer = layers[rec.layer]
+        _, modules, params = _protected(model)
+        planned = self._plan(model)
+        for rec, layer in planned:
             if rec.scheme == "torch_default":
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-                    layer.reset_parameters()
+                _torch_default(layer, int(torch.randint(2**62, (1,), generator=generator)))
                 continue
             weight = torch.empty(layer.weight.shape, dtype=torch.float32)
             self._fill(weight, rec, generator)
@@ -194,16 +210,18 @@ class WeightInit(L.Callback):
             if layer.bias is not None:
                 layer.bias.zero_()
         for module in model.modules():
+            if _is_protected(module, modules, params):
+                continue
             if isinstance(module, NORM_TYPES) and getattr(module, "weight", None) is not None:
                 module.weight.fill_(1.0)
                 if getattr(module, "bias", None) is not None:
                     module.bias.zero_()
         if self.zero_init_residual:
             for module in model.modules():
-                norm = module.residual_branch_norm() if is_residual_block(module) else None
-                if norm is not None and getattr(norm, "weight", None) is not None:
-                    norm.weight.zero_()
-        return records
+                target = module.zero_init_weight() if is_residual_block(module) else None
+                if target is not None and id(module) not in modules and id(target) not in params:
+                    target.zero_()
+        return [rec for rec, _ in planned]
 
     def _fill(self, weight: torch.Tensor, rec: InitRecord, generator: torch.Generator) -> None:
         if rec.scheme == "xavier_uniform":
@@ -218,6 +236,25 @@ class WeightInit(L.Callback):
             fill = nn.init.kaiming_uniform_ if rec.scheme == "kaiming_uniform" else nn.init.kaiming_normal_
             fill(weight, mode=self.mode, nonlinearity="linear", generator=generator)
             weight.mul_(rec.gain)
+
+
+def _is_protected(module: nn.Module, modules: set[int], params: set[int]) -> bool:
+    """Whether ``module`` lies inside a marked module or owns a parameter that does."""
+    return id(module) in modules or any(id(p) in params for p in module.parameters(recurse=False))
+
+
+def _torch_default(layer: nn.Module, seed: int) -> None:
+    """``layer.reset_parameters()`` drawn from the CPU generator alone, seeded with ``seed``.
+
+    The reset runs on a CPU copy: on a CUDA layer it would draw from (and need seeding of) the CUDA
+    generator, and ``torch.manual_seed`` reseeds every CUDA generator of the process.
+    """
+    cpu = copy.deepcopy(layer).cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        cpu.reset_parameters()
+    for name, param in layer.named_parameters(recurse=False):
+        param.copy_(getattr(cpu, name))
 
 
 def _format_table(records: list[InitRecord]) -> str:

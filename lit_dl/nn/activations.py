@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from lit_dl.errors import ConfigError
+from lit_dl.nn.layers import InitFamily, register_activation_type
 
 __all__ = ["ACTIVATIONS", "activation_names", "make_activation", "register_activation"]
 
@@ -35,10 +36,41 @@ def activation_names() -> list[str]:
     return sorted(ACTIVATIONS)
 
 
-def register_activation(name: str, factory: Callable[..., nn.Module]) -> None:
-    """Make ``factory`` available under ``name`` (e.g. ``register_activation("mish", nn.Mish)``)."""
+def register_activation(
+    name: str,
+    factory: Callable[..., nn.Module],
+    module_type: type[nn.Module] | None = None,
+    init: InitFamily = "xavier",
+    nonlinearity: str = "linear",
+    can_die: bool = False,
+) -> None:
+    """Make ``factory`` available under ``name`` (e.g. ``register_activation("mish", nn.Mish)``).
+
+    The class it builds also becomes known to the layer taxonomy (:mod:`lit_dl.nn.layers`), so
+    :class:`~lit_dl.callbacks.WeightInit` sees it after a layer and the monitors watch it. A class
+    lit_dl already knows keeps its kind; for a new one, say how to treat it.
+
+    Args:
+        name: The name YAML files use.
+        factory: Builds the module; called with the options given to :func:`make_activation`.
+        module_type: The class ``factory`` builds; ``None``: found by calling ``factory()`` once.
+        init: Weight-init family of the layers feeding it: ``"he"``, ``"xavier"`` or ``"lecun"``.
+        nonlinearity: Its ``torch.nn.init.calculate_gain`` name (``"relu"``, ``"tanh"``, ...).
+        can_die: Whether its units can output zero for every input (watched by DeadReLUMonitor).
+
+    Raises:
+        ConfigError: ``name`` is taken, or ``module_type`` is ``None`` and ``factory()`` fails.
+    """
     if name in ACTIVATIONS:
         raise ConfigError(f"activation {name!r} is already registered")
+    if module_type is None:
+        try:
+            module_type = type(factory())
+        except TypeError as err:
+            raise ConfigError(
+                f"activation {name!r}: factory() needs arguments ({err}); pass module_type"
+            ) from None
+    register_activation_type(module_type, init, nonlinearity, can_die)
     ACTIVATIONS[name] = factory
 
 

@@ -108,8 +108,9 @@ class ResidualMLPBlock(nn.Module):
     norms are on) projection when they differ (the paper's option B).
 
     Attributes:
-        branch: The residual function ``F``. Its last module is the norm that weight-init callbacks may
-            zero (Goyal et al., 2017, Sec. 5.1) so the block starts as the identity.
+        branch: The residual function ``F``. Its last module is the norm (or, with ``norm="none"``, the
+            Linear) whose weight :meth:`zero_init_weight` returns for weight-init callbacks to zero
+            (Goyal et al., 2017, Sec. 5.1), so the block starts as its shortcut.
         shortcut: Identity or projection.
         act: The activation applied after the sum.
 
@@ -153,13 +154,18 @@ class ResidualMLPBlock(nn.Module):
         self.activation = activation
 
     def residual_branch_norm(self) -> nn.Module | None:
-        """The last norm of the residual branch (``None`` without norms).
+        """The last norm of the residual branch (``None`` without norms)."""
+        last = self.branch[-1]
+        return None if isinstance(last, nn.Linear) else last
+
+    def zero_init_weight(self) -> nn.Parameter:
+        """The weight that, set to zero, makes the residual branch output zero (with a zero bias): the
+        last norm's weight, or without norms the last Linear's weight.
 
         Part of the residual-block protocol that :class:`lit_dl.callbacks.WeightInit` reads: a block
         exposes this and ``act`` (the activation after the sum).
         """
-        last = self.branch[-1]
-        return None if isinstance(last, nn.Linear) else last
+        return self.branch[-1].weight
 
     def forward(self, x: Tensor) -> Tensor:
         # A new tensor, never `out += shortcut`: autograd still needs the branch output.

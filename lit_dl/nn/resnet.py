@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
+from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.nn.resnet_blocks import BasicBlock, BottleneckBlock, ResidualBlock
 
 __all__ = ["RESNET_DEPTHS", "ResNet"]
@@ -44,6 +45,10 @@ class ResNet(nn.Module):
             zero the weight of the norm that ends each residual branch; in the pre-activation form,
             whose branch ends in a conv, zero that conv's weight instead.
         activation: Activation name.
+
+    The network initialises itself (He et al., 2015, normal fan-out init of every conv, as
+    torchvision) and marks itself with :func:`lit_dl.nn.init_marks.mark_initialized`, so
+    :class:`lit_dl.callbacks.WeightInit` leaves it alone.
     """
 
     def __init__(
@@ -110,8 +115,9 @@ class ResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if zero_init_residual:
             for blk in self.residual_blocks():
-                norm = blk.residual_branch_norm()
-                nn.init.zeros_(norm.weight if norm is not None else blk.last_conv().weight)
+                nn.init.zeros_(blk.zero_init_weight())
+        # The init above is the recipe's: WeightInit must leave it (and the zeroed branches) alone.
+        mark_initialized(self, f"ResNet's own init (He fan-out, zero_init_residual={zero_init_residual})")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.pool(self.final(self.stages(self.stem(x)))))

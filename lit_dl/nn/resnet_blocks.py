@@ -6,10 +6,11 @@ The documented difference between the two forms:
 
 - post-activation: ``out = act(F(x) + shortcut(x))`` with ``F = conv → BN → act → … → conv → BN``;
   the block's output has passed an activation (non-negative for ReLU). The last module of ``F``
-  is a norm, which :meth:`residual_branch_norm` returns.
+  is a norm, which :meth:`residual_branch_norm` returns; its weight is :meth:`zero_init_weight`.
 - pre-activation: ``h = act(BN(x))``, ``out = F(h) + shortcut``, ``F = conv → BN → act → … → conv``;
   nothing follows the sum, so an identity shortcut carries ``x`` unchanged (negative values too).
-  ``F`` ends in a conv, so :meth:`residual_branch_norm` returns ``None``. A projection shortcut
+  ``F`` ends in a conv, so :meth:`residual_branch_norm` returns ``None`` and :meth:`zero_init_weight`
+  is that conv's weight. A projection shortcut
   reads the pre-activated ``h``, as in the paper's code.
 
 The shortcut is the identity when shape is kept, otherwise a strided 1x1 conv (+ BN in the
@@ -89,6 +90,14 @@ class ResidualBlock(nn.Module):
         (pre-activation form)."""
         last = self.branch[-1]
         return None if isinstance(last, nn.Conv2d) else last
+
+    def zero_init_weight(self) -> nn.Parameter:
+        """The weight that, set to zero, makes the residual branch output zero, so the block starts as
+        its shortcut (Goyal et al., 2017, Sec. 5.1): the branch's last norm weight (post-activation)
+        or its last conv weight (pre-activation). The residual-block protocol of
+        :mod:`lit_dl.nn.layers`, read by :class:`lit_dl.callbacks.WeightInit`."""
+        norm = self.residual_branch_norm()
+        return norm.weight if norm is not None else self.last_conv().weight
 
     def last_conv(self) -> nn.Conv2d:
         """The branch's last convolution."""

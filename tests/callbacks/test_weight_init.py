@@ -14,6 +14,8 @@ from torch import nn
 from lit_dl.callbacks import SCHEMES, WeightInit
 from lit_dl.errors import ConfigError
 from lit_dl.nn import MLP, ResidualMLPBlock, activation_names
+from lit_dl.nn.init_marks import mark_initialized
+from lit_dl.nn.resnet_blocks import BasicBlock
 
 pytestmark = LIGHTNING_PYTREE_WARNING
 
@@ -101,11 +103,14 @@ def test_residual_block_layers_feed_the_activation_after_the_sum_and_zero_init()
                 assert torch.equal(m.weight, torch.ones_like(m.weight))
 
 
-def test_residual_block_without_norms_has_no_branch_norm() -> None:
+def test_zero_init_residual_zeroes_the_last_linear_of_a_block_without_norms() -> None:
     block = ResidualMLPBlock(8, 8, norm="none")
     assert block.residual_branch_norm() is None
-    WeightInit(zero_init_residual=True).apply(block, seed=0)  # nothing to zero, nothing fails
-    assert torch.count_nonzero(block.branch[-1].weight) > 0
+    assert block.zero_init_weight() is block.branch[-1].weight
+    WeightInit(zero_init_residual=True).apply(block, seed=0)
+    assert torch.count_nonzero(block.branch[-1].weight) == 0
+    x = torch.randn(4, 8)
+    assert torch.equal(block(x), torch.relu(x))  # the block starts as act(shortcut(x))
 
 
 def test_plain_sequential_activation_inferred_from_what_follows() -> None:
@@ -285,18 +290,75 @@ def test_callback_pickles_for_spawned_processes_and_forgets_which_models_it_init
     assert (clone.scheme, clone.seed, len(clone._done)) == ("orthogonal", 3, 0)
 
 
-def test_zero_init_residual_reaches_resnet_blocks_through_the_protocol() -> None:
+@pytest.mark.parametrize("preact", [False, True], ids=["post", "pre"])
+def test_zero_init_residual_makes_resnet_blocks_start_as_their_shortcut(preact: bool) -> None:
+    torch.manual_seed(0)
+    blocks = nn.Sequential(BasicBlock(4, 4, 1, preact), BasicBlock(4, 8, 2, preact))
+    for block in blocks:  # non-zero BN statistics so that a zero branch shows in the output
+        block.branch[1].running_var.fill_(2.0)
+    WeightInit(zero_init_residual=True).apply(blocks, seed=0)
+    blocks.eval()
+    for block in blocks:
+        # post-activation: the branch's last BN weight; pre-activation: its last conv (no norm after it)
+        zeroed = block.branch[-1].weight
+        assert block.zero_init_weight() is zeroed
+        assert torch.count_nonzero(zeroed) == 0
+        x = torch.randn(2, block.branch[0].in_channels, 6, 6)
+        skip = block.shortcut(block.pre(x) if preact else x) if block.projects else x
+        torch.testing.assert_close(block(x), block.act(skip))
+
+
+@pytest.mark.parametrize("preact", [False, True], ids=["post", "pre"])
+def test_resnet_keeps_its_own_init_and_zeroed_branches_under_weight_init(preact: bool) -> None:
     from lit_dl.nn import ResNet
 
-    model = ResNet(in_channels=1, num_classes=3, depth=18, width=8, stem="cifar")
-    WeightInit(zero_init_residual=True).apply(model, seed=0)
-    blocks = [m for m in model.modules() if hasattr(m, "residual_branch_norm")]
-    assert len(blocks) == 8  # ResNet-18: 4 stages x 2 basic blocks
-    for block in blocks:
-        norm = block.residual_branch_norm()
-        assert isinstance(norm, nn.BatchNorm2d)
-        assert torch.count_nonzero(norm.weight) == 0
-    x = torch.randn(2, 1, 8, 8)
-    model.eval()
-    # every block starts as act(shortcut(x)): the network still computes, and no branch contributes
-    assert torch.isfinite(model(x)).all()
+    model = ResNet(in_channels=1, num_classes=3, depth=18, width=8, preact=preact, zero_init_residual=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    callback = WeightInit(zero_init_residual=False)
+    assert callback.skipped(model) == {"ResNet": "ResNet's own init (He fan-out, zero_init_residual=True)"}
+    assert callback.apply(model, seed=0) == []
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    for block in model.residual_blocks():
+        assert torch.count_nonzero(block.zero_init_weight()) == 0
+
+
+def test_marked_submodule_and_parameters_it_shares_are_left_alone_and_logged(tmp_path, caplog) -> None:
+    model = tiny_model()
+    first = model.backbone.features[1][0]  # the first Linear
+    mark_initialized(first, "checkpoint init.ckpt")
+    # A module outside the marked one that shares its weight (tied weights) must not touch it either.
+    model.tied = nn.Linear(16, 8, bias=False)
+    model.tied.weight = first.weight
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = tiny_trainer(tmp_path, [WeightInit(seed=3)], max_epochs=0)
+    with caplog.at_level(logging.INFO):
+        trainer.fit(model, datamodule=tiny_data())
+    assert torch.equal(first.weight, before["backbone.features.1.0.weight"])
+    assert torch.equal(first.bias, before["backbone.features.1.0.bias"])
+    assert not torch.equal(model.backbone.head.weight, before["backbone.head.weight"])
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        "WeightInit: left alone, already initialised: backbone.features.1.0 (set by checkpoint init.ckpt)"
+        in messages
+    )
+
+
+def test_torch_default_draws_from_the_cpu_generator_alone(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch_default must not reseed the global (CUDA) generators")
+
+    monkeypatch.setattr(torch, "manual_seed", refuse)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", refuse)
+    monkeypatch.setattr(torch.cuda, "manual_seed", refuse)
+    first, second = tiny_model(), tiny_model()
+    state = torch.get_rng_state()
+    WeightInit(scheme="torch_default").apply(first, seed=5)
+    WeightInit(scheme="torch_default").apply(second, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (name, p), q in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+    # PyTorch's default init of a Linear: weights and biases within ±1/sqrt(fan_in).
+    head = first.backbone.head
+    bound = 1 / math.sqrt(head.in_features)
+    assert head.bias.abs().max() <= bound and head.bias.abs().max() > 0
