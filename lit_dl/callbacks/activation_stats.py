@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from lit_dl.callbacks._logging import log_scalars
 from lit_dl.errors import ConfigError
-from lit_dl.nn.layers import ACTIVATION_TYPES
+from lit_dl.nn.layers import is_activation
 
 __all__ = ["ActivationStatsMonitor"]
 
@@ -21,8 +21,10 @@ class ActivationStatsMonitor(L.Callback):
     The pre-activation distribution of a layer drifts as the layers below it learn ("internal
     covariate shift", Ioffe & Szegedy, 2015, Sec. 2): that drift is what BatchNorm exists to stop,
     and a std running to zero or a mean far from zero is how saturating tanh/sigmoid units and dead
-    ReLUs begin. One block = one activation module (every module type in
-    :data:`lit_dl.nn.layers.ACTIVATION_TYPES`), named by its module path.
+    ReLUs begin. One block = one activation module (every activation :mod:`lit_dl.nn.layers` knows,
+    registered ones included), named by its module path; a module called at several places of one
+    forward pass is measured per call (the ``k``-th call after the first as ``<name>#k``). The mean
+    and std are over every entry of the input (all units and positions together).
 
     Forward pre-hooks are attached only for a measured batch and removed at its end; each keeps two
     scalars per block, never the activations, and the values reach the host in one copy per step.
@@ -41,6 +43,7 @@ class ActivationStatsMonitor(L.Callback):
         self.stats: dict[str, tuple[float, float]] = {}
         self._pending: dict[str, Tensor] = {}
         self._handles: list[Any] = []
+        self._calls: dict[str, int] = {}
         self._step = 0
 
     def on_train_batch_start(
@@ -50,15 +53,18 @@ class ActivationStatsMonitor(L.Callback):
             return
         self._remove_hooks()
         self._step = trainer.global_step
+        self._calls = {}
         for name, module in pl_module.named_modules():
-            if isinstance(module, ACTIVATION_TYPES):
+            if is_activation(module):
                 self._handles.append(module.register_forward_pre_hook(self._hook(name)))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            call = self._calls.get(name, 0)
+            self._calls[name] = call + 1
             x = args[0].detach()
             std, mean = torch.std_mean(x.float())
-            self._pending[name] = torch.stack([mean, std])
+            self._pending[name if call == 0 else f"{name}#{call}"] = torch.stack([mean, std])
 
         return hook
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from lit_dl.callbacks._logging import log_scalars
 from lit_dl.errors import ConfigError
-from lit_dl.nn.layers import RELU_TYPES
+from lit_dl.nn.layers import activation_feature_dims, can_die
 
 __all__ = ["DeadReLUMonitor"]
 
@@ -18,10 +18,15 @@ __all__ = ["DeadReLUMonitor"]
 class DeadReLUMonitor(L.Callback):
     """Per ReLU layer, the fraction of units whose output is zero for every validation sample.
 
-    A unit is a feature of a Linear output or a channel of a Conv output (dimension 1). A ReLU unit
+    A unit is a feature of a Linear output (the last dimension, so a ``(B, T, D)`` sequence has
+    ``D`` units, each reduced over batch and positions) or a channel of a Conv output (dimension 1);
+    which layer feeds each ReLU is read from the module tree (:mod:`lit_dl.nn.layers`), and a ReLU
+    fed by nothing known counts dimension 1. A ReLU unit
     whose input is negative for every sample gets no gradient and never recovers (the "dying ReLU"
     of a too-large learning rate or a large negative bias; Lu et al., 2019, "Dying ReLU and
-    Initialization"). Every ``nn.ReLU``/``nn.ReLU6`` module is watched.
+    Initialization"). Every ``nn.ReLU``/``nn.ReLU6`` module (and every registered activation that
+    can die) is watched. A module called at several places of one forward pass is measured per
+    call: the first call is logged under its name, the ``k``-th after it as ``<name>#k``.
 
     Forward hooks are attached at the start of each validation epoch (not the sanity check) and
     removed at its end; they keep one boolean per unit ("fired yet"), never the activations. Ranks
@@ -45,6 +50,7 @@ class DeadReLUMonitor(L.Callback):
         self.dead_fractions: dict[str, float] = {}
         self._fired: dict[str, Tensor] = {}
         self._handles: list[Any] = []
+        self._calls: dict[str, int] = {}
         self._warned: set[str] = set()
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -52,16 +58,32 @@ class DeadReLUMonitor(L.Callback):
             return
         self._remove_hooks()
         self._fired = {}
+        feature_dims = activation_feature_dims(pl_module)
         for name, module in pl_module.named_modules():
-            if isinstance(module, RELU_TYPES):
-                self._handles.append(module.register_forward_hook(self._hook(name)))
+            if can_die(module):
+                hook = self._hook(name, feature_dims.get(module, 1))
+                self._handles.append(module.register_forward_hook(hook))
 
-    def _hook(self, name: str) -> Any:
+    def on_validation_batch_start(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        self._calls = {}
+
+    def _hook(self, name: str, feature_dim: int = 1) -> Any:
         def hook(module: nn.Module, args: Any, output: Tensor) -> None:
-            dims = [d for d in range(output.ndim) if d != 1] if output.ndim > 1 else []
+            call = self._calls.get(name, 0)
+            self._calls[name] = call + 1
+            key = name if call == 0 else f"{name}#{call}"
+            keep = feature_dim % output.ndim if output.ndim > 1 else 0
+            dims = [d for d in range(output.ndim) if d != keep]
             fired = (output.detach() > 0).any(dim=dims) if dims else output.detach() > 0
-            previous = self._fired.get(name)
-            self._fired[name] = fired if previous is None else previous | fired
+            previous = self._fired.get(key)
+            self._fired[key] = fired if previous is None else previous | fired
 
         return hook
 

@@ -64,10 +64,11 @@ class TextCNN(nn.Module):
         self.tokens = TokenEncoder(vocab_size, embed_dim, encoding, padding_idx)
         convs, width = [], embed_dim
         for c in conv_channels:
-            convs.append(nn.Conv1d(width, c, kernel_size, padding=kernel_size // 2))
+            # One activation module per conv: weight init and the monitors see which conv feeds it.
+            conv = nn.Conv1d(width, c, kernel_size, padding=kernel_size // 2)
+            convs.append(nn.Sequential(conv, make_activation(activation)))
             width = c
         self.convs = nn.ModuleList(convs)
-        self.act = make_activation(activation)
         self.pool = MaskedPooling(pooling)
         head: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
         if hidden_size:
@@ -83,6 +84,8 @@ class TextCNN(nn.Module):
         mask = ids != self.padding_idx  # (B, T)
         x = self.tokens(ids)  # (B, T, embed_dim)
         for conv in self.convs:
-            x = self.act(conv(x.transpose(1, 2))).transpose(1, 2)  # (B, T, channels)
+            x = conv(x.transpose(1, 2)).transpose(
+                1, 2
+            )  # conv → act on (B, channels, T); back to (B, T, channels)
             x = x * mask.unsqueeze(-1)
         return self.head(self.pool(x, mask))

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
 from cb_helpers import LIGHTNING_PYTREE_WARNING, read_events, tiny_data, tiny_model, tiny_trainer
+from torch import nn
 
 from lit_dl.callbacks import ActivationStatsMonitor
 from lit_dl.errors import ConfigError
@@ -51,3 +53,25 @@ def test_only_every_nth_step_is_measured_and_hooks_do_not_outlive_it(tmp_path) -
 def test_bad_frequency_fails_at_construction() -> None:
     with pytest.raises(ConfigError, match=r"every_n_steps must be >= 1, got 0"):
         ActivationStatsMonitor(every_n_steps=0)
+
+
+def test_an_activation_module_called_twice_is_measured_per_call() -> None:
+    class Reused(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.act = nn.Tanh()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(self.act(x) * 4.0)
+
+    trainer = SimpleNamespace(global_step=0, loggers=[])
+    model, monitor = Reused(), ActivationStatsMonitor(every_n_steps=1)
+    x = torch.tensor([[-2.0, 0.0, 4.0]])
+    monitor.on_train_batch_start(trainer, model, x, 0)
+    model(x)
+    monitor.on_train_batch_end(trainer, model, None, x, 0)
+    second = torch.tanh(x) * 4.0
+    assert monitor.stats == {
+        "act": pytest.approx((x.mean().item(), x.std().item())),
+        "act#1": pytest.approx((second.mean().item(), second.std().item())),
+    }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from cb_helpers import LIGHTNING_PYTREE_WARNING, read_events, tiny_data, tiny_model, tiny_trainer
@@ -67,3 +69,61 @@ def test_conv_units_are_channels(tmp_path) -> None:
 def test_bad_arguments_fail_at_construction(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DeadReLUMonitor(**kwargs)
+
+
+def _fake_trainer() -> SimpleNamespace:
+    """What the monitor reads from a Trainer, for driving its hooks without a fit."""
+    return SimpleNamespace(
+        sanity_checking=False,
+        current_epoch=0,
+        global_step=0,
+        loggers=[],
+        strategy=SimpleNamespace(reduce=lambda tensor, reduce_op: tensor),
+    )
+
+
+def _measure(monitor: DeadReLUMonitor, model: nn.Module, *inputs: torch.Tensor) -> dict[str, float]:
+    trainer = _fake_trainer()
+    monitor.on_validation_epoch_start(trainer, model)
+    for i, x in enumerate(inputs):
+        monitor.on_validation_batch_start(trainer, model, x, i)
+        model(x)
+    monitor.on_validation_epoch_end(trainer, model)
+    return monitor.dead_fractions
+
+
+def test_units_of_a_linear_on_sequences_are_features_not_positions() -> None:
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(3, 4))
+        model[0].bias.copy_(torch.tensor([0.0, 0.0, -100.0]))  # feature 2 never fires
+    x = torch.zeros(2, 5, 4)  # (B, T, D): 5 positions, 3 features
+    x[0, 0, 0] = 1.0  # feature 0 fires at one position
+    x[1, 4, 1] = 1.0  # feature 1 fires at another
+    assert _measure(DeadReLUMonitor(threshold=1.0), model, x) == {"1": pytest.approx(1 / 3)}
+
+
+def test_text_cnn_with_two_conv_widths_reports_each_conv() -> None:
+    from lit_dl.nn import TextCNN
+
+    torch.manual_seed(0)
+    model = TextCNN(vocab_size=8, num_classes=2, embed_dim=4, conv_channels=[32, 64], hidden_size=8)
+    ids = torch.randint(1, 8, (3, 6))
+    fractions = _measure(DeadReLUMonitor(threshold=1.0), model, ids)
+    assert fractions.keys() == {"convs.0.1", "convs.1.1", "head.1"}
+    with torch.no_grad():
+        h1 = model.convs[0](model.tokens(ids).transpose(1, 2))  # (B, 32, T)
+    assert fractions["convs.0.1"] == pytest.approx(1.0 - (h1 > 0).any(2).any(0).float().mean().item())
+
+
+def test_a_relu_module_called_twice_is_measured_per_call() -> None:
+    class Reused(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.act = nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(torch.cat([self.act(x), -x[:, :1]], dim=1))  # widths 2, then 3
+
+    fractions = _measure(DeadReLUMonitor(threshold=1.0), Reused(), torch.tensor([[1.0, -1.0]]))
+    assert fractions == {"act": 0.5, "act#1": pytest.approx(2 / 3)}

@@ -362,3 +362,14 @@ def test_torch_default_draws_from_the_cpu_generator_alone(monkeypatch) -> None:
     head = first.backbone.head
     bound = 1 / math.sqrt(head.in_features)
     assert head.bias.abs().max() <= bound and head.bias.abs().max() > 0
+
+
+def test_text_cnn_convs_feed_their_own_relu_and_get_he_init() -> None:
+    from lit_dl.nn import TextCNN
+
+    model = TextCNN(vocab_size=8, num_classes=2, embed_dim=4, conv_channels=[32, 64], hidden_size=8)
+    acts = [block[1] for block in model.convs]
+    assert acts[0] is not acts[1]
+    plan = {r.layer: (r.scheme, r.activation) for r in WeightInit().plan(model)}
+    assert plan["convs.0.0"] == ("kaiming_normal", "ReLU")
+    assert plan["convs.1.0"] == ("kaiming_normal", "ReLU")

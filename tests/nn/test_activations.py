@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -60,3 +62,33 @@ def test_register_activation_adds_a_name_and_refuses_duplicates():
             register_activation("mish_test", nn.Mish)
     finally:
         del ACTIVATIONS["mish_test"]
+
+
+def test_a_registered_activation_is_seen_by_weight_init_and_the_monitors():
+    from lit_dl.callbacks import DeadReLUMonitor, WeightInit
+    from lit_dl.nn import MLP, layers
+
+    class Rectifier(nn.Module):  # a project's own activation, unknown to lit_dl before registration
+        def forward(self, x):
+            return x.clamp_min(0.0)
+
+    register_activation("rectifier_test", Rectifier, init="he", nonlinearity="relu", can_die=True)
+    try:
+        model = MLP(4, 3, [8], activation="rectifier_test", norm="none")
+        first = WeightInit().plan(model)[0]
+        assert (first.scheme, first.activation) == ("kaiming_normal", "Rectifier")
+        assert layers.is_activation(model.features[1][1]) and layers.can_die(model.features[1][1])
+        monitor = DeadReLUMonitor()
+        trainer = SimpleNamespace(sanity_checking=False, current_epoch=0)
+        monitor.on_validation_epoch_start(trainer, model)
+        assert len(monitor._handles) == 1
+        monitor._remove_hooks()
+    finally:
+        del ACTIVATIONS["rectifier_test"]
+        del layers._ACTIVATION_KINDS[Rectifier]
+
+
+def test_register_activation_checks_the_init_family():
+    with pytest.raises(ConfigError, match=r"init must be one of he, xavier, lecun, got 'glorot'"):
+        register_activation("bad_init_test", nn.Hardswish, init="glorot")
+    assert "bad_init_test" not in ACTIVATIONS
