@@ -35,12 +35,12 @@ def test_downstream_subclass_trains_through_the_cli(downstream_config, tmp_path)
     assert type(model) is FocalClassifier
     # the overridden decay rule: only the hidden Linear's weight decays
     assert model.decay_parameter_names() == {
-        "0.weight": True,
-        "0.bias": False,
-        "1.weight": False,
-        "1.bias": False,
-        "3.weight": False,
-        "3.bias": False,
+        "backbone.0.weight": True,
+        "backbone.0.bias": False,
+        "backbone.1.weight": False,
+        "backbone.1.bias": False,
+        "backbone.3.weight": False,
+        "backbone.3.bias": False,
     }
     groups = cli.trainer.optimizers[0].param_groups
     assert [(g["name"], g["weight_decay"], len(g["params"])) for g in groups] == [

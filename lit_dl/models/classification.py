@@ -11,13 +11,14 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_dl.errors import ConfigError
 from lit_dl.optim import (
     LRScaling,
     WarmupLR,
+    check_all_grouped,
     check_lr_scaling,
     decay_parameters,
     default_decay_rule,
@@ -151,12 +152,14 @@ class ClassificationTask(L.LightningModule):
         return self.backbone(x)
 
     def decay_parameter_names(self) -> dict[str, bool]:
-        """Every trainable backbone parameter name mapped to whether it gets weight decay."""
-        return decay_parameters(self.backbone, self.should_decay)
+        """Every trainable parameter of the task (metrics left out) mapped to whether it gets weight decay."""
+        return decay_parameters(self, self.should_decay, exclude=(Metric,))
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """Named optimizer groups: ``decay`` and ``no_decay`` (``weight_decay=0``), empty ones dropped."""
-        return parameter_groups(self.backbone, self.should_decay)
+        """Named optimizer groups over every trainable parameter of the task, not only the backbone
+        (metrics and buffers left out): ``decay`` and ``no_decay`` (``weight_decay=0``), empty ones
+        dropped. An override must still place every trainable parameter in a group."""
+        return parameter_groups(self, self.should_decay, exclude=(Metric,))
 
     def l1_term(self) -> Tensor:
         """``l1 · Σ|w|`` over the parameters that get weight decay (zero tensor when ``l1 == 0``)."""
@@ -245,7 +248,9 @@ class ClassificationTask(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """Optimizer on :meth:`parameter_groups`, its LR scaled (``lr_scaling``), then the scheduler."""
-        optimizer = self.optimizer_factory(self.parameter_groups())
+        groups = self.parameter_groups()
+        check_all_grouped(self, groups, exclude=(Metric,))
+        optimizer = self.optimizer_factory(groups)
         self._scale_lr(optimizer)
         if self.lr_scheduler_factory is None:
             return optimizer

@@ -17,11 +17,15 @@ TokenEncoding = Literal["embedding", "one_hot"]
 class TokenEncoder(nn.Module):
     """``(B, T)`` integer ids -> ``(B, T, dim)`` vectors.
 
-    ``"one_hot"`` computes ``one_hot(ids) @ W`` with a bias-free ``Linear(vocab_size, dim)``;
-    ``"embedding"`` looks up row ``ids`` of a table, which is the same function without building the
-    ``(B, T, vocab_size)`` one-hot tensor: with ``table = W.T`` both give the same output. The padding id
-    maps to the zero vector in both (its one-hot row is zeroed; the embedding uses ``padding_idx``),
-    so padding never receives gradient.
+    Both encodings hold the same parameter, an ``nn.Embedding(vocab_size, dim)`` table ``E``:
+    ``"embedding"`` looks up row ``ids`` of ``E``; ``"one_hot"`` computes ``one_hot(ids) @ E``, the
+    same function written as a bias-free linear map of the one-hot vectors (and a ``(B, T,
+    vocab_size)`` intermediate tensor). Because the one-hot projection *is* the embedding table, it
+    is trained as one: no weight decay or L1 unless the task's ``decay_embeddings``, the same
+    ``N(0, 1)`` init, left alone by :class:`~lit_dl.callbacks.WeightInit`; the two encodings give the
+    same outputs and gradients from the same seed. The padding id maps to the zero vector in both
+    (its one-hot entry is zeroed; the table's padding row is zero, ``padding_idx``), so padding never
+    receives gradient.
 
     Args:
         vocab_size: Number of distinct ids, padding included.
@@ -45,14 +49,11 @@ class TokenEncoder(nn.Module):
         self.vocab_size = vocab_size
         self.encoding = encoding
         self.padding_idx = padding_idx
-        if encoding == "embedding":
-            self.embedding = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
-        else:
-            self.linear = nn.Linear(vocab_size, dim, bias=False)
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
 
     def forward(self, ids: Tensor) -> Tensor:
         if self.encoding == "embedding":
             return self.embedding(ids)
-        x = one_hot(ids, self.vocab_size, dtype=self.linear.weight.dtype)  # (B, T, vocab)
+        x = one_hot(ids, self.vocab_size, dtype=self.embedding.weight.dtype)  # (B, T, vocab)
         x[..., self.padding_idx] = 0.0
-        return self.linear(x)
+        return x @ self.embedding.weight  # (B, T, vocab) @ (vocab, dim) -> (B, T, dim)

@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterator
 
 from torch import nn
 
+from lit_dl.errors import ConfigError
 from lit_dl.nn.layers import EMBEDDING_TYPES, NORM_TYPES
 
 __all__ = [
     "EMBEDDING_TYPES",
     "NORM_TYPES",
     "DecayRule",
+    "check_all_grouped",
     "decay_parameters",
     "default_decay_rule",
     "named_parameters_with_modules",
@@ -42,14 +44,21 @@ def default_decay_rule(
     return param.ndim >= 2
 
 
-def named_parameters_with_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, str, nn.Parameter]]:
+def named_parameters_with_modules(
+    model: nn.Module, exclude: tuple[type[nn.Module], ...] = ()
+) -> Iterator[tuple[str, nn.Module, str, nn.Parameter]]:
     """Yield ``(full_name, owning_module, local_name, param)`` once per trainable parameter.
 
     Shared (tied) parameters appear once, under the first name that reaches them, as in
-    ``model.named_parameters()``.
+    ``model.named_parameters()``. Modules of the ``exclude`` types, with everything inside them,
+    are left out (a task leaves out its metric objects).
     """
     seen: set[int] = set()
+    skipped: set[int] = set()
     for module_name, module in model.named_modules():
+        if id(module) in skipped or isinstance(module, exclude):
+            skipped.update(id(m) for m in module.modules())
+            continue
         for local_name, param in module.named_parameters(recurse=False):
             if not param.requires_grad or id(param) in seen:
                 continue
@@ -58,14 +67,41 @@ def named_parameters_with_modules(model: nn.Module) -> Iterator[tuple[str, nn.Mo
             yield full_name, module, local_name, param
 
 
-def decay_parameters(model: nn.Module, rule: DecayRule = default_decay_rule) -> dict[str, bool]:
+def decay_parameters(
+    model: nn.Module, rule: DecayRule = default_decay_rule, exclude: tuple[type[nn.Module], ...] = ()
+) -> dict[str, bool]:
     """Map every trainable parameter's name to whether ``rule`` gives it weight decay."""
     return {
-        name: bool(rule(module, local, p)) for name, module, local, p in named_parameters_with_modules(model)
+        name: bool(rule(module, local, p))
+        for name, module, local, p in named_parameters_with_modules(model, exclude)
     }
 
 
-def parameter_groups(model: nn.Module, rule: DecayRule = default_decay_rule) -> list[dict]:
+def check_all_grouped(
+    model: nn.Module, groups: list[dict], exclude: tuple[type[nn.Module], ...] = ()
+) -> None:
+    """Raise if a trainable parameter of ``model`` is in none of the optimizer ``groups``.
+
+    Such a parameter would silently never be trained (a subclass that overrides the groups and
+    forgets one, say).
+
+    Raises:
+        ConfigError: naming every parameter left out.
+    """
+    grouped = {id(p) for group in groups for p in group["params"]}
+    missing = [
+        name for name, _, _, p in named_parameters_with_modules(model, exclude) if id(p) not in grouped
+    ]
+    if missing:
+        raise ConfigError(
+            f"trainable parameters in no optimizer parameter group would never be trained: "
+            f"{', '.join(missing)}; add them to a group or set requires_grad=False"
+        )
+
+
+def parameter_groups(
+    model: nn.Module, rule: DecayRule = default_decay_rule, exclude: tuple[type[nn.Module], ...] = ()
+) -> list[dict]:
     """Split ``model``'s trainable parameters into named optimizer groups.
 
     Returns up to two groups, empty ones left out:
@@ -76,7 +112,7 @@ def parameter_groups(model: nn.Module, rule: DecayRule = default_decay_rule) -> 
     The ``name`` key is what Lightning's ``LearningRateMonitor`` shows (``lr-AdamW/decay``).
     """
     decay, no_decay = [], []
-    for _, module, local, param in named_parameters_with_modules(model):
+    for _, module, local, param in named_parameters_with_modules(model, exclude):
         (decay if rule(module, local, param) else no_decay).append(param)
     groups: list[dict] = []
     if decay:

@@ -20,11 +20,11 @@ def make(**kwargs):
 def test_parameter_groups_by_name():
     model = make()
     assert model.decay_parameter_names() == {
-        "features.1.0.weight": True,
-        "features.1.1.weight": False,
-        "features.1.1.bias": False,
-        "head.weight": True,
-        "head.bias": False,
+        "backbone.features.1.0.weight": True,
+        "backbone.features.1.1.weight": False,
+        "backbone.features.1.1.bias": False,
+        "backbone.head.weight": True,
+        "backbone.head.bias": False,
     }
     opt = model.configure_optimizers()
     assert [g["name"] for g in opt.param_groups] == ["decay", "no_decay"]
@@ -143,3 +143,50 @@ def test_fit_learns_and_checkpoint_reload_needs_no_arguments(tmp_path):
     tags = set(read_scalars(Path(trainer.log_dir)))
     assert {"train/loss", "val/loss", "val/acc", "val/f1", "test/loss", "test/acc", "test/f1"} <= tags
     assert "train/l1" not in tags  # only logged when l1 > 0
+
+
+class WithTemperature(MLPClassifier):
+    """A downstream task with a parameter outside the backbone."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.backbone(x) / self.temperature
+
+
+def test_parameters_outside_the_backbone_are_grouped_and_trained():
+    model = WithTemperature(num_classes=3, in_features=4, hidden_sizes=[5])
+    assert model.decay_parameter_names()["temperature"] is False  # a scalar: no decay
+    opt = model.configure_optimizers()
+    grouped = [p for g in opt.param_groups for p in g["params"]]
+    assert any(p is model.temperature for p in grouped)
+    assert len(grouped) == len(list(model.parameters()))
+    model.training_step((torch.randn(8, 4), torch.randint(0, 3, (8,))), 0).backward()
+    opt.step()
+    assert model.temperature.item() != 1.0
+
+
+def test_a_trainable_parameter_in_no_group_fails_loudly():
+    class ForgetsOne(WithTemperature):
+        def parameter_groups(self):
+            return [{"name": "decay", "params": list(self.backbone.parameters())}]
+
+    model = ForgetsOne(num_classes=3, in_features=4, hidden_sizes=[5])
+    with pytest.raises(
+        ConfigError, match=r"in no optimizer parameter group would never be trained: temperature;"
+    ):
+        model.configure_optimizers()
+
+
+def test_one_hot_projection_is_trained_as_the_embedding_table():
+    from lit_dl.callbacks import WeightInit
+    from lit_dl.models import SequenceClassifier
+
+    for encoding in ("embedding", "one_hot"):
+        model = SequenceClassifier(num_classes=2, vocab_size=12, encoding=encoding)
+        assert model.decay_parameter_names()["backbone.tokens.embedding.weight"] is False
+        assert not any(r.layer.startswith("tokens") for r in WeightInit().plan(model.backbone))
+        decaying = SequenceClassifier(num_classes=2, vocab_size=12, encoding=encoding, decay_embeddings=True)
+        assert decaying.decay_parameter_names()["backbone.tokens.embedding.weight"] is True

@@ -84,8 +84,9 @@ def test_image_classifier_rejects_unknown_arch():
 def test_resnet_norms_and_biases_are_left_out_of_weight_decay():
     model = ImageClassifier(num_classes=10, arch="resnet", in_channels=3, width=4)
     decay = model.decay_parameter_names()
-    assert decay["stem.0.weight"] and decay["head.weight"] and not decay["head.bias"]
-    assert not decay["stem.1.weight"] and not decay["stem.1.bias"]
+    assert decay["backbone.stem.0.weight"] and decay["backbone.head.weight"]
+    assert not decay["backbone.head.bias"]
+    assert not decay["backbone.stem.1.weight"] and not decay["backbone.stem.1.bias"]
 
 
 @pytest.mark.parametrize(

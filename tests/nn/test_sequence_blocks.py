@@ -5,22 +5,26 @@ from lit_dl.errors import ConfigError
 from lit_dl.nn import MaskedPooling, PositionEncoding, TextCNN, TokenEncoder, TransformerSequenceNet
 
 
-def test_one_hot_linear_equals_embedding_with_the_same_table():
+def test_one_hot_projection_is_the_embedding_table_same_init_outputs_and_gradients():
     torch.manual_seed(0)
     emb = TokenEncoder(10, 5, "embedding", padding_idx=0)
+    torch.manual_seed(0)
     hot = TokenEncoder(10, 5, "one_hot", padding_idx=0)
-    with torch.no_grad():
-        hot.linear.weight.copy_(emb.embedding.weight.T)
+    assert isinstance(hot.embedding, torch.nn.Embedding)
+    assert torch.equal(hot.embedding.weight, emb.embedding.weight)  # nn.Embedding's N(0, 1) in both
     ids = torch.tensor([[3, 1, 9, 0, 0], [2, 2, 0, 0, 0]])
     torch.testing.assert_close(hot(ids), emb(ids))
     assert torch.equal(emb(ids)[0, 3], torch.zeros(5))
+    (hot(ids) ** 2).sum().backward()
+    (emb(ids) ** 2).sum().backward()
+    torch.testing.assert_close(hot.embedding.weight.grad, emb.embedding.weight.grad)
 
 
 def test_padding_gets_no_gradient_in_either_encoding():
     ids = torch.tensor([[3, 0, 0]])
     for enc in (TokenEncoder(6, 4, "embedding"), TokenEncoder(6, 4, "one_hot")):
         enc(ids).sum().backward()
-        grad = enc.embedding.weight.grad[0] if enc.encoding == "embedding" else enc.linear.weight.grad[:, 0]
+        grad = enc.embedding.weight.grad[0]
         assert torch.equal(grad, torch.zeros(4))
 
 
