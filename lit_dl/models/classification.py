@@ -320,6 +320,22 @@ class ClassificationTask(L.LightningModule):
         self.eval_loss[stage].reset()
         self.eval_metrics[stage].reset()
 
+    def _reset_eval(self, stage: str) -> None:
+        """Fresh metric states at the start of an evaluation epoch, made outside inference mode.
+
+        ``trainer.validate`` runs under ``torch.inference_mode``, so states reset there are inference
+        tensors, which a later ``fit`` (whose validation runs under ``no_grad``) may not update in place.
+        """
+        with torch.inference_mode(False):
+            self.eval_loss[stage].reset()
+            self.eval_metrics[stage].reset()
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_eval("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._reset_eval("test")
+
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 

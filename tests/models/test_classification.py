@@ -190,3 +190,23 @@ def test_one_hot_projection_is_trained_as_the_embedding_table():
         assert not any(r.layer.startswith("tokens") for r in WeightInit().plan(model.backbone))
         decaying = SequenceClassifier(num_classes=2, vocab_size=12, encoding=encoding, decay_embeddings=True)
         assert decaying.decay_parameter_names()["backbone.tokens.embedding.weight"] is True
+
+
+def test_validate_then_fit_then_test_on_one_model(tmp_path):
+    model = make(in_features=16)
+    data = SyntheticClassificationDataModule(num_classes=3, num_features=16, num_train=32, batch_size=16)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        accelerator="cpu",
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+        num_sanity_val_steps=0,
+    )
+    first = trainer.validate(model, datamodule=data, verbose=False)[0]["val/loss"]
+    trainer.fit(model, datamodule=data)  # crashed: in-place update of an inference tensor
+    again = trainer.validate(model, datamodule=data, verbose=False)[0]
+    assert again["val/loss"] != first and trainer.callback_metrics["val/loss"] == again["val/loss"]
+    assert 0.0 <= trainer.test(model, datamodule=data, verbose=False)[0]["test/acc"] <= 1.0
