@@ -28,6 +28,7 @@ from lit_dl.optim import (
     parameter_groups,
     scale_optimizer_lr,
 )
+from lit_dl.optim.optimizer_check import build_torch_optimizer_probe, optimizer_class
 
 __all__ = ["ClassificationTask"]
 
@@ -355,18 +356,16 @@ class ClassificationTask(L.LightningModule):
 
 
 def _check_optimizer(optimizer: OptimizerCallable) -> None:
-    """Build the optimizer once on a dummy parameter so bad settings fail at configuration time,
-    before a Trainer creates a run folder (torch validates lr, momentum, betas, eps in __init__)."""
-    dummy = [nn.Parameter(torch.zeros(1))]
+    """Build a torch optimizer once on a CPU dummy parameter so bad settings fail at configuration
+    time, before a Trainer creates a run folder (torch validates lr, momentum, betas, eps in __init__).
+    Other optimizers are left to the run: they may only build on their device."""
     try:
-        optimizer(dummy)
-    except (ValueError, TypeError) as err:
+        build_torch_optimizer_probe(optimizer)  # not built (None) unless torch's own: may need a GPU
+    except (ValueError, TypeError, RuntimeError) as err:
         raise ConfigError(f"invalid optimizer settings for {_callable_name(optimizer)}: {err}") from None
 
 
 def _callable_name(factory: object) -> str:
     """``AdamW`` for ``torch.optim.AdamW`` or a ``functools.partial`` around it (as the CLI builds)."""
-    for candidate in (factory, *getattr(factory, "args", ())):
-        if isinstance(candidate, type):
-            return candidate.__name__
-    return getattr(factory, "__name__", type(factory).__name__)
+    cls = optimizer_class(factory)  # type: ignore[arg-type]
+    return cls.__name__ if cls is not None else getattr(factory, "__name__", type(factory).__name__)

@@ -35,7 +35,7 @@ class MultiHeadSelfAttention(nn.Module):
         dim: int,
         num_heads: int,
         attn_drop: float = 0.0,
-        drop_mode: DropMode = "element",
+        drop_mode: DropMode = "column",
         drop_window: int = 1,
         drop_rescale: Rescale = "renorm",
         bias: bool = True,

@@ -14,8 +14,12 @@ every ``w``. (The other reading, DropBlock-style spans starting at random positi
 dropped share depend on ``w`` and on overlaps; it is not the one implemented.)
 
 Rescaling: ``"renorm"`` is the paper's normalised rescaling: the kept weights of each row are divided
-by their sum so that every row again sums to 1. ``"inverse"`` divides by ``1 - rate`` as ordinary
-dropout does; ``mode="element", window=1, rescale="inverse"`` is plain dropout on attention weights
+by their sum so that every row again sums to 1. It does **not** preserve the expectation: the
+expected renormalised weight differs from the undropped one (a large weight's share shrinks when
+small ones are dropped with it, and grows when they are dropped without it), so train-time
+attention is not an unbiased estimate of eval-time attention. ``"inverse"`` divides by ``1 - rate``
+as ordinary dropout does, which keeps every weight's expectation (rows then sum to 1 only on
+average); ``mode="element", window=1, rescale="inverse"`` is plain dropout on attention weights
 (as in the original Transformer). A row whose weight is dropped entirely (all its keys with nonzero
 weight dropped) cannot be renormalised; such a row keeps its undropped weights, so no NaN can
 appear and every row still sums to 1.
@@ -41,14 +45,15 @@ class DropAttention(nn.Module):
 
     Args:
         rate: Probability of dropping a window of keys, in ``[0, 1)``; 0 turns the layer off.
-        mode: ``"column"`` (DropAttention(c)) or ``"element"`` (DropAttention(e)).
+        mode: ``"column"`` (DropAttention(c), the default everywhere in lit_dl) or ``"element"``
+            (DropAttention(e)).
         window: Number ``w`` of consecutive keys dropped together (see the module docstring).
-        rescale: ``"renorm"`` (rows renormalised to sum 1, the paper's choice) or ``"inverse"``
-            (divide by ``1 - rate``).
+        rescale: ``"renorm"`` (rows renormalised to sum 1, the paper's choice; biased: it does not
+            keep each weight's expectation) or ``"inverse"`` (divide by ``1 - rate``; unbiased).
     """
 
     def __init__(
-        self, rate: float = 0.1, mode: DropMode = "element", window: int = 1, rescale: Rescale = "renorm"
+        self, rate: float = 0.1, mode: DropMode = "column", window: int = 1, rescale: Rescale = "renorm"
     ) -> None:
         super().__init__()
         if not 0.0 <= rate < 1.0:

@@ -45,7 +45,7 @@ class TransformerEncoderLayer(nn.Module):
         mlp_ratio: float = 4.0,
         dropout: float = 0.1,
         attn_drop: float = 0.0,
-        drop_mode: DropMode = "element",
+        drop_mode: DropMode = "column",
         drop_window: int = 1,
         drop_rescale: Rescale = "renorm",
         norm_first: bool = True,

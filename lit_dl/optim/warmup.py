@@ -69,12 +69,12 @@ class WarmupLR(LRScheduler):
                 f"warmup_steps={warmup_steps!r} is longer than the schedule: it must be shorter than "
                 f"total_steps={total_steps!r}"
             )
-        for group in optimizer.param_groups:
+        for index, group in enumerate(optimizer.param_groups):
             base = group.get("initial_lr", group["lr"])
             if min_lr > base:
                 raise ConfigError(
                     f"min_lr={min_lr!r} is above the base LR {float(base)!r} of parameter group "
-                    f"{group.get('name', optimizer.param_groups.index(group))!r}; use min_lr <= lr"
+                    f"{group.get('name', index)!r}; use min_lr <= lr"
                 )
         self.warmup_steps = int(warmup_steps)
         self.warmup_start_factor = float(warmup_start_factor)

@@ -94,7 +94,7 @@ def test_no_autograd_error_under_anomaly_detection():
         ({"l1": -1.0}, r"l1 must be >= 0, got -1.0"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1.0"),
         ({"scheduler_interval": "batch"}, "scheduler_interval must be 'epoch' or 'step', got 'batch'"),
-        ({"optimizer": lambda p: torch.optim.SGD(p, lr=-0.1)}, "Invalid learning rate: -0.1"),
+        ({"optimizer": partial(torch.optim.SGD, lr=-0.1)}, "Invalid learning rate: -0.1"),
         ({"activation": "nope"}, "unknown activation 'nope'"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
     ],
@@ -210,3 +210,22 @@ def test_validate_then_fit_then_test_on_one_model(tmp_path):
     again = trainer.validate(model, datamodule=data, verbose=False)[0]
     assert again["val/loss"] != first and trainer.callback_metrics["val/loss"] == again["val/loss"]
     assert 0.0 <= trainer.test(model, datamodule=data, verbose=False)[0]["test/acc"] <= 1.0
+
+
+class CudaOnlyOptimizer(torch.optim.Optimizer):
+    """Stands for a third-party fused optimizer that can only be built on GPU parameters."""
+
+    def __init__(self, params, lr: float = 1e-3):
+        super().__init__(params, {"lr": lr})
+        if any(p.device.type != "cuda" for g in self.param_groups for p in g["params"]):
+            raise ValueError("CudaOnlyOptimizer supports CUDA tensors only")
+
+
+def test_optimizer_check_does_not_reject_a_gpu_only_optimizer_and_still_checks_torch_settings():
+    model = make(optimizer=partial(CudaOnlyOptimizer, lr=0.01))
+    assert model.optimizer_factory.func is CudaOnlyOptimizer
+    make(optimizer=partial(torch.optim.AdamW, lr=0.01, fused=True))  # fused: fine without a GPU
+    with pytest.raises(ConfigError, match=r"invalid optimizer settings for SGD: Invalid momentum value: -1"):
+        make(optimizer=partial(torch.optim.SGD, lr=0.1, momentum=-1))
+    with pytest.raises(ConfigError, match=r"invalid optimizer settings for Adam: `fused` and `foreach`"):
+        make(optimizer=partial(torch.optim.Adam, fused=True, foreach=True))

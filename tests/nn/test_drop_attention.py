@@ -126,3 +126,35 @@ def test_drop_attention_rejects_bad_options(kwargs, match):
 def test_attention_rejects_width_not_divisible_by_heads():
     with pytest.raises(ConfigError, match=r"dim \(10\) must be a positive multiple of num_heads \(4\)"):
         MultiHeadSelfAttention(10, 4)
+
+
+def test_drop_mode_default_is_the_same_in_every_layer_and_the_recipe():
+    import inspect
+
+    from lit_dl.models import TransformerClassifier
+    from lit_dl.nn import TransformerSequenceNet
+    from lit_dl.nn.transformer import TransformerEncoderLayer
+
+    def default(fn, name):
+        return inspect.signature(fn).parameters[name].default
+
+    assert default(DropAttention, "mode") == "column"
+    for cls in (
+        MultiHeadSelfAttention,
+        TransformerEncoderLayer,
+        TransformerSequenceNet,
+        TransformerClassifier,
+    ):
+        assert default(cls, "drop_mode") == "column", cls.__name__
+
+
+def test_inverse_rescaling_keeps_the_expectation_and_renorm_does_not():
+    torch.manual_seed(0)
+    attn = torch.tensor([0.9, 0.1]).expand(40_000, 1, 1, 2)  # (B, heads, queries, keys)
+    means = {}
+    for rescale in ("inverse", "renorm"):
+        drop = DropAttention(0.5, mode="element", rescale=rescale).train()
+        means[rescale] = drop(attn).mean(dim=(0, 1, 2))
+    torch.testing.assert_close(means["inverse"], torch.tensor([0.9, 0.1]), atol=0.01, rtol=0)
+    # renorm: keep both 0.9 | only the first 1.0 | only the second 0.0 | neither (kept as is) 0.9
+    torch.testing.assert_close(means["renorm"], torch.tensor([0.7, 0.3]), atol=0.01, rtol=0)

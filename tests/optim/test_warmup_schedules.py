@@ -117,3 +117,13 @@ def test_fit_to_run_needs_total_steps_for_an_endless_run():
     sched = WarmupCosineLR(_optimizer(), warmup_steps=5)
     with pytest.raises(ConfigError, match=r"WarmupCosineLR needs total_steps for a run without max_epochs"):
         sched.fit_to_run(float("inf"))
+
+
+def test_min_lr_above_an_unnamed_group_names_the_group_index():
+    groups = [
+        {"params": [torch.nn.Parameter(torch.zeros(3))], "lr": 0.1},
+        {"params": [torch.nn.Parameter(torch.zeros(3))], "lr": 1e-4},
+    ]
+    optimizer = torch.optim.SGD(groups, lr=0.1)
+    with pytest.raises(ConfigError, match=r"base LR 0.0001 of parameter group 1; use min_lr <= lr"):
+        WarmupCosineLR(optimizer, min_lr=1e-3, total_steps=10)
