@@ -87,6 +87,10 @@ def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
     # the recipe's decay / no-decay split, applied to the copy of its backbone
     optimizer = cli.model.optimizer_factory(parameter_groups(model, cli.model.should_decay))
     scheduler = cli.model.lr_scheduler_factory(optimizer) if cli.model.lr_scheduler_factory else None
+    if hasattr(
+        scheduler, "fit_to_run"
+    ):  # a schedule over the run (stepped per epoch below), as the task does
+        scheduler.fit_to_run(epochs, unit="epochs")
     batch, n = dm.batch_size, x_train.shape[0]
     steps = n // batch if dm.drop_last else -(-n // batch)
     gen = torch.Generator().manual_seed(seed)

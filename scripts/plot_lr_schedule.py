@@ -2,8 +2,8 @@
 
 Takes the same ``--config`` files (and ``--section.key value`` overrides) as ``lit-dl fit``. The model,
 data module and Trainer are built exactly as for a run; step counts come from the real train loader
-and Trainer settings (``trainer.estimated_stepping_batches``), and ``configure_optimizers`` runs as
-in a fit, so LR scaling and warmup checks apply. Then the optimizer and scheduler are stepped as
+and Trainer settings (:func:`lit_dl.models.run_length.run_length`), and ``configure_optimizers`` and
+the schedules' fitting to the run length happen as in a fit, so LR scaling and warmup checks apply. Then the optimizer and scheduler are stepped as
 Lightning steps them (no gradients: the weights never change) and the values are recorded.
 
     python scripts/plot_lr_schedule.py --config configs/digits_mlp.yaml \\
@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lit_dl.cli import LitDLCLI
+from lit_dl.models.run_length import fit_schedules_to_run, run_length
 
 
 def _group_names(optimizer) -> list[str]:
@@ -49,7 +50,8 @@ class _ScheduleRecorder(Callback):
                 raise ValueError(
                     "ReduceLROnPlateau follows validation metrics; it cannot be drawn without training"
                 )
-        total = trainer.estimated_stepping_batches
+        fit_schedules_to_run(trainer)  # the task does it in its own on_train_start, after this one
+        total = run_length(trainer, "step")
         if math.isinf(total):
             raise ValueError("the run has no end (max_epochs=-1 and max_steps=-1); nothing to draw")
         self.steps_per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import lightning as L
@@ -10,16 +9,18 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_dl.errors import ConfigError
+from lit_dl.models.run_length import fit_schedules_to_run, run_length
 from lit_dl.optim import (
     LRScaling,
-    WarmupLR,
     check_all_grouped,
     check_lr_scaling,
+    check_scaling_reaches_the_schedule,
     decay_parameters,
     default_decay_rule,
     global_batch_size,
@@ -91,6 +92,7 @@ class ClassificationTask(L.LightningModule):
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         check_lr_scaling(lr_scaling, base_batch_size)
+        check_scaling_reaches_the_schedule(lr_scaling, lr_scheduler)
         _check_optimizer(optimizer)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
         # call it themselves. The optimizer and scheduler factories stay out: a callable in the
@@ -192,9 +194,10 @@ class ClassificationTask(L.LightningModule):
         size = getattr(datamodule, "batch_size", None)
         if not isinstance(size, int):
             loader = self.trainer.train_dataloader
-            if loader is None:
-                self.trainer.fit_loop.setup_data()
-                loader = self.trainer.train_dataloader
+            if loader is None and (datamodule is not None or is_overridden("train_dataloader", self)):
+                # Not set up yet: the data source's public hook builds one (the fit loop's own
+                # set-up must wait until a checkpoint's loader state can be restored).
+                loader = (datamodule or self).train_dataloader()
             size = getattr(loader, "batch_size", None)
         if not isinstance(size, int) or isinstance(size, bool):
             raise ConfigError(
@@ -237,15 +240,14 @@ class ClassificationTask(L.LightningModule):
         for logger in self.loggers:
             logger.log_hyperparams(record)
 
-    def _fit_schedule_to_run(self, scheduler: WarmupLR) -> None:
-        """Check the warmup against the run length and fill in ``total_steps`` when it is unset."""
-        steps = self.trainer.estimated_stepping_batches
-        if self.scheduler_interval == "step":
-            scheduler.fit_to_run(steps, unit="optimizer steps")
-            return
-        per_epoch = math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches)
-        epochs = steps if math.isinf(steps) else math.ceil(steps / max(per_epoch, 1))
-        scheduler.fit_to_run(epochs, unit="epochs")
+    def run_length(self, interval: Literal["step", "epoch"] = "step") -> float:
+        """Scheduler steps in the whole fit: optimizer steps or epochs (``inf``: endless). Valid from
+        ``on_train_start`` on; never loads data itself. See :func:`lit_dl.models.run_length.run_length`."""
+        return run_length(self.trainer, interval)
+
+    def on_train_start(self) -> None:
+        # Here, not in configure_optimizers: the train loader (and a resumed loader state) is set up.
+        fit_schedules_to_run(self.trainer)
 
     def configure_optimizers(self) -> Any:
         """Optimizer on :meth:`parameter_groups`, its LR scaled (``lr_scaling``), then the scheduler."""
@@ -255,9 +257,7 @@ class ClassificationTask(L.LightningModule):
         self._scale_lr(optimizer)
         if self.lr_scheduler_factory is None:
             return optimizer
-        scheduler = self.lr_scheduler_factory(optimizer)
-        if isinstance(scheduler, WarmupLR):
-            self._fit_schedule_to_run(scheduler)
+        scheduler = self.lr_scheduler_factory(optimizer)  # total_steps=None: filled in on_train_start
         config: dict[str, Any] = {"scheduler": scheduler, "interval": self.scheduler_interval, "frequency": 1}
         monitor = getattr(scheduler, "monitor", None)  # lightning.pytorch.cli.ReduceLROnPlateau
         if monitor is not None:

@@ -8,6 +8,7 @@ from lit_dl.optim.lr_scaling import (
     lr_scale_factor,
     scale_optimizer_lr,
 )
+from lit_dl.optim.one_cycle import OneCycleLR
 from lit_dl.optim.param_groups import (
     EMBEDDING_TYPES,
     NORM_TYPES,
@@ -19,6 +20,7 @@ from lit_dl.optim.param_groups import (
     parameter_groups,
 )
 from lit_dl.optim.penalties import l1_penalty
+from lit_dl.optim.schedule_checks import check_scaling_reaches_the_schedule, overwrites_group_lr
 from lit_dl.optim.warmup import WarmupCosineLR, WarmupLR, WarmupStepLR
 
 __all__ = [
@@ -27,17 +29,20 @@ __all__ = [
     "NORM_TYPES",
     "DecayRule",
     "LRScaling",
+    "OneCycleLR",
     "WarmupCosineLR",
     "WarmupLR",
     "WarmupStepLR",
     "check_all_grouped",
     "check_lr_scaling",
+    "check_scaling_reaches_the_schedule",
     "decay_parameters",
     "default_decay_rule",
     "global_batch_size",
     "l1_penalty",
     "lr_scale_factor",
     "named_parameters_with_modules",
+    "overwrites_group_lr",
     "parameter_groups",
     "scale_optimizer_lr",
 ]

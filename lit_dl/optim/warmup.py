@@ -124,6 +124,8 @@ class WarmupCosineLR(WarmupLR):
     """
 
     def main_lr(self, base_lr: float, step: int) -> float:
+        if step == 0:  # the start of the cosine does not depend on its length (total_steps may be unset)
+            return base_lr
         if self.total_steps is None:
             raise RuntimeError(
                 "WarmupCosineLR.total_steps is unset: pass total_steps or call fit_to_run(run_length)"

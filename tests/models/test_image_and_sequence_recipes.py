@@ -59,7 +59,7 @@ def test_cifar_config_is_the_standard_recipe(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--config", str(CONFIGS / "cifar10_resnet18.yaml"), "--print_config"])
     out = capsys.readouterr().out
-    for line in ("nesterov: true", "weight_decay: 0.0005", "CosineAnnealingLR", "augment: true", "depth: 18"):
+    for line in ("nesterov: true", "weight_decay: 0.0005", "WarmupCosineLR", "augment: true", "depth: 18"):
         assert line in out
 
 

@@ -71,11 +71,23 @@ def test_fit_to_run_fills_total_steps_only_when_unset():
     assert sched.total_steps == 50
 
 
-def test_cosine_without_total_steps_cannot_pass_the_warmup():
+def test_cosine_without_total_steps_cannot_go_past_its_first_value():
     sched = WarmupCosineLR(_optimizer(), warmup_steps=1)
+    sched.optimizer.step()
+    sched.step()  # the end of the warmup: the cosine's start is the base LR whatever its length
+    assert sched.get_last_lr() == [0.1]
     sched.optimizer.step()
     with pytest.raises(RuntimeError, match="total_steps is unset"):
         sched.step()
+
+
+def test_cosine_without_warmup_or_total_steps_builds_and_follows_the_run():
+    sched = WarmupCosineLR(_optimizer(), warmup_steps=0, total_steps=None)  # raised at construction
+    assert sched.get_last_lr() == [0.1]
+    sched.fit_to_run(4)
+    values = [v[0] for v in _run(sched, 4)]
+    expected = [0.1 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]
+    assert values == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize(
