@@ -84,3 +84,27 @@ def test_file_composes_with_the_default_recipe_and_trains(extra, tmp_path):
     assert [g["name"] for g in optimizer.param_groups] == ["decay", "no_decay"]
     assert optimizer.param_groups[1]["weight_decay"] == 0.0
     assert cli.trainer.state.finished
+
+
+def _schedulers(node):
+    """Every ``lr_scheduler`` mapping in a parsed YAML tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "lr_scheduler" and isinstance(value, dict):
+                yield value
+            yield from _schedulers(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schedulers(value)
+
+
+@pytest.mark.parametrize("config", ALL, ids=name)
+def test_no_shipped_schedule_hard_codes_the_run_length(config):
+    for scheduler in _schedulers(yaml.safe_load(config.read_text())):
+        init_args = scheduler.get("init_args", {})
+        assert "T_max" not in init_args and "max_lr" not in init_args, scheduler
+        assert init_args.get("total_steps") is None, scheduler
+        assert scheduler["class_path"] not in (
+            "torch.optim.lr_scheduler.CosineAnnealingLR",
+            "torch.optim.lr_scheduler.OneCycleLR",
+        )
