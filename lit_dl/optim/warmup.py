@@ -44,7 +44,7 @@ class WarmupLR(LRScheduler):
         warmup_start_factor: Fraction of the base LR used at step 0, in ``[0, 1]``.
         min_lr: Floor of the LR after the warmup; at most every group's base LR.
         total_steps: Length of the whole schedule (warmup included) in scheduler steps. ``None``
-            means the whole run: :class:`~lit_dl.models.ClassificationTask` fills it in from the
+            means the whole run: :class:`~lit_dl.models.ClassificationTask` fills it in at train start from the
             Trainer through :meth:`fit_to_run`.
         last_epoch: Index of the last step taken (``-1``: start fresh), as in every torch scheduler.
     """
