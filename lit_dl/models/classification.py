@@ -27,6 +27,7 @@ from lit_dl.optim import (
     parameter_groups,
     scale_optimizer_lr,
 )
+from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_values
 
 __all__ = ["ClassificationTask"]
 
@@ -90,6 +91,7 @@ class ClassificationTask(L.LightningModule):
             raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         check_lr_scaling(lr_scaling, base_batch_size)
         _check_optimizer(optimizer)
+        check_lr_scheduler_arguments(lr_scheduler)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
         # call it themselves. The optimizer and scheduler factories stay out: a callable in the
         # checkpoint breaks `torch.load(weights_only=True)`, and the run folder's config.yaml already
@@ -338,9 +340,10 @@ def _check_optimizer(optimizer: OptimizerCallable) -> None:
     before a Trainer creates a run folder (torch validates lr, momentum, betas, eps in __init__)."""
     dummy = [nn.Parameter(torch.zeros(1))]
     try:
-        optimizer(dummy)
+        built = optimizer(dummy)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"invalid optimizer settings for {_callable_name(optimizer)}: {err}") from None
+    check_optimizer_values(built, _callable_name(optimizer))
 
 
 def _callable_name(factory: object) -> str:
