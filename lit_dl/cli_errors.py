@@ -120,7 +120,11 @@ def summarize_parse_error(message: str) -> str:
         reasons.append(line.rstrip(":"))
     key = ".".join(dict.fromkeys(keys))
     if not reasons and expected:
-        named = [e for e in expected if e != "null"] + (["null"] if "null" in expected else [])
+        # several Literal members (trainer.precision) read as one list of choices
+        choices = [e.removeprefix("one of ") for e in expected if e.startswith("one of ")]
+        types = [e for e in expected if not e.startswith("one of ") and e != "null"]
+        named = ([f"one of {', '.join(choices)}"] if choices else []) + types
+        named += ["null"] if "null" in expected else []
         reasons = ["expected " + " or ".join(dict.fromkeys(named))]
     reason = "; ".join(dict.fromkeys(reasons)) or "invalid value"
     missing = _MISSING_ATTR.search(reason)
