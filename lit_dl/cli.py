@@ -25,7 +25,7 @@ from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
 from lit_dl.run_folder import RunFolderCleanup
 
-__all__ = ["EXTRA_SUBCOMMANDS", "LitDLArgumentParser", "LitDLCLI", "main"]
+__all__ = ["EXTRA_SUBCOMMANDS", "LitDLArgumentParser", "LitDLCLI", "main", "run_command"]
 
 # Lightning's CLI calls jsonargparse APIs that jsonargparse now deprecates; users can do nothing about it.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
@@ -263,9 +263,21 @@ def main(args: ArgsType = None) -> None:
     status 2; other exceptions keep their traceback. ``LIT_DL_TRACEBACK=1`` shows the traceback of
     bad input too.
     """
+    run_command(lambda: _dispatch(args))
+
+
+def run_command(command: Callable[[], Any]) -> Any:
+    """Call ``command()`` with ``lit-dl``'s error handling (for scripts built on :class:`LitDLCLI`).
+
+    Returns:
+        What ``command`` returns.
+
+    Raises:
+        SystemExit: status 2, after printing ``lit-dl: error: <one line>``, for bad input.
+    """
     quiet_console()
     try:
-        _dispatch(args)
+        return command()
     except Exception as err:
         config_error = to_config_error(err)
         if config_error is None or os.environ.get("LIT_DL_TRACEBACK"):
