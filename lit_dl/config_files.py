@@ -58,8 +58,8 @@ def resolve_config_path(value: str) -> str:
         if not path.is_file():
             raise ConfigError(f"no shipped config {value!r}; shipped configs: {', '.join(_shipped_names())}")
         return str(path)
-    if Path(value).exists() or value.lstrip().startswith(("{", "[")) or "\n" in value:
-        return value  # a local file, or a config given inline
+    if _is_inline(value) or Path(value).exists():
+        return value  # a config given inline, or a local file
     for name in (value, value.removeprefix("configs/")):
         path = shipped_configs() / name
         if not Path(name).is_absolute() and path.is_file():
@@ -116,7 +116,14 @@ def resolve_config_arguments(argv: list[str]) -> list[str]:
     return out
 
 
+def _is_inline(value: str) -> bool:
+    """``--config '{trainer: {max_epochs: 3}}'``: jsonargparse also takes the config itself."""
+    return value.lstrip().startswith(("{", "[")) or "\n" in value
+
+
 def _resolve_and_check(value: str) -> str:
+    if _is_inline(value):
+        return value
     path = resolve_config_path(value)
     check_config_file(path)
     return path

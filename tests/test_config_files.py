@@ -36,6 +36,8 @@ def test_a_local_file_wins_and_unknown_names_are_left_to_the_parser(tmp_path, mo
     (tmp_path / "optimizer" / "sgd.yaml").write_text("model: {}\n")
     assert resolve_config_path("optimizer/sgd.yaml") == "optimizer/sgd.yaml"
     assert resolve_config_path("optimizer/nope.yaml") == "optimizer/nope.yaml"
+    inline = "{trainer: {max_epochs: 3}}"  # a config given inline is left alone
+    assert resolve_config_arguments(["--config", inline]) == ["--config", inline]
     assert resolve_config_arguments(
         ["fit", "-c", "lit_dl://optimizer/adam.yaml", "--config=optimizer/sgd.yaml"]
     ) == [
