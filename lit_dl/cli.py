@@ -75,6 +75,9 @@ class LitDLCLI(LightningCLI):
         for name in self.subcommands():
             parser_kwargs.setdefault(name, {}).setdefault("lit_dl_subcommand", name)
         kwargs.setdefault("parser_class", LitDLArgumentParser)
+        # The optimizer and scheduler are model arguments (model.init_args.optimizer): Lightning's
+        # top-level --optimizer would replace configure_optimizers with one flat parameter group.
+        kwargs.setdefault("auto_configure_optimizers", False)
         quiet_console()
         self._configured_model: Any = None
         self._created_dirs: list[Path] = []

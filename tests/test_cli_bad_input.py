@@ -125,6 +125,12 @@ VALUES = [
     case(["--data.class_path=lit_dl.data.Nope"], "data.class_path: got 'lit_dl.data.Nope'", "data-class"),
     case(["--seed_everything=abc"], "seed_everything: got 'abc'", "seed"),
     case(["--nonsense=3"], "unrecognized arguments: --nonsense=3", "unknown-option"),
+    # Lightning's top-level optimizer would bypass the model's parameter groups: not an option here
+    case(
+        ["--optimizer=torch.optim.SGD"],
+        "unrecognized arguments: --optimizer=torch.optim.SGD",
+        "top-level-optimizer",
+    ),
 ]
 
 TRAINER = [
