@@ -172,12 +172,17 @@ def trainer_error(err: BaseException, trainer_config: Mapping[str, Any]) -> Conf
     return ConfigError(f"invalid trainer settings: {text}")
 
 
+# RuntimeErrors that Lightning raises for a setting, not for a bug (lightning 2.6.6).
+_CONFIG_RUNTIME_ERRORS = re.compile(r"Early stopping conditioned on metric `[^`]*` which is not available")
+
+
 def to_config_error(err: BaseException) -> ConfigError | None:
     """The ConfigError that ``err`` stands for, or ``None`` when it is not a configuration problem.
 
     Looks through the exception's causes (jsonargparse and Lightning wrap what a constructor raised):
     a :class:`ConfigError` is returned as is; Lightning's ``MisconfigurationException`` (by its name,
-    always the user's settings) becomes one; an ``OSError`` naming a file becomes one naming the file.
+    always the user's settings) and the few RuntimeErrors it raises for a setting (an EarlyStopping
+    monitor that is never logged) become one; an ``OSError`` naming a file becomes one naming the file.
     """
     seen: set[int] = set()
     chain: list[BaseException] = []
@@ -190,6 +195,8 @@ def to_config_error(err: BaseException) -> ConfigError | None:
         if isinstance(candidate, ConfigError):
             return candidate
     for candidate in chain:
+        if isinstance(candidate, RuntimeError) and _CONFIG_RUNTIME_ERRORS.match(str(candidate)):
+            return ConfigError(" ".join(str(candidate).split()))
         if isinstance(candidate, MisconfigurationException):
             return ConfigError(" ".join(str(candidate).split()))
         if isinstance(candidate, OSError) and candidate.filename and candidate.strerror:
