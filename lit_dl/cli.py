@@ -138,6 +138,11 @@ class LitDLCLI(LightningCLI):
             return
         ckpt_path = str(ckpt_path)
         if not Path(ckpt_path).exists() and (ckpt_path in _CKPT_ALIASES or ckpt_path.startswith("registry:")):
+            if subcommand != "fit" and ckpt_path in ("best", "last"):
+                raise ConfigError(
+                    f"ckpt_path={ckpt_path!r} means a checkpoint of this process's own fit, and `lit-dl "
+                    f"{subcommand}` runs none; give the .ckpt file (lightning_logs/version_N/checkpoints/...)"
+                )
             return
         hparams = load_checkpoint(ckpt_path).get("hyper_parameters") or {}
         differences = checkpoint_model_differences(hparams, config.get("model"))

@@ -172,6 +172,12 @@ ENVIRONMENT = [
 FILES = [
     case(["--ckpt_path={missing}"], "checkpoint '{missing}' does not exist", "ckpt-missing"),
     case(
+        ["--ckpt_path=best"],
+        "ckpt_path='best' means a checkpoint of this process's own fit",
+        "ckpt-best-in-test",
+        subcommand="test",
+    ),
+    case(
         ["--ckpt_path={folder}"], "checkpoint '{folder}' is a directory", "ckpt-folder", subcommand="predict"
     ),
     case(
