@@ -20,7 +20,9 @@ __all__ = ["load_checkpoint"]
 _UNSAFE_GLOBAL = re.compile(r"unsupported GLOBAL ([\w.]+)|Unsupported global: GLOBAL ([\w.]+)")
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: Any = "cpu", mmap: bool = False
+) -> dict[str, Any]:
     """Load a Lightning checkpoint with ``torch.load(weights_only=True)``: tensors and plain values only.
 
     A checkpoint is a pickle, and an unrestricted pickle runs any code it names when loaded; so a
@@ -29,6 +31,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     Args:
         path: The ``.ckpt`` file.
         map_location: Where to put the tensors (``torch.load``'s argument).
+        mmap: Map the tensors' storage from the file instead of reading it (``torch.load``'s
+            argument): for reading the hyper-parameters of a large checkpoint without loading it.
 
     Returns:
         The checkpoint dictionary (``state_dict``, ``hyper_parameters``, loop and optimizer states).
@@ -45,7 +49,9 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     if file.stat().st_size == 0:
         raise ConfigError(f"checkpoint {str(path)!r} is an empty file")
     try:
-        checkpoint = torch.load(file, map_location=map_location, weights_only=True)
+        # mmap needs torch's zip format; a file without it is not a checkpoint lit-dl writes
+        mmap = mmap and zipfile.is_zipfile(file)
+        checkpoint = torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         unsafe = _UNSAFE_GLOBAL.search(str(err))
         if unsafe:

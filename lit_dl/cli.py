@@ -144,7 +144,7 @@ class LitDLCLI(LightningCLI):
                     f"{subcommand}` runs none; give the .ckpt file (lightning_logs/version_N/checkpoints/...)"
                 )
             return
-        hparams = load_checkpoint(ckpt_path).get("hyper_parameters") or {}
+        hparams = load_checkpoint(ckpt_path, mmap=True).get("hyper_parameters") or {}
         differences = checkpoint_model_differences(hparams, config.get("model"))
         if differences and not config.get("model_from_ckpt"):
             raise ConfigError(format_differences(ckpt_path, differences))
