@@ -2,74 +2,54 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import copy
 import os
-import re
-import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
+from lit_dl.checkpoint_config import NEVER_FROM_CHECKPOINT, checkpoint_model_differences, format_differences
+from lit_dl.checkpoints import load_checkpoint
+from lit_dl.cli_checks import check_run_folder, check_trainer_values
+from lit_dl.cli_console import quiet_console
+from lit_dl.cli_errors import summarize_parse_error, to_config_error, trainer_error
+from lit_dl.config_files import resolve_config_arguments
 from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
+from lit_dl.run_folder import RunFolderCleanup
 
-__all__ = ["LitDLArgumentParser", "LitDLCLI", "main"]
+__all__ = ["EXTRA_SUBCOMMANDS", "LitDLArgumentParser", "LitDLCLI", "main", "run_command"]
 
 # Lightning's CLI calls jsonargparse APIs that jsonargparse now deprecates; users can do nothing about it.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
-# jsonargparse reports every Union member it tried; these lines name none of the user's values.
-_NOISE = re.compile(
-    r"^\s*(- Expected a <class 'NoneType'>|Given value( type)?:|Subtypes: \[|Errors:$"
-    r"|Does not validate against any of the Union subtypes)"
-)
-_MISSING_ATTR = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
-_BASES = {
-    "torch.optim": "torch.optim.Optimizer",
-    "torch.optim.lr_scheduler": "torch.optim.lr_scheduler.LRScheduler",
-}
-
-
-def _valid_names(module_name: str) -> list[str]:
-    """Public classes of ``module_name`` that subclass its base (optimizers, schedulers)."""
-    module = importlib.import_module(module_name)
-    base_module, base_name = _BASES[module_name].rsplit(".", 1)
-    base = getattr(importlib.import_module(base_module), base_name)
-    return sorted(
-        name
-        for name, obj in vars(module).items()
-        if inspect.isclass(obj) and issubclass(obj, base) and obj is not base and not name.startswith("_")
-    )
-
-
-def explain_parse_error(message: str) -> str:
-    """Shorten a jsonargparse error and, for an unknown torch optimizer/scheduler, list the valid ones."""
-    lines = [line for line in message.splitlines() if not _NOISE.match(line)]
-    text = "\n".join(lines)
-    match = _MISSING_ATTR.search(text)
-    if match and match.group(1) in _BASES and "valid classes in" not in text:
-        text += f"\nvalid classes in {match.group(1)}: {', '.join(_valid_names(match.group(1)))}"
-    return text
+# `ckpt_path` values that Lightning resolves itself rather than opening a file of that name.
+_CKPT_ALIASES = ("best", "last", "hpc", "registry")
 
 
 class LitDLArgumentParser(LightningArgumentParser):
-    """The CLI's parser: error messages trimmed to what names the bad value."""
+    """The CLI's parser: a bad value raises a one-line :class:`ConfigError` instead of printing usage.
+
+    Args:
+        lit_dl_subcommand: The subcommand this parser reads (``fit``, ``test``, ...), so that
+            :meth:`LitDLCLI.add_arguments_to_parser` can add subcommand-specific options.
+    """
+
+    def __init__(self, *args: Any, lit_dl_subcommand: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lit_dl_subcommand = lit_dl_subcommand
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        super().error(explain_parse_error(message), ex)
-
-    def print_usage(self, file: Any = None) -> None:
-        # The full usage of a LightningCLI subcommand runs to hundreds of lines and buries the error.
-        print(
-            f"usage: {self.prog.replace(' [options]', '')} [-h] [-c CONFIG] [options]",
-            file=file or sys.stdout,
-        )
+        if not self.exit_on_error:  # jsonargparse's inner parsers: it catches these and tries alternatives
+            super().error(message, ex)
+        raise ConfigError(summarize_parse_error(message)) from ex
 
 
 class LitDLCLI(LightningCLI):
@@ -77,18 +57,30 @@ class LitDLCLI(LightningCLI):
 
     - ``model`` is any :class:`~lit_dl.models.ClassificationTask` subclass and ``data`` any
       ``LightningDataModule``, chosen by ``class_path`` (downstream classes included).
+    - ``--config`` takes a path or the name of a shipped recipe (:mod:`lit_dl.config_files`).
     - Every run writes into one versioned run folder, ``<default_root_dir>/lightning_logs/version_N``:
       the config copy, TensorBoard events, checkpoints, profiler traces. Re-running a command starts a
       new version; nothing is written to the current directory.
     - ``fit`` ends by testing the best checkpoint (``--test_after_fit false`` turns that off).
-    - A run that fails before its first optimizer step (a bad value found at setup, say) leaves no
-      run folder behind.
+    - A checkpoint never rewrites the config: ``--ckpt_path`` with a checkpoint whose model arguments
+      differ from the config is an error naming each one, unless ``--model_from_ckpt true``; the
+      optimizer and LR scheduler always come from the config.
+    - Bad values, files and checkpoints raise :class:`~lit_dl.errors.ConfigError` before anything is
+      written; a run that fails before its first optimizer step leaves no run folder behind.
     """
 
     def __init__(self, args: ArgsType = None, run: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
-        kwargs.setdefault("parser_kwargs", {"default_env": False})
+        parser_kwargs = kwargs.setdefault("parser_kwargs", {"default_env": False})
+        for name in self.subcommands():
+            parser_kwargs.setdefault(name, {}).setdefault("lit_dl_subcommand", name)
         kwargs.setdefault("parser_class", LitDLArgumentParser)
+        # The optimizer and scheduler are model arguments (model.init_args.optimizer): Lightning's
+        # top-level --optimizer would replace configure_optimizers with one flat parameter group.
+        kwargs.setdefault("auto_configure_optimizers", False)
+        quiet_console()
+        self._configured_model: Any = None
+        self._created_dirs: list[Path] = []
         super().__init__(
             ClassificationTask,
             L.LightningDataModule,
@@ -99,10 +91,10 @@ class LitDLCLI(LightningCLI):
             **kwargs,
         )
 
-    def _prepare_subcommand_parser(
-        self, klass: type, subcommand: str, **kwargs: Any
-    ) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+    # ---------------------------------------------------------------------------------------------
+    # Parsing
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        subcommand = getattr(parser, "lit_dl_subcommand", None)
         if subcommand == "fit":
             parser.add_argument(
                 "--test_after_fit",
@@ -110,7 +102,126 @@ class LitDLCLI(LightningCLI):
                 default=True,
                 help="After fit, evaluate the best checkpoint on the test split and print the metrics.",
             )
-        return parser
+        if subcommand is not None:
+            parser.add_argument(
+                "--model_from_ckpt",
+                type=bool,
+                default=False,
+                help="Build the model from the --ckpt_path checkpoint's hyper-parameters where they differ "
+                "from the config (default: such a difference is an error). The optimizer and LR scheduler "
+                "always come from the config.",
+            )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse, with ``--config`` names resolved and files checked, then apply the checkpoint rule."""
+        if args is None:
+            args = sys.argv[1:]
+        if isinstance(args, (list, tuple)):
+            self.config = parser.parse_args(resolve_config_arguments([str(a) for a in args]))
+        else:
+            super().parse_arguments(parser, args)
+        self._check_checkpoint_against_config()
+
+    def _check_checkpoint_against_config(self) -> None:
+        """Refuse a ``--ckpt_path`` whose model hyper-parameters differ from the config (unless opted in).
+
+        Runs before Lightning merges the checkpoint's hyper-parameters into the config; what the
+        config said is kept, and :meth:`before_instantiate_classes` puts it back.
+        """
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        self._configured_model = copy.deepcopy(config.get("model"))
+        ckpt_path = config.get("ckpt_path")
+        if not ckpt_path:
+            return
+        ckpt_path = str(ckpt_path)
+        if not Path(ckpt_path).exists() and (ckpt_path in _CKPT_ALIASES or ckpt_path.startswith("registry:")):
+            if subcommand != "fit" and ckpt_path in ("best", "last"):
+                raise ConfigError(
+                    f"ckpt_path={ckpt_path!r} means a checkpoint of this process's own fit, and `lit-dl "
+                    f"{subcommand}` runs none; give the .ckpt file (lightning_logs/version_N/checkpoints/...)"
+                )
+            return
+        hparams = load_checkpoint(ckpt_path, mmap=True).get("hyper_parameters") or {}
+        differences = checkpoint_model_differences(hparams, config.get("model"))
+        if differences and not config.get("model_from_ckpt"):
+            raise ConfigError(format_differences(ckpt_path, differences))
+
+    def before_instantiate_classes(self) -> None:
+        subcommand = self.subcommand
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        self._restore_configured_model(config)
+        trainer = config.get("trainer") or {}
+        check_trainer_values(trainer, subcommand)
+        self._created_dirs = check_run_folder(trainer.get("default_root_dir") or os.getcwd())
+
+    def _restore_configured_model(self, config: Any) -> None:
+        """Undo LightningCLI's merge of the checkpoint's hyper-parameters (lightning 2.6 ``_parse_ckpt_path``).
+
+        Without ``--model_from_ckpt`` the configured model is put back whole (the check found no
+        difference, so only the optimizer and scheduler could have changed); with it, the merged model
+        is kept but the optimizer and scheduler are the configured ones.
+        """
+        configured = self._configured_model
+        if configured is None:
+            return
+        if not config.get("model_from_ckpt"):
+            config["model"] = copy.deepcopy(configured)
+            return
+        model = config.get("model")
+        dict_kwargs = model.get("dict_kwargs") if hasattr(model, "get") else None
+        for key in NEVER_FROM_CHECKPOINT:
+            if isinstance(dict_kwargs, dict):
+                dict_kwargs.pop(key, None)
+            init_args = model.get("init_args") if hasattr(model, "get") else None
+            original = configured.get("init_args") if hasattr(configured, "get") else None
+            if init_args is not None and original is not None and key in original:
+                init_args[key] = copy.deepcopy(original[key])
+
+    # ---------------------------------------------------------------------------------------------
+    # Building
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            # Model and data constructors validate their arguments with ValueError (lit_dl's STYLE.md).
+            raise to_config_error(err) or ConfigError(" ".join(str(err).split())) from err
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError, ImportError, MisconfigurationException) as err:
+            # The Trainer's constructor only validates its options: accelerator, devices, strategy...
+            raise trainer_error(err, self._get(self.config, "trainer") or {}) from err
+
+    # ---------------------------------------------------------------------------------------------
+    # Subcommands: Lightning calls the CLI's method of the subcommand's name when it has one.
+    def _guarded(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a Trainer method; if it fails before the first optimizer step, remove the new run folder."""
+        cleanup = RunFolderCleanup(self.trainer, self._created_dirs)
+        try:
+            return method(*args, **kwargs)
+        except BaseException:
+            cleanup.after_failure()
+            raise
+
+    def fit(self, model: L.LightningModule, **kwargs: Any) -> None:
+        """``lit-dl fit``: ``Trainer.fit``; then, unless ``--test_after_fit false``, test the best checkpoint."""
+        self._guarded(self.trainer.fit, model, **kwargs)
+
+    def validate(self, model: L.LightningModule, **kwargs: Any) -> None:
+        """``lit-dl validate``: ``Trainer.validate``."""
+        self._guarded(self.trainer.validate, model, **kwargs)
+
+    def test(self, model: L.LightningModule, **kwargs: Any) -> None:
+        """``lit-dl test``: ``Trainer.test``."""
+        self._guarded(self.trainer.test, model, **kwargs)
 
     def after_fit(self) -> None:
         if not self.config[self.subcommand].get("test_after_fit", True):
@@ -134,7 +245,7 @@ class LitDLCLI(LightningCLI):
         with the share its sampler gave it.
         """
         kwargs["return_predictions"] = True
-        outputs = self.trainer.predict(model, datamodule=datamodule, **kwargs)
+        outputs = self._guarded(self.trainer.predict, model, datamodule=datamodule, **kwargs)
         if not outputs:
             return
         if isinstance(outputs[0], list):  # several predict dataloaders
@@ -146,43 +257,52 @@ class LitDLCLI(LightningCLI):
         torch.save(torch.cat([torch.as_tensor(o).cpu() for o in outputs]), run_dir / name)
         rank_zero_info(f"Predictions saved to {run_dir / name if world == 1 else run_dir}")
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        logger = self.trainer.logger
-        root = Path(logger.root_dir) if logger is not None and logger.root_dir else None
-        # Listing the logger's root does not fix the run's version (reading log_dir now would).
-        root_existed = root is not None and root.is_dir()
-        before = set(root.iterdir()) if root_existed else set()
-        try:
-            super()._run_subcommand(subcommand)
-        except BaseException:
-            if root is not None and self.trainer.global_step == 0 and self.trainer.is_global_zero:
-                run_dir = Path(self.trainer.log_dir)
-                if run_dir.parent == root and run_dir not in before:
-                    # Nothing was trained: the folder holds only a config copy and empty event files.
-                    shutil.rmtree(run_dir, ignore_errors=True)
-                if not root_existed and root.is_dir() and not any(root.iterdir()):
-                    root.rmdir()
-            raise
+
+# Subcommands that are not Trainer methods: name -> function taking the remaining arguments.
+# `lit-dl <name> ...` calls it inside main()'s error handling (a ConfigError it raises is one line, exit 2).
+EXTRA_SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {}
 
 
 def main(args: ArgsType = None) -> None:
-    """Console entry point. Bad configuration values exit with status 2 and a one-line message."""
+    """Console entry point: ``lit-dl <subcommand> ...``.
+
+    Bad input (a value, file, checkpoint or environment, whether lit_dl, Lightning, torch or
+    jsonargparse found it) prints one line ``lit-dl: error: ...`` (once, on rank 0) and exits with
+    status 2; other exceptions keep their traceback. ``LIT_DL_TRACEBACK=1`` shows the traceback of
+    bad input too.
+    """
+    run_command(lambda: _dispatch(args))
+
+
+def run_command(command: Callable[[], Any]) -> Any:
+    """Call ``command()`` with ``lit-dl``'s error handling (for scripts built on :class:`LitDLCLI`).
+
+    Returns:
+        What ``command`` returns.
+
+    Raises:
+        SystemExit: status 2, after printing ``lit-dl: error: <one line>``, for bad input.
+    """
+    quiet_console()
     try:
-        LitDLCLI(args=args)
+        return command()
     except Exception as err:
-        config_error = _find_config_error(err)
-        if config_error is None:
+        config_error = to_config_error(err)
+        if config_error is None or os.environ.get("LIT_DL_TRACEBACK"):
             raise
-        print(f"lit-dl: error: {config_error}", file=sys.stderr)
-        sys.exit(2)
+        _exit_with(config_error)
 
 
-def _find_config_error(err: BaseException | None) -> ConfigError | None:
-    """The ConfigError behind ``err``: jsonargparse wraps errors raised while instantiating classes."""
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, ConfigError):
-            return err
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
+def _dispatch(args: ArgsType) -> None:
+    argv = sys.argv[1:] if args is None else args
+    if isinstance(argv, (list, tuple)) and argv and argv[0] in EXTRA_SUBCOMMANDS:
+        EXTRA_SUBCOMMANDS[argv[0]](list(argv[1:]))
+        return
+    LitDLCLI(args=args)
+
+
+def _exit_with(error: ConfigError) -> NoReturn:
+    """Print the error as one line on global rank 0 (every rank of a DDP run raises it) and exit 2."""
+    if rank_zero_only.rank == 0:
+        print(f"lit-dl: error: {' '.join(str(error).split())}", file=sys.stderr)
+    sys.exit(2)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lit_dl.cli import LitDLCLI
+from lit_dl.cli import LitDLCLI, run_command
 from lit_dl.models import MLPClassifier
 from lit_dl.optim import parameter_groups
 
@@ -177,4 +177,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)  # bad input: one line, exit 2

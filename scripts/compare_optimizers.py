@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lit_dl.cli import LitDLCLI
+from lit_dl.cli import LitDLCLI, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -218,4 +218,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)  # bad input: one line, exit 2

@@ -17,7 +17,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from lit_dl.cli import LitDLCLI
+from lit_dl.cli import LitDLCLI, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("none", "linear")
@@ -116,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)  # bad input: one line, exit 2

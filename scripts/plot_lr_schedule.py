@@ -21,7 +21,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lit_dl.cli import LitDLCLI
+from lit_dl.cli import LitDLCLI, run_command
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
 
 
@@ -151,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)  # bad input: one line, exit 2

@@ -82,47 +82,6 @@ def test_config_files_compose_left_to_right(tiny_config, tmp_path):
     assert model_cfg.hidden_sizes == [16]  # untouched values of the recipe survive
 
 
-BAD_INPUTS = [
-    pytest.param(
-        ["--model.init_args.activation=swish2"],
-        "unknown activation 'swish2'; valid names are: elu, gelu, identity, leaky_relu, relu, sigmoid",
-        id="activation",
-    ),
-    pytest.param(
-        ["--model.init_args.optimizer.class_path=torch.optim.Adamm"],
-        "module 'torch.optim' has no attribute 'Adamm'",
-        id="optimizer-class",
-    ),
-    pytest.param(
-        ["--model.init_args.optimizer.init_args.lr=-0.5"],
-        "invalid optimizer settings for AdamW: Invalid learning rate: -0.5",
-        id="negative-lr",
-    ),
-    pytest.param(["--model.init_args.dropout=1.0"], r"dropout must be in [0, 1), got 1.0", id="dropout"),
-    pytest.param(
-        ["--model.init_args.num_classes=2"],
-        "model num_classes=2 is smaller than the 3 classes in the data",
-        id="num-classes",
-    ),
-    pytest.param(["--config=does/not/exist.yaml"], "File does not exist: ", id="missing-config"),
-]
-
-
-@pytest.mark.parametrize(("extra", "message"), BAD_INPUTS)
-def test_bad_input_exits_2_with_a_message_and_leaves_no_run_folder(
-    tiny_config, tmp_path, capsys, extra, message
-):
-    root = tmp_path / "runs"
-    with pytest.raises(SystemExit) as exit_info:
-        main(fit_args(tiny_config, root, *extra))
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert "Traceback" not in err
-    assert len(err.splitlines()) <= 12, err
-    assert not (root / "lightning_logs").exists()
-
-
 def test_unknown_optimizer_message_lists_the_valid_classes(tiny_config, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(fit_args(tiny_config, tmp_path, "--model.init_args.optimizer.class_path=torch.optim.Adamm"))

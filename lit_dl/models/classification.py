@@ -29,6 +29,7 @@ from lit_dl.optim import (
     parameter_groups,
     scale_optimizer_lr,
 )
+from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_values
 from lit_dl.optim.optimizer_check import build_torch_optimizer_probe, optimizer_class
 
 __all__ = ["ClassificationTask"]
@@ -94,6 +95,7 @@ class ClassificationTask(L.LightningModule):
         check_lr_scaling(lr_scaling, base_batch_size)
         check_scaling_reaches_the_schedule(lr_scaling, lr_scheduler)
         _check_optimizer(optimizer)
+        check_lr_scheduler_arguments(lr_scheduler)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
         # call it themselves. The optimizer and scheduler factories stay out: a callable in the
         # checkpoint breaks `torch.load(weights_only=True)`, and the run folder's config.yaml already
@@ -360,9 +362,12 @@ def _check_optimizer(optimizer: OptimizerCallable) -> None:
     time, before a Trainer creates a run folder (torch validates lr, momentum, betas, eps in __init__).
     Other optimizers are left to the run: they may only build on their device."""
     try:
-        build_torch_optimizer_probe(optimizer)  # not built (None) unless torch's own: may need a GPU
+        # not built (None) unless torch's own: another optimizer may only build on its device
+        built = build_torch_optimizer_probe(optimizer)
     except (ValueError, TypeError, RuntimeError) as err:
         raise ConfigError(f"invalid optimizer settings for {_callable_name(optimizer)}: {err}") from None
+    if built is not None:
+        check_optimizer_values(built, _callable_name(optimizer))
 
 
 def _callable_name(factory: object) -> str:

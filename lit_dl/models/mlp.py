@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from lit_dl.models.classification import ClassificationTask
+from lit_dl.models.input_check import check_input_features
 from lit_dl.nn import MLP, NormPosition
 
 __all__ = ["MLPClassifier"]
@@ -40,6 +41,10 @@ class MLPClassifier(ClassificationTask):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        check_input_features(getattr(self.trainer, "datamodule", None), self.hparams.in_features)
 
     def build_backbone(self) -> nn.Module:
         hp = self.hparams

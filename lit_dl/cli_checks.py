@@ -1,0 +1,99 @@
+"""Checks of the parsed command before anything is built or written: run length, trainer values, run folder.
+
+Lightning accepts values that train to nothing (``max_epochs: 0`` then "tests the final weights") or
+fail only after an epoch (``val_check_interval: 0``, a ``ZeroDivisionError``); these checks stop
+them with a :class:`~lit_dl.errors.ConfigError` naming the option, before a run folder exists.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lit_dl.errors import ConfigError
+
+__all__ = ["check_run_folder", "check_trainer_values"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# option -> (subcommands it applies to, value is bad, what is allowed)
+_TRAINER_RULES: dict[str, tuple[frozenset[str], Callable[[Any], bool], str]] = {
+    "max_epochs": (frozenset({"fit"}), lambda v: v == 0, ">= 1, or -1 with max_steps for a step budget"),
+    "max_steps": (frozenset({"fit"}), lambda v: v == 0, ">= 1, or -1 for no step limit"),
+    "limit_train_batches": (
+        frozenset({"fit"}),
+        lambda v: _is_number(v) and v <= 0,
+        "> 0 (a count or a fraction)",
+    ),
+    "accumulate_grad_batches": (frozenset(), lambda v: _is_number(v) and v < 1, ">= 1"),
+    "val_check_interval": (
+        frozenset(),
+        lambda v: _is_number(v) and v <= 0,
+        "> 0 (batches or a fraction of an epoch)",
+    ),
+    "check_val_every_n_epoch": (frozenset(), lambda v: _is_number(v) and v < 1, ">= 1, or null"),
+    "log_every_n_steps": (frozenset(), lambda v: _is_number(v) and v < 1, ">= 1"),
+    "gradient_clip_val": (frozenset(), lambda v: _is_number(v) and (v < 0 or v != v), ">= 0 (0 is off)"),
+}
+
+
+def check_trainer_values(trainer: Mapping[str, Any], subcommand: str | None) -> None:
+    """Refuse trainer values that Lightning accepts but that train nothing or fail later.
+
+    Args:
+        trainer: The parsed ``trainer`` options.
+        subcommand: ``fit``, ``validate``, ``test``, ``predict`` (run-length rules apply to ``fit``).
+
+    Raises:
+        ConfigError: naming the first bad option, its value and what is allowed.
+    """
+    for name, (subcommands, is_bad, allowed) in _TRAINER_RULES.items():
+        if subcommands and subcommand not in subcommands:
+            continue
+        value = trainer.get(name)
+        if value is not None and is_bad(value):
+            raise ConfigError(f"trainer.{name}={value!r} is not allowed here; give {allowed}")
+
+
+def check_run_folder(root: str | os.PathLike[str]) -> list[Path]:
+    """Check that the run folder's root can be created and written, before anything is written.
+
+    Args:
+        root: ``trainer.default_root_dir``.
+
+    Returns:
+        The folders on the way to ``root`` that do not exist yet (deepest first): a failed run
+        removes them again if they are empty.
+
+    Raises:
+        ConfigError: ``root`` is a file, lies under a file, or its nearest existing folder does not
+            accept a new folder (read-only, a virtual file system, no permission).
+    """
+    path = Path(root).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"trainer.default_root_dir={str(root)!r} is a file, not a folder")
+    missing: list[Path] = []
+    existing = path
+    while not existing.exists():
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(
+            f"trainer.default_root_dir={str(root)!r} lies under {str(existing)!r}, which is a file"
+        )
+    try:
+        # Creating a folder is the only test that also holds for root, read-only mounts and /proc.
+        probe = tempfile.mkdtemp(prefix=".lit-dl-write-test-", dir=existing)
+    except OSError as err:
+        raise ConfigError(
+            f"trainer.default_root_dir={str(root)!r} cannot be created: {str(existing)!r} does not accept new "
+            f"folders ({err.strerror})"
+        ) from None
+    os.rmdir(probe)
+    return missing

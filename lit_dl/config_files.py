@@ -1,0 +1,129 @@
+"""Config files given with ``--config``: the shipped recipes by name, and one clear error per bad file.
+
+The YAML recipes in the repository's ``configs/`` folder are installed with the package
+(``lit_dl/configs``), so a project that installed lit-dl with pip composes them by name::
+
+    lit-dl fit --config lit_dl://digits_mlp.yaml --config lit_dl://optimizer/sgd.yaml
+    lit-dl fit --config configs/digits_mlp.yaml --config optimizer/sgd.yaml   # no such local file
+
+A path that exists locally always wins; otherwise ``configs/<name>`` or ``<name>`` is looked up among
+the shipped files. Paths inside a shipped file (``callbacks: callbacks/default.yaml``) resolve next to
+it, as for any config file.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from lit_dl.errors import ConfigError
+
+__all__ = [
+    "SCHEME",
+    "check_config_file",
+    "resolve_config_arguments",
+    "resolve_config_path",
+    "shipped_configs",
+]
+
+SCHEME = "lit_dl://"
+_CONFIG_FLAGS = ("--config", "-c")
+
+
+def shipped_configs() -> Path:
+    """The folder of YAML recipes installed with lit_dl (``lit_dl/configs``)."""
+    return Path(str(resources.files("lit_dl") / "configs"))
+
+
+def _shipped_names() -> list[str]:
+    root = shipped_configs()
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.yaml"))
+
+
+def resolve_config_path(value: str) -> str:
+    """The file that ``--config value`` means: a local path, else a shipped recipe of that name.
+
+    Args:
+        value: What the user gave: a path, ``lit_dl://<name>``, or the name of a shipped file
+            (``optimizer/sgd.yaml``, ``configs/optimizer/sgd.yaml``).
+
+    Raises:
+        ConfigError: ``lit_dl://<name>`` names no shipped file.
+    """
+    if value.startswith(SCHEME):
+        name = value.removeprefix(SCHEME).lstrip("/")
+        path = shipped_configs() / name
+        if not path.is_file():
+            raise ConfigError(f"no shipped config {value!r}; shipped configs: {', '.join(_shipped_names())}")
+        return str(path)
+    if _is_inline(value) or Path(value).exists():
+        return value  # a config given inline, or a local file
+    for name in (value, value.removeprefix("configs/")):
+        path = shipped_configs() / name
+        if not Path(name).is_absolute() and path.is_file():
+            return str(path)
+    return value  # jsonargparse reports the missing file
+
+
+def check_config_file(path: str) -> None:
+    """Fail with the file's name when it is not a YAML mapping: binary, syntax error, empty, a list.
+
+    Raises:
+        ConfigError: naming ``path`` and, for a syntax error, the line and column.
+    """
+    file = Path(path)
+    if not file.is_file():
+        if file.is_dir():
+            raise ConfigError(f"config {path!r} is a directory, not a YAML file")
+        return  # not a file: jsonargparse reports it (or it is an inline config)
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path!r} is not a text file (not UTF-8); give a YAML file") from None
+    try:
+        content = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise ConfigError(f"config {path!r} is not valid YAML{where}: {problem}") from None
+    if content is None:
+        raise ConfigError(f"config {path!r} is empty; it must hold a mapping such as 'trainer: {{...}}'")
+    if not isinstance(content, dict):
+        raise ConfigError(
+            f"config {path!r} holds a {type(content).__name__} at the top level; it must be a mapping "
+            "of option names to values (trainer:, model:, data:)"
+        )
+
+
+def resolve_config_arguments(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--config``/``-c`` value resolved (:func:`resolve_config_path`) and checked."""
+    out: list[str] = []
+    expect_value = False
+    for arg in argv:
+        if expect_value:
+            arg = _resolve_and_check(arg)
+            expect_value = False
+        elif arg in _CONFIG_FLAGS:
+            expect_value = True
+        else:
+            flag, eq, value = arg.partition("=")
+            if eq and flag in _CONFIG_FLAGS:
+                arg = f"{flag}={_resolve_and_check(value)}"
+        out.append(arg)
+    return out
+
+
+def _is_inline(value: str) -> bool:
+    """``--config '{trainer: {max_epochs: 3}}'``: jsonargparse also takes the config itself."""
+    return value.lstrip().startswith(("{", "[")) or "\n" in value
+
+
+def _resolve_and_check(value: str) -> str:
+    if _is_inline(value):
+        return value
+    path = resolve_config_path(value)
+    check_config_file(path)
+    return path

@@ -1,0 +1,94 @@
+"""Optimizer and LR-scheduler values that torch accepts but that train to nonsense.
+
+torch checks ``lr >= 0`` and ``momentum >= 0`` but takes ``lr=0`` (nothing moves), ``lr=nan``
+(through a tensor or YAML's ``.nan``) and ``momentum=1.5`` (the velocity grows without bound); a
+``CosineAnnealingLR(T_max=0)`` fails only at its first step, after an epoch of training. These checks
+run when the model is configured, before a Trainer writes anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from lit_dl.errors import ConfigError
+
+__all__ = ["check_lr_scheduler_arguments", "check_optimizer_values"]
+
+
+def _bad_number(value: Any, ok: Callable[[float], bool]) -> bool:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return not ok(float(value))
+
+
+# group option -> (is allowed, what is allowed)
+_OPTIMIZER_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "lr": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "eps": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+}
+
+
+def check_optimizer_values(optimizer: torch.optim.Optimizer, name: str) -> None:
+    """Refuse a learning rate that is zero or not finite and a momentum outside ``[0, 1)``.
+
+    Args:
+        optimizer: The optimizer as built from the config (on any parameters).
+        name: Its class name, for the message.
+
+    Raises:
+        ConfigError: naming the option, its value and what is allowed.
+    """
+    for group in optimizer.param_groups:
+        for option, (ok, allowed) in _OPTIMIZER_RULES.items():
+            value = group.get(option)
+            if _bad_number(value, ok):
+                raise ConfigError(
+                    f"invalid optimizer settings for {name}: {option}={value!r}, must be {allowed}"
+                )
+
+
+# scheduler argument -> (is allowed, what is allowed); applied to whichever scheduler has it.
+_SCHEDULER_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "T_max": (lambda v: v >= 1, ">= 1"),
+    "T_0": (lambda v: v >= 1, ">= 1"),
+    "T_mult": (lambda v: v >= 1, ">= 1"),
+    "step_size": (lambda v: v >= 1, ">= 1"),
+    "total_steps": (lambda v: v >= 1, ">= 1"),
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "steps_per_epoch": (lambda v: v >= 1, ">= 1"),
+    "gamma": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    "eta_min": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "max_lr": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+}
+
+
+def check_lr_scheduler_arguments(factory: Any) -> None:
+    """Refuse scheduler arguments that fail only later (``T_max=0``, ``step_size=0``) or zero the LR.
+
+    Args:
+        factory: The scheduler factory from the config: a ``functools.partial`` whose keywords are
+            the scheduler's arguments (what jsonargparse builds for ``LRSchedulerCallable``), or ``None``.
+
+    Raises:
+        ConfigError: naming the scheduler, the argument, its value and what is allowed.
+    """
+    keywords = getattr(factory, "keywords", None)
+    if not isinstance(keywords, dict):
+        return
+    scheduler = next(
+        (a.__name__ for a in getattr(factory, "args", ()) if isinstance(a, type)), "lr_scheduler"
+    )
+    for option, (ok, allowed) in _SCHEDULER_RULES.items():
+        value = keywords.get(option)
+        if _bad_number(value, ok):
+            raise ConfigError(
+                f"invalid lr_scheduler settings for {scheduler}: {option}={value!r}, must be {allowed}"
+            )

@@ -1,0 +1,50 @@
+"""A command that fails before its first optimizer step leaves no run folder behind."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import lightning as L
+
+__all__ = ["RunFolderCleanup"]
+
+
+class RunFolderCleanup:
+    """Remembers what existed before a command and, after a failure, removes the run folder it created.
+
+    Only global rank 0 touches the disk, and nothing here is a collective call (``trainer.log_dir``
+    broadcasts, so reading it on one rank of a failing DDP run would hang or end in "Connection closed
+    by peer"); the logger's own ``log_dir`` is what rank 0 wrote to.
+
+    Args:
+        trainer: The command's Trainer, before the command runs.
+        created: Folders on the way to ``default_root_dir`` that did not exist before (deepest first);
+            removed when empty.
+    """
+
+    def __init__(self, trainer: L.Trainer, created: list[Path] | None = None) -> None:
+        self.trainer = trainer
+        self.created = list(created or [])
+        logger = trainer.logger
+        root_dir = getattr(logger, "root_dir", None) if logger is not None else None
+        self.root = Path(root_dir) if root_dir else None
+        # Listing the logger's root does not fix the run's version (reading log_dir now would).
+        self.root_existed = self.root is not None and self.root.is_dir()
+        self.before = set(self.root.iterdir()) if self.root_existed and self.root is not None else set()
+
+    def after_failure(self) -> None:
+        """Remove the new run folder if nothing was trained (no optimizer step), on rank 0 only."""
+        trainer = self.trainer
+        if self.root is None or trainer.global_step != 0 or not trainer.is_global_zero:
+            return
+        log_dir = getattr(trainer.logger, "log_dir", None)
+        if log_dir:
+            run_dir = Path(log_dir)
+            if run_dir.parent == self.root and run_dir not in self.before:
+                # Nothing was trained: the folder holds only a config copy and empty event files.
+                shutil.rmtree(run_dir, ignore_errors=True)
+        empty_candidates = ([] if self.root_existed else [self.root]) + self.created
+        for folder in empty_candidates:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()

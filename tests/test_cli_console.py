@@ -1,0 +1,45 @@
+"""The default recipe's console output holds no warning the user cannot act on."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from lit_dl.cli_console import QUIET_LOG_PREFIXES, QUIET_WARNINGS
+from tests.conftest import REPO
+
+# What Lightning prints on these commands without lit_dl's filters (lightning 2.6.6, torch 2.13).
+UNACTIONABLE = ("💡 Tip", "litlogger", "LeafSpec", "The dirpath has changed", "log_momentum")
+# A Python warning as printed: "<file>.py:<line>: <message>".
+WARNING_LINE = re.compile(r"\.py:\d+: ")
+
+
+def lit_dl(cwd, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "lit_dl", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+def test_default_recipe_fit_and_test_print_no_unactionable_warning(tmp_path):
+    # From a folder without configs/: the shipped recipe is found by name, as in a pip-installed project.
+    common = ["--config", "configs/digits_mlp.yaml", "--trainer.enable_progress_bar=false"]
+    fit = lit_dl(tmp_path, "fit", *common, "--trainer.max_epochs=1")
+    run = tmp_path / "lightning_logs" / "version_0"
+    (ckpt,) = (run / "checkpoints").glob("*.ckpt")
+    test = lit_dl(tmp_path, "test", *common, f"--ckpt_path={ckpt}")
+    for output in (fit, test):
+        assert "test/acc" in output
+        for text in UNACTIONABLE:
+            assert text not in output
+        assert not WARNING_LINE.search(output), output
+
+
+def test_filters_are_scoped_to_one_message_and_module():
+    for message, category, module in QUIET_WARNINGS:
+        assert message and module.startswith(r"lightning\.")
+        assert category is not Warning
+    assert all(prefix.strip() for prefix in QUIET_LOG_PREFIXES)
