@@ -11,10 +11,12 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_dl.errors import ConfigError
+from lit_dl.models.order_invariant_mean import OrderInvariantMean
+from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window
 from lit_dl.optim import (
     LRScaling,
     WarmupLR,
@@ -41,8 +43,9 @@ class ClassificationTask(L.LightningModule):
     softmax appears only in :meth:`predict_step`.
 
     Logged names: ``train/loss`` (data loss) and ``train/l1`` (the L1 term, when on), each the mean
-    over the steps since the last logged step (``trainer.log_every_n_steps``),
-    ``{val,test}/{loss,acc,f1}`` (epoch means; accuracy is micro, F1 is macro over classes).
+    over the micro-batches since the last write (every ``trainer.log_every_n_steps`` optimizer steps
+    and at each epoch end), ``{val,test}/{loss,acc,f1}`` (epoch means over every sample of the split,
+    the same on one process and on N; accuracy is micro, F1 is macro over classes).
 
     Extension points for subclasses: :meth:`build_backbone`, :meth:`compute_loss`,
     :meth:`should_decay`.
@@ -107,6 +110,7 @@ class ClassificationTask(L.LightningModule):
         self._l1_params: list[nn.Parameter] | None = None
         self._train_sums: dict[str, Tensor] = {}
         self._train_count = 0
+        self._few_batches_filter = FewBatchesWarningFilter()
 
         self.eval_metrics = nn.ModuleDict(
             {
@@ -120,7 +124,7 @@ class ClassificationTask(L.LightningModule):
                 for stage in _EVAL_STAGES
             }
         )
-        self.eval_loss = nn.ModuleDict({stage: MeanMetric() for stage in _EVAL_STAGES})
+        self.eval_loss = nn.ModuleDict({stage: OrderInvariantMean() for stage in _EVAL_STAGES})
         self.backbone = self.build_backbone()
 
     # ----------------------------------------------------------------------------------------------
@@ -266,31 +270,40 @@ class ClassificationTask(L.LightningModule):
         if self.l1 > 0:
             terms["train/l1"] = self.l1_term()
             loss = loss + terms["train/l1"]
-        self._log_train_window(terms)
+        self._log_train_window(terms, batch_idx)
         return loss
 
-    def _log_train_window(self, terms: dict[str, Tensor]) -> None:
-        """Log the mean of each term over the steps since the logger last wrote.
+    def _log_train_window(self, terms: dict[str, Tensor], batch_idx: int) -> None:
+        """Log the mean of each term over the micro-batches since the last write.
 
-        ``self.log`` costs about as much as a small model's whole step, and the logger only writes
-        every ``trainer.log_every_n_steps``: so the terms are summed on the device (no host sync) and
-        handed to Lightning once per window. The logged value averages the window, a steadier
-        signal than the last batch alone.
+        ``self.log`` costs about as much as a small model's whole step: so the terms are summed on the
+        device (no host sync) and written once per window (:mod:`lit_dl.models.train_window`: every
+        ``log_every_n_steps`` optimizer steps and at the end of each epoch and of the run). The value
+        averages every micro-batch of the window, a steadier signal than the last batch alone. It
+        goes to the loggers directly, at the window's last optimizer step (rank 0's value under DDP,
+        as Lightning's step logging does), and to the progress bar through ``self.log``.
         """
         for name, value in terms.items():
             previous = self._train_sums.get(name)
             value = value.detach()
             self._train_sums[name] = value if previous is None else previous + value
         self._train_count += 1
-        if self._trainer is None:  # called outside a Trainer (e.g. a unit test): nothing to log to
-            return
-        if not self._trainer._logger_connector.should_update_logs:
-            return
-        for name, total in self._train_sums.items():
-            self.log(
-                name, total / self._train_count, on_step=True, on_epoch=False, prog_bar=name == "train/loss"
-            )
+        if self._trainer is None or not closes_log_window(self._trainer, batch_idx):
+            return  # outside a Trainer (a unit test) there is nothing to log to
+        means = {name: total / self._train_count for name, total in self._train_sums.items()}
         self._train_sums, self._train_count = {}, 0
+        self.log_dict(means, on_step=True, on_epoch=False, logger=False, prog_bar=True)
+        for logger in self.loggers:
+            logger.log_metrics(means, step=self._trainer.global_step)
+
+    def on_fit_start(self) -> None:
+        self._few_batches_filter.enter()
+
+    def on_train_start(self) -> None:
+        self._few_batches_filter.exit()
+
+    def teardown(self, stage: str) -> None:
+        self._few_batches_filter.exit()
 
     def on_train_epoch_start(self) -> None:
         self._train_sums, self._train_count = {}, 0
@@ -304,16 +317,16 @@ class ClassificationTask(L.LightningModule):
         self.eval_metrics[stage].update(logits.detach(), y)
 
     def _log_eval_epoch(self, stage: str) -> None:
-        """Compute, log and reset the epoch's metrics.
+        """Log the epoch's metrics, as metric objects: Lightning computes and resets them at the epoch end.
 
-        ``compute`` reduces across processes (torchmetrics syncs its states under DDP), so every rank
-        logs the same value. Logging the metric objects from every step instead would cost one
+        ``compute`` reduces across processes (torchmetrics syncs its states under DDP; every sample
+        was seen by exactly one rank, see :class:`~lit_dl.data.EvalShardSampler`), so every rank logs
+        the same, already reduced value. Logging the objects (not their values) is how Lightning is
+        told that no ``sync_dist`` is needed. Once per epoch: logging from every step would cost one
         ``self.log`` per metric and batch, as much as a small model's forward pass.
         """
-        values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
-        self.log_dict(values, on_step=False, on_epoch=True, prog_bar=True)
-        self.eval_loss[stage].reset()
-        self.eval_metrics[stage].reset()
+        self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "val")
