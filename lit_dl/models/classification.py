@@ -292,7 +292,8 @@ class ClassificationTask(L.LightningModule):
             return  # outside a Trainer (a unit test) there is nothing to log to
         means = {name: total / self._train_count for name, total in self._train_sums.items()}
         self._train_sums, self._train_count = {}, 0
-        self.log_dict(means, on_step=True, on_epoch=False, logger=False, prog_bar=True)
+        for name, mean in means.items():
+            self.log(name, mean, on_step=True, on_epoch=False, logger=False, prog_bar=name == "train/loss")
         for logger in self.loggers:
             logger.log_metrics(means, step=self._trainer.global_step)
 
