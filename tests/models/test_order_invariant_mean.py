@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import lightning as L
 import pytest
 import torch
 from torchmetrics import MeanMetric
 
+from lit_dl.data import SyntheticClassificationDataModule
+from lit_dl.models import MLPClassifier
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
 
 
@@ -55,3 +58,27 @@ def test_updates_after_an_inference_mode_compute_and_reset():
     assert metric.compute() == 13.0 / 4
     with pytest.warns(UserWarning, match="called before the ``update``"):
         assert torch.isnan(OrderInvariantMean().compute())
+
+
+def test_the_task_starts_every_validation_epoch_with_empty_metrics():
+    # The task logs its metric objects and Lightning computes and resets them at each epoch end.
+    class Census(L.Callback):
+        def __init__(self) -> None:
+            self.at_start: list[tuple[int, int]] = []
+
+        def on_validation_epoch_start(self, trainer, pl_module) -> None:
+            self.at_start.append(
+                (len(pl_module.eval_loss["val"].terms), pl_module.eval_metrics["val"]["acc"]._update_count)
+            )
+
+    census = Census()
+    model = MLPClassifier(num_classes=3, in_features=8, hidden_sizes=[8])
+    data = SyntheticClassificationDataModule(
+        num_classes=3, num_features=8, num_train=64, num_val=40, batch_size=16
+    )
+    trainer = L.Trainer(
+        max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[census]
+    )
+    trainer.fit(model, datamodule=data)
+    assert census.at_start == [(0, 0)] * 3  # sanity check + 2 epochs
+    assert len(model.eval_loss["val"].terms) == 0
