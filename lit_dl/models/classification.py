@@ -289,7 +289,7 @@ class ClassificationTask(L.LightningModule):
             self._train_sums[name] = value if previous is None else previous + value
         self._train_count += 1
         if self._trainer is None or not closes_log_window(self._trainer, batch_idx):
-            return  # outside a Trainer (a unit test) there is nothing to log to
+            return  # the window stays open (or there is no Trainer to log to: a unit test)
         means = {name: total / self._train_count for name, total in self._train_sums.items()}
         self._train_sums, self._train_count = {}, 0
         for name, mean in means.items():
