@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightning as L
@@ -48,7 +49,19 @@ class NormLayerCensus(L.Callback):
                 self.classes[name] = self.classes.get(name, 0) + 1
 
 
-def test_ddp_config_trains_a_batchnorm_recipe_with_sync_batchnorm(tmp_path: Path):
+@pytest.fixture
+def restored_environment():
+    """Lightning's in-process launch writes MASTER_PORT, LOCAL_RANK, WORLD_SIZE... into os.environ;
+    left there, a later `lit-dl` subprocess would think it had been launched already."""
+    saved = dict(os.environ)
+    threads = torch.get_num_threads()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    torch.set_num_threads(threads)
+
+
+def test_ddp_config_trains_a_batchnorm_recipe_with_sync_batchnorm(tmp_path: Path, restored_environment):
     # One DDP process on the CPU (a real gloo process group of size 1). torch's DDP refuses to wrap a
     # CPU module that holds SyncBatchNorm layers, so the fit must stop with that message, raised after
     # Lightning converted the layers: the census, taken as the error passes, says which and how many.

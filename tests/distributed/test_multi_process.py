@@ -44,10 +44,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Set by a launcher; inherited from an in-process DDP test they would make the child believe it was
+# already launched (Lightning then starts no second process and waits for it forever).
+LAUNCH_VARIABLES = (
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+    "NODE_RANK",
+    "GROUP_RANK",
+)
+
+
 def env() -> dict[str, str]:
     # One CPU thread per process, as the one-process references below use: a CPU matmul's last bits
     # depend on the thread count (a 9-row batch differs in its last row between 1 and 2 threads).
-    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    clean = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARIABLES}
+    return {**clean, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture
