@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import lightning as L
-import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
+from lit_dl.callbacks import PredictionWriter
 from lit_dl.checkpoint_config import NEVER_FROM_CHECKPOINT, checkpoint_model_differences, format_differences
 from lit_dl.checkpoints import load_checkpoint
 from lit_dl.cli_checks import check_run_folder, check_trainer_values
@@ -238,24 +238,15 @@ class LitDLCLI(LightningCLI):
     def predict(
         self, model: L.LightningModule, datamodule: L.LightningDataModule | None = None, **kwargs: Any
     ) -> None:
-        """``lit-dl predict``: run ``predict_step`` and save the outputs to ``<run>/predictions.pt``.
+        """``lit-dl predict``: write ``predict_step``'s outputs to ``<run>/predictions.pt``.
 
-        The file holds the concatenated outputs (class probabilities for lit_dl's tasks) in the
-        predict loader's order. Under several processes each rank writes ``predictions_rank<R>.pt``
-        with the share its sampler gave it.
+        One file in dataset order however many processes predicted (see
+        :class:`~lit_dl.callbacks.PredictionWriter`), unless a ``PredictionWriter`` is configured.
         """
-        kwargs["return_predictions"] = True
-        outputs = self._guarded(self.trainer.predict, model, datamodule=datamodule, **kwargs)
-        if not outputs:
-            return
-        if isinstance(outputs[0], list):  # several predict dataloaders
-            outputs = [batch for loader in outputs for batch in loader]
-        run_dir = Path(self.trainer.log_dir or ".")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        world = self.trainer.world_size
-        name = "predictions.pt" if world == 1 else f"predictions_rank{self.trainer.global_rank}.pt"
-        torch.save(torch.cat([torch.as_tensor(o).cpu() for o in outputs]), run_dir / name)
-        rank_zero_info(f"Predictions saved to {run_dir / name if world == 1 else run_dir}")
+        if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
+            self.trainer.callbacks.append(PredictionWriter())
+        kwargs["return_predictions"] = False
+        self._guarded(self.trainer.predict, model, datamodule=datamodule, **kwargs)
 
 
 # Subcommands that are not Trainer methods: name -> function taking the remaining arguments.

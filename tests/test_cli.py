@@ -145,8 +145,11 @@ def test_predict_saves_class_probabilities_in_the_run_folder(tiny_config, tmp_pa
             f"--ckpt_path={best}",
         ]
     )
-    probs = torch.load(root / "lightning_logs" / "version_1" / "predictions.pt")
+    saved = torch.load(root / "lightning_logs" / "version_1" / "predictions.pt")
+    probs = saved["probabilities"]
     assert probs.shape == (64, 3)  # the synthetic test split, in order
+    assert torch.equal(saved["index"], torch.arange(64))
+    assert torch.equal(saved["predicted_class"], probs.argmax(1))
     assert torch.allclose(probs.sum(-1), torch.ones(64))
     x_test = fitted.datamodule.test_set.tensors[0]
     expected = torch.softmax(type(fitted.model).load_from_checkpoint(best).eval()(x_test), -1)

@@ -3,11 +3,14 @@
 Small datasets (the digits, synthetic tasks) fit in memory many times over; building each batch by
 indexing the whole tensor once (``Dataset.__getitems__``) replaces the per-sample ``__getitem__``
 calls and the collation that a ``TensorDataset`` costs for every batch. The loaders are plain
-``DataLoader`` objects, so Lightning still swaps in a ``DistributedSampler`` under DDP.
+``DataLoader`` objects: under DDP Lightning swaps a ``DistributedSampler`` into the training loader,
+while the evaluation loaders bring their own :class:`~lit_dl.data.eval_sampler.EvalShardSampler`
+(every sample once, in the batches one process reads).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import lightning as L
@@ -15,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_dl.data.eval_sampler import EvalShardSampler
 from lit_dl.errors import ConfigError
 
 __all__ = ["InMemoryDataModule", "TensorBatchDataset"]
@@ -53,9 +57,12 @@ class InMemoryDataModule(L.LightningDataModule):
 
     Args:
         batch_size: Samples per training batch (per device under DDP).
-        eval_batch_size: Samples per validation/test/predict batch; defaults to ``batch_size``.
+        eval_batch_size: Samples per validation/test/predict batch; defaults to ``batch_size``. Under
+            DDP whole batches are dealt to the processes, so each split needs at least one batch per
+            process.
         drop_last: Drop the last incomplete training batch (a batch of one breaks BatchNorm's
-            statistics); a new shuffle each epoch still shows every sample over time.
+            statistics); a new shuffle each epoch still shows every sample over time. Judged on the
+            share of one process: a share of at most one batch is kept whole.
         num_workers: DataLoader worker processes (0: load in the training process, right for
             tensors already in memory).
     """
@@ -83,14 +90,28 @@ class InMemoryDataModule(L.LightningDataModule):
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
 
+    def _world(self) -> tuple[int, int]:
+        """``(world_size, global_rank)`` of the attached Trainer; ``(1, 0)`` without one."""
+        trainer = self.trainer
+        return (1, 0) if trainer is None else (trainer.world_size, trainer.global_rank)
+
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        world, rank = self._world()
+        batch_size = self.batch_size if train else self.eval_batch_size
+        sampler = None
+        if not train and world > 1:
+            sampler = EvalShardSampler(dataset, batch_size, num_replicas=world, rank=rank)
+        # Judged on the share one rank reads (DistributedSampler pads it to ceil(n / world)): dropping
+        # the last batch of a share no larger than one batch would leave that rank nothing to train on.
+        shard = math.ceil(len(dataset) / world)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
+            batch_size=batch_size,
             shuffle=train,
-            drop_last=train and self.drop_last and len(dataset) > self.batch_size,
+            sampler=sampler,
+            drop_last=train and self.drop_last and shard > self.batch_size,
             collate_fn=_batched if isinstance(dataset, TensorBatchDataset) else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -11,11 +11,13 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, Metric, MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_dl.errors import ConfigError
+from lit_dl.models.order_invariant_mean import OrderInvariantMean
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
+from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window
 from lit_dl.optim import (
     LRScaling,
     check_all_grouped,
@@ -45,8 +47,9 @@ class ClassificationTask(L.LightningModule):
     softmax appears only in :meth:`predict_step`.
 
     Logged names: ``train/loss`` (data loss) and ``train/l1`` (the L1 term, when on), each the mean
-    over the steps since the last logged step (``trainer.log_every_n_steps``),
-    ``{val,test}/{loss,acc,f1}`` (epoch means; accuracy is micro, F1 is macro over classes).
+    over the micro-batches since the last write (every ``trainer.log_every_n_steps`` optimizer steps
+    and at each epoch end), ``{val,test}/{loss,acc,f1}`` (epoch means over every sample of the split,
+    the same on one process and on N; accuracy is micro, F1 is macro over classes).
 
     Extension points for subclasses: :meth:`build_backbone`, :meth:`compute_loss`,
     :meth:`should_decay`.
@@ -113,6 +116,7 @@ class ClassificationTask(L.LightningModule):
         self._l1_params: list[nn.Parameter] | None = None
         self._train_sums: dict[str, Tensor] = {}
         self._train_count = 0
+        self._few_batches_filter = FewBatchesWarningFilter()
 
         self.eval_metrics = nn.ModuleDict(
             {
@@ -126,7 +130,7 @@ class ClassificationTask(L.LightningModule):
                 for stage in _EVAL_STAGES
             }
         )
-        self.eval_loss = nn.ModuleDict({stage: MeanMetric() for stage in _EVAL_STAGES})
+        self.eval_loss = nn.ModuleDict({stage: OrderInvariantMean() for stage in _EVAL_STAGES})
         self.backbone = self.build_backbone()
 
     # ----------------------------------------------------------------------------------------------
@@ -247,10 +251,6 @@ class ClassificationTask(L.LightningModule):
         ``on_train_start`` on; never loads data itself. See :func:`lit_dl.models.run_length.run_length`."""
         return run_length(self.trainer, interval)
 
-    def on_train_start(self) -> None:
-        # Here, not in configure_optimizers: the train loader (and a resumed loader state) is set up.
-        fit_schedules_to_run(self.trainer)
-
     def configure_optimizers(self) -> Any:
         """Optimizer on :meth:`parameter_groups`, its LR scaled (``lr_scaling``), then the scheduler."""
         groups = self.parameter_groups()
@@ -274,31 +274,43 @@ class ClassificationTask(L.LightningModule):
         if self.l1 > 0:
             terms["train/l1"] = self.l1_term()
             loss = loss + terms["train/l1"]
-        self._log_train_window(terms)
+        self._log_train_window(terms, batch_idx)
         return loss
 
-    def _log_train_window(self, terms: dict[str, Tensor]) -> None:
-        """Log the mean of each term over the steps since the logger last wrote.
+    def _log_train_window(self, terms: dict[str, Tensor], batch_idx: int) -> None:
+        """Log the mean of each term over the micro-batches since the last write.
 
-        ``self.log`` costs about as much as a small model's whole step, and the logger only writes
-        every ``trainer.log_every_n_steps``: so the terms are summed on the device (no host sync) and
-        handed to Lightning once per window. The logged value averages the window, a steadier
-        signal than the last batch alone.
+        ``self.log`` costs about as much as a small model's whole step: so the terms are summed on the
+        device (no host sync) and written once per window (:mod:`lit_dl.models.train_window`: every
+        ``log_every_n_steps`` optimizer steps and at the end of each epoch and of the run). The value
+        averages every micro-batch of the window, a steadier signal than the last batch alone. It
+        goes to the loggers directly, at the window's last optimizer step (rank 0's value under DDP,
+        as Lightning's step logging does), and to the progress bar through ``self.log``.
         """
         for name, value in terms.items():
             previous = self._train_sums.get(name)
             value = value.detach()
             self._train_sums[name] = value if previous is None else previous + value
         self._train_count += 1
-        if self._trainer is None:  # called outside a Trainer (e.g. a unit test): nothing to log to
-            return
-        if not self._trainer._logger_connector.should_update_logs:
-            return
-        for name, total in self._train_sums.items():
-            self.log(
-                name, total / self._train_count, on_step=True, on_epoch=False, prog_bar=name == "train/loss"
-            )
+        if self._trainer is None or not closes_log_window(self._trainer, batch_idx):
+            return  # the window stays open (or there is no Trainer to log to: a unit test)
+        means = {name: total / self._train_count for name, total in self._train_sums.items()}
         self._train_sums, self._train_count = {}, 0
+        for name, mean in means.items():
+            self.log(name, mean, on_step=True, on_epoch=False, logger=False, prog_bar=name == "train/loss")
+        for logger in self.loggers:
+            logger.log_metrics(means, step=self._trainer.global_step)
+
+    def on_fit_start(self) -> None:
+        self._few_batches_filter.enter()
+
+    def on_train_start(self) -> None:
+        self._few_batches_filter.exit()
+        # Here, not in configure_optimizers: the train loader (and a resumed loader state) is set up.
+        fit_schedules_to_run(self.trainer)
+
+    def teardown(self, stage: str) -> None:
+        self._few_batches_filter.exit()
 
     def on_train_epoch_start(self) -> None:
         self._train_sums, self._train_count = {}, 0
@@ -312,16 +324,16 @@ class ClassificationTask(L.LightningModule):
         self.eval_metrics[stage].update(logits.detach(), y)
 
     def _log_eval_epoch(self, stage: str) -> None:
-        """Compute, log and reset the epoch's metrics.
+        """Log the epoch's metrics, as metric objects: Lightning computes and resets them at the epoch end.
 
-        ``compute`` reduces across processes (torchmetrics syncs its states under DDP), so every rank
-        logs the same value. Logging the metric objects from every step instead would cost one
+        ``compute`` reduces across processes (torchmetrics syncs its states under DDP; every sample
+        was seen by exactly one rank, see :class:`~lit_dl.data.EvalShardSampler`), so every rank logs
+        the same, already reduced value. Logging the objects (not their values) is how Lightning is
+        told that no ``sync_dist`` is needed. Once per epoch: logging from every step would cost one
         ``self.log`` per metric and batch, as much as a small model's forward pass.
         """
-        values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
-        self.log_dict(values, on_step=False, on_epoch=True, prog_bar=True)
-        self.eval_loss[stage].reset()
-        self.eval_metrics[stage].reset()
+        self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
 
     def _reset_eval(self, stage: str) -> None:
         """Fresh metric states at the start of an evaluation epoch, made outside inference mode.

@@ -1,0 +1,61 @@
+"""When the training-loss window of :class:`~lit_dl.models.ClassificationTask` is written.
+
+The task sums its training terms on the device at every micro-batch (no host sync, no ``self.log``)
+and writes their mean when a window closes. A window closes with an optimizer step that Lightning
+logs at (every ``log_every_n_steps`` steps), with the last step of an epoch (so an epoch shorter
+than the interval, as each rank's share under DDP often is, still gets a point) and with the last
+step of the run. Under gradient accumulation only the micro-batch that steps closes a window, so
+the mean covers every micro-batch of it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning as L
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+__all__ = ["FewBatchesWarningFilter", "closes_log_window"]
+
+# Lightning's fit loop warns that an epoch shorter than log_every_n_steps logs nothing; a lit_dl task
+# writes its window at every epoch end, so for it the advice is wrong (checked with lightning 2.6.6).
+_FEW_BATCHES = r"The number of training batches \(\d+\) is smaller than the logging interval"
+
+
+def closes_log_window(trainer: L.Trainer, batch_idx: int) -> bool:
+    """Whether training batch ``batch_idx`` (called from ``training_step``) closes a logging window.
+
+    Reads only public Trainer state: ``global_step`` counts the optimizer steps taken before this
+    batch, so this batch's step is ``global_step + 1``.
+    """
+    every = trainer.log_every_n_steps
+    if every == 0:  # Lightning's "never log steps"
+        return False
+    last_of_epoch = batch_idx + 1 >= trainer.num_training_batches  # inf for unsized loaders
+    if (batch_idx + 1) % trainer.accumulate_grad_batches and not last_of_epoch:
+        return False  # an accumulation micro-batch: no optimizer step
+    step = trainer.global_step + 1
+    last_of_run = trainer.max_steps > 0 and step >= trainer.max_steps
+    return step % every == 0 or last_of_epoch or last_of_run or trainer.should_stop
+
+
+class FewBatchesWarningFilter:
+    """Ignore Lightning's "fewer training batches than the logging interval" warning until ``exit``.
+
+    Entered in the task's ``on_fit_start`` and left in ``on_train_start``: the warning is raised in
+    between (when the fit loop sets up its data), and no other warning is touched.
+    """
+
+    def __init__(self) -> None:
+        self._context: warnings.catch_warnings | None = None
+
+    def enter(self) -> None:
+        self.exit()
+        self._context = warnings.catch_warnings()
+        self._context.__enter__()
+        warnings.filterwarnings("ignore", message=_FEW_BATCHES, category=PossibleUserWarning)
+
+    def exit(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
