@@ -1,4 +1,4 @@
-"""``lit-dl``: the LightningCLI entry point (``lit-dl fit|validate|test|predict``, ``python -m lit_dl``)."""
+"""``lit-dl``: the LightningCLI entry point (``lit-dl fit|validate|test|predict|doctor``, ``python -m lit_dl``)."""
 
 from __future__ import annotations
 
@@ -166,8 +166,16 @@ class LitDLCLI(LightningCLI):
 
 
 def main(args: ArgsType = None) -> None:
-    """Console entry point. Bad configuration values exit with status 2 and a one-line message."""
+    """Console entry point. Bad configuration values exit with status 2 and a one-line message.
+
+    ``lit-dl doctor ...`` takes the arguments of ``fit`` and checks the recipe (:mod:`lit_dl.doctor`).
+    """
+    argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else []
     try:
+        if argv[:1] == ["doctor"]:
+            from lit_dl.doctor.command import run_doctor  # the doctor imports this module
+
+            sys.exit(run_doctor(argv[1:]))
         LitDLCLI(args=args)
     except Exception as err:
         config_error = _find_config_error(err)
