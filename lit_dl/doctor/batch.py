@@ -44,7 +44,7 @@ class BatchRecord:
     loss: float = math.nan
     relu_fired: dict[str, Tensor] = field(default_factory=dict)  # per unit: fired for some sample
     saturated: dict[str, float] = field(default_factory=dict)  # fraction of outputs within 1% of a bound
-    grad_scale: dict[str, float] = field(default_factory=dict)  # weight layers in order: |grad| / |weight|
+    grad_norm: dict[str, float] = field(default_factory=dict)  # weight layers in order: |dL/d(output)|
     error: str | None = None
 
 
@@ -98,6 +98,20 @@ def record_batch(task: ClassificationTask, batch: Any) -> BatchRecord:
     for name, module in task.named_modules():
         if isinstance(module, (*RELU_TYPES, *_SATURATING)):
             handles.append(module.register_forward_hook(hook(name)))
+
+    def grad_hook(name: str) -> Callable[[nn.Module, Any, Tensor], None]:
+        def fn(module: nn.Module, args: Any, output: Tensor) -> None:
+            if isinstance(output, Tensor) and output.requires_grad:
+
+                def keep(grad: Tensor) -> None:
+                    record.grad_norm[name] = float(grad.detach().float().norm())
+
+                output.register_hook(keep)
+
+        return fn
+
+    for name, layer, _ in layers_with_activation(task.backbone):
+        handles.append(layer.register_forward_hook(grad_hook(f"backbone.{name}")))
     task.train()
     task.zero_grad(set_to_none=True)
     x, y = split_batch(batch)
@@ -117,10 +131,8 @@ def record_batch(task: ClassificationTask, batch: Any) -> BatchRecord:
         for h in handles:
             h.remove()
     record.logits, record.target, record.loss = logits.detach(), y, float(loss.detach())
-    for name, layer, _ in layers_with_activation(task.backbone):
-        grad, weight = layer.weight.grad, layer.weight.detach()
-        if grad is not None and float(weight.norm()) > 0:
-            record.grad_scale[f"backbone.{name}"] = float(grad.float().norm() / weight.float().norm())
+    order = [f"backbone.{name}" for name, _, _ in layers_with_activation(task.backbone)]
+    record.grad_norm = {name: record.grad_norm[name] for name in order if name in record.grad_norm}
     return record
 
 
@@ -233,16 +245,16 @@ def check_saturation(ctx: Context, rec: BatchRecord) -> Finding:
 
 
 def check_gradient_ratio(ctx: Context, rec: BatchRecord) -> Finding:
-    """Relative gradient ``|grad| / |weight|`` of the first weight layer over the last's: the size of
-    the step each would take; far below 1 means the early layers barely learn (vanishing), far above
-    that they are thrown around (exploding) (Glorot & Bengio, 2010, Sec. 4.2)."""
-    grads = rec.grad_scale
+    """Norm of the loss gradient reaching the first weight layer's output over the last's: how much of
+    the backward signal survives the way down; far below 1 is vanishing, far above exploding
+    (Glorot & Bengio, 2010, Sec. 4.2; Hochreiter, 1991)."""
+    grads = rec.grad_norm
     if len(grads) < 2:
-        return Finding("gradient_ratio", "skip", "fewer than two weight layers with gradients")
+        return Finding("gradient_ratio", "skip", "fewer than two weight layers on the gradient path")
     names = list(grads)
     first, last = grads[names[0]], grads[names[-1]]
     ratio = first / last if last > 0 else math.inf
-    data = {"first": names[0], "last": names[-1], "ratio": ratio, "relative_grad": grads}
+    data = {"first": names[0], "last": names[-1], "ratio": ratio, "grad_norm": grads}
     low, high = GRAD_RATIO_BAND
     if not low <= ratio <= high:
         kind = "vanishing" if ratio < low else "exploding"
@@ -250,11 +262,12 @@ def check_gradient_ratio(ctx: Context, rec: BatchRecord) -> Finding:
         return Finding(
             "gradient_ratio",
             "warn",
-            f"{kind} gradients: |grad|/|weight| of {names[0]} is {ratio:.3g}x that of {names[-1]}",
+            f"{kind} gradients: the loss gradient at the output of {names[0]} has {ratio:.3g}x the norm of the one at "
+            f"{names[-1]}",
             fix,
             data,
         )
-    return Finding("gradient_ratio", "ok", f"|grad|/|weight| first/last layer {ratio:.3g}", data=data)
+    return Finding("gradient_ratio", "ok", f"loss-gradient norm at the first/last layer output: {ratio:.3g}", data=data)
 
 
 def _norm_fix(task: ClassificationTask) -> str | None:
@@ -285,7 +298,7 @@ def _train_step(task: ClassificationTask, optimizer: torch.optim.Optimizer, batc
 
 
 def time_steps(
-    task: ClassificationTask, loader: Any, device: torch.device, steps: int = 5
+    task: ClassificationTask, loader: Any, device: torch.device, steps: int = 3
 ) -> tuple[float, float]:
     """Seconds per batch to fetch from ``loader`` and per training step of ``task`` (a copy), both
     medians over ``steps`` after a warm-up (worker start-up and first-call costs left out)."""
