@@ -45,7 +45,8 @@ class BatchRecord:
     relu_fired: dict[str, Tensor] = field(default_factory=dict)  # per unit: fired for some sample
     saturated: dict[str, float] = field(default_factory=dict)  # fraction of outputs within 1% of a bound
     grad_norm: dict[str, float] = field(default_factory=dict)  # weight layers in order: |dL/d(output)|
-    error: str | None = None
+    error: str | None = None  # the forward/backward pass failed with this
+    bad_labels: bool = False  # labels outside 0..num_classes-1: the pass was not run
 
 
 def _units_fired(output: Tensor) -> Tensor:
@@ -115,6 +116,16 @@ def record_batch(task: ClassificationTask, batch: Any) -> BatchRecord:
     task.train()
     task.zero_grad(set_to_none=True)
     x, y = split_batch(batch)
+    record.target = y
+    if (
+        not y.dtype.is_floating_point
+        and y.ndim == 1
+        and (int(y.min()) < 0 or int(y.max()) >= task.num_classes)
+    ):
+        record.bad_labels = True  # cross-entropy would raise (a device-side assert on CUDA)
+        for h in handles:
+            h.remove()
+        return record
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Anomaly Detection has been enabled")
@@ -124,7 +135,7 @@ def record_batch(task: ClassificationTask, batch: Any) -> BatchRecord:
             logits = task(x)
             loss = task.compute_loss(logits, y)
             loss.backward()
-    except RuntimeError as err:
+    except (RuntimeError, IndexError, ValueError) as err:
         record.error = str(err).strip().splitlines()[0] + _forward_site(caught)
         return record
     finally:
@@ -139,6 +150,8 @@ def record_batch(task: ClassificationTask, batch: Any) -> BatchRecord:
 def check_anomaly(ctx: Context, rec: BatchRecord) -> Finding:
     """Forward + backward under ``torch.autograd.detect_anomaly``: NaN/inf gradients, in-place
     modification of a tensor autograd still needs."""
+    if rec.bad_labels:
+        return Finding("anomaly", "skip", "not run: labels outside num_classes (see labels)")
     if rec.error is not None:
         fix = (
             "replace the in-place op (x += ..., relu_(...), inplace=True) on that tensor with an out-of-place one"
@@ -153,7 +166,7 @@ def check_labels(ctx: Context, rec: BatchRecord) -> Finding:
     """Labels of the batch vs ``num_classes``."""
     y = rec.target
     if y is None:
-        return Finding("labels", "skip", "the forward pass failed")
+        return Finding("labels", "skip", "no targets in the batch")
     if y.dtype.is_floating_point or y.ndim != 1:
         return Finding("labels", "skip", f"targets are {tuple(y.shape)} {y.dtype}, not class indices")
     lo, hi = int(y.min()), int(y.max())
@@ -197,7 +210,9 @@ def check_init_loss(ctx: Context, rec: BatchRecord) -> Finding:
     expected = math.log(ctx.task.num_classes)
     data = {"loss": rec.loss, "expected": expected, "logit_std": float(rec.logits.float().std())}
     if not math.isfinite(rec.loss):
-        return Finding("init_loss", "error", f"loss at init is {rec.loss}", "check the inputs and the init scale", data)
+        return Finding(
+            "init_loss", "error", f"loss at init is {rec.loss}", "check the inputs and the init scale", data
+        )
     if abs(rec.loss - expected) > INIT_LOSS_TOLERANCE * expected:
         return Finding(
             "init_loss",
@@ -207,7 +222,12 @@ def check_init_loss(ctx: Context, rec: BatchRecord) -> Finding:
             "scale the classifier head's init down (zero it, or xavier with a small gain)",
             data,
         )
-    return Finding("init_loss", "ok", f"loss at init {rec.loss:.3f} vs ln({ctx.task.num_classes}) = {expected:.3f}", data=data)
+    return Finding(
+        "init_loss",
+        "ok",
+        f"loss at init {rec.loss:.3f} vs ln({ctx.task.num_classes}) = {expected:.3f}",
+        data=data,
+    )
 
 
 def check_dead_relu(ctx: Context, rec: BatchRecord) -> Finding:
@@ -224,7 +244,12 @@ def check_dead_relu(ctx: Context, rec: BatchRecord) -> Finding:
             "He init (--config configs/callbacks/weight_init.yaml), a smaller bias, or --model.init_args.activation leaky_relu",
             fractions,
         )
-    return Finding("dead_relu", "ok", f"worst layer {worst}: {fractions[worst]:.0%} dead units on the batch", data=fractions)
+    return Finding(
+        "dead_relu",
+        "ok",
+        f"worst layer {worst}: {fractions[worst]:.0%} dead units on the batch",
+        data=fractions,
+    )
 
 
 def check_saturation(ctx: Context, rec: BatchRecord) -> Finding:
@@ -241,7 +266,9 @@ def check_saturation(ctx: Context, rec: BatchRecord) -> Finding:
             "Xavier init for tanh/sigmoid (--config configs/callbacks/weight_init.yaml) or normalised inputs/norm layers",
             rec.saturated,
         )
-    return Finding("saturation", "ok", f"worst layer {worst}: {frac:.0%} saturated outputs", data=rec.saturated)
+    return Finding(
+        "saturation", "ok", f"worst layer {worst}: {frac:.0%} saturated outputs", data=rec.saturated
+    )
 
 
 def check_gradient_ratio(ctx: Context, rec: BatchRecord) -> Finding:
@@ -267,11 +294,15 @@ def check_gradient_ratio(ctx: Context, rec: BatchRecord) -> Finding:
             fix,
             data,
         )
-    return Finding("gradient_ratio", "ok", f"loss-gradient norm at the first/last layer output: {ratio:.3g}", data=data)
+    return Finding(
+        "gradient_ratio", "ok", f"loss-gradient norm at the first/last layer output: {ratio:.3g}", data=data
+    )
 
 
 def _norm_fix(task: ClassificationTask) -> str | None:
-    return "--model.init_args.norm before (BatchNorm before each activation)" if "norm" in task.hparams else None
+    return (
+        "--model.init_args.norm before (BatchNorm before each activation)" if "norm" in task.hparams else None
+    )
 
 
 BATCH_CHECKS: tuple[Callable[[Context, BatchRecord], Finding], ...] = (

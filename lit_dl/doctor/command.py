@@ -57,10 +57,16 @@ class DoctorCLI(LitDLCLI):
             help="Also run Lightning's LR finder (Tuner.lr_find) on a copy of the model and compare.",
         )
         parser.add_argument(
-            "--overfit-steps", type=PositiveInt, default=100, help="Steps the overfit-one-batch probe may take."
+            "--overfit-steps",
+            type=PositiveInt,
+            default=100,
+            help="Steps the overfit-one-batch probe may take.",
         )
         parser.add_argument(
-            "--test_after_fit", type=bool, default=True, help="Accepted as in `lit-dl fit`; the doctor trains nothing."
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="Accepted as in `lit-dl fit`; the doctor trains nothing.",
         )
 
     def before_instantiate_classes(self) -> None:
@@ -94,9 +100,11 @@ class _Examine(L.Callback):
         batch = next(iter(loader))
         batch_findings = run_batch_checks(ctx, batch, device)
         findings += batch_findings
-        if any(f.check == "anomaly" and f.status == "error" for f in batch_findings):
+        if any(f.check in ("anomaly", "labels") and f.status == "error" for f in batch_findings):
             skipped = ["input_bound", "host_syncs", "overfit_batch"] + (["lr_find"] if self.lr_find else [])
-            findings += [Finding(name, "skip", "a training step fails (see anomaly)") for name in skipped]
+            findings += [
+                Finding(name, "skip", "a training step fails (see anomaly, labels)") for name in skipped
+            ]
         else:
             findings.append(check_input_bound(ctx, loader, device))
             findings.append(check_host_syncs(ctx, batch, device))
@@ -142,7 +150,9 @@ def run_doctor(args: list[str]) -> int:
     Prints the findings and returns the exit status: 0 without errors, 1 with errors. Bad arguments
     raise (the ``lit-dl`` entry point turns them into exit status 2, as for ``fit``).
     """
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning_utilities")]
+    loggers = [
+        logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
+    ]
     levels = [lg.level for lg in loggers]
     for lg in loggers:  # the doctor's report is the output; progress chatter would bury it
         lg.setLevel(logging.WARNING)

@@ -62,5 +62,9 @@ def format_table(findings: list[Finding], width: int = 100) -> str:
 def format_json(findings: list[Finding]) -> str:
     """``{"findings": [...], "counts": {...}, "exit_status": 0|1}`` as indented JSON."""
     counts = {s: sum(f.status == s for f in findings) for s in STATUSES}
-    payload = {"findings": [asdict(f) for f in findings], "counts": counts, "exit_status": exit_status(findings)}
+    payload = {
+        "findings": [asdict(f) for f in findings],
+        "counts": counts,
+        "exit_status": exit_status(findings),
+    }
     return json.dumps(payload, indent=2, default=float)

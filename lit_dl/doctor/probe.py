@@ -19,7 +19,9 @@ from lit_dl.doctor.findings import Finding
 __all__ = ["check_lr_find", "check_overfit_batch"]
 
 
-def check_overfit_batch(ctx: Context, batch: Any, steps: int = 100, device: torch.device | None = None) -> Finding:
+def check_overfit_batch(
+    ctx: Context, batch: Any, steps: int = 100, device: torch.device | None = None
+) -> Finding:
     """Can the model fit one batch perfectly in ``steps`` optimizer steps at its configured LR?
 
     Karpathy (2019, "A Recipe for Training Neural Networks", "overfit one batch"): a model that cannot
@@ -52,7 +54,13 @@ def check_overfit_batch(ctx: Context, batch: Any, steps: int = 100, device: torc
         step += 1
         if step % 10 == 0 or step == steps:
             acc = accuracy()
-    data = {"steps": step, "accuracy": acc, "loss_first": losses[0] if losses else math.nan, "loss_last": losses[-1] if losses else math.nan, "batch_size": len(y)}
+    data = {
+        "steps": step,
+        "accuracy": acc,
+        "loss_first": losses[0] if losses else math.nan,
+        "loss_last": losses[-1] if losses else math.nan,
+        "batch_size": len(y),
+    }
     found = f"{len(y)} samples, {step} steps at LR {ctx.peak_lrs()[0]:g}: accuracy {acc:.0%}"
     if losses:
         found += f", loss {losses[0]:.3g} -> {losses[-1]:.3g}"

@@ -64,7 +64,13 @@ def check_schedule_vs_run(ctx: Context) -> Finding:
     run, unit = math.ceil(length[0]), length[1]
     window = run + min(9 * run, _MAX_EXTRA_STEPS) + 1
     lrs, err = lr_curve(sched, window)
-    data = {"scheduler": kind, "run_length": run, "unit": unit, "lr_start": lrs[0], "lr_at_run_end": lrs[min(run, len(lrs)) - 1]}
+    data = {
+        "scheduler": kind,
+        "run_length": run,
+        "unit": unit,
+        "lr_start": lrs[0],
+        "lr_at_run_end": lrs[min(run, len(lrs)) - 1],
+    }
     if err is not None and len(lrs) - 1 < run:
         return Finding(
             name,
@@ -74,7 +80,7 @@ def check_schedule_vs_run(ctx: Context) -> Finding:
             data,
         )
     used = lrs[:run]  # the LR of each epoch/step of the run
-    peak_at = max(range(len(used)), key=used.__getitem__)
+    peak_at = next(t for t, lr in enumerate(used) if lr >= max(used) * (1 - 1e-6))  # first peak, ulps aside
     low_at = min(range(peak_at, len(used)), key=used.__getitem__)
     drop = used[peak_at] - used[low_at]
     climb = max(used[low_at:]) - used[low_at]
@@ -94,11 +100,24 @@ def check_schedule_vs_run(ctx: Context) -> Finding:
     if math.isclose(floor, peak, rel_tol=1e-9):
         return Finding(name, "ok", f"{kind} never lowers the LR below its peak {peak:.3g}", data=data)
     # The schedule ends where the LR first reaches its lowest value after the peak (then stays or restarts).
-    end = next(t for t in range(top, len(lrs)) if lrs[t] <= floor + 1e-9 * peak)
+    # (An LR below a millionth of the peak counts as the end: geometric decays never reach their floor.)
+    end = next(t for t in range(top, len(lrs)) if lrs[t] <= max(floor * (1 + 1e-6), floor + 1e-6 * peak))
     if end == len(lrs) - 1 and err is None:
         frac = used[-1] / peak
+        if frac > 0.5 or top >= run:
+            return Finding(
+                name,
+                "warn",
+                f"{kind} is longer than the run: the LR peaks at {unit[:-1]} {top}, ends the run at {frac:.0%} of "
+                f"its peak and is still decaying after {len(lrs) - 1} {unit}",
+                _fix(sched, run, unit),
+                data,
+            )
         return Finding(
-            name, "ok", f"{kind} decays without a fixed end; the LR ends the run at {frac:.1%} of its peak", data=data
+            name,
+            "ok",
+            f"{kind} decays without a fixed end; the LR ends the run at {frac:.1%} of its peak",
+            data=data,
         )
     data.update(schedule_length=end, lr_final=floor)
     if end < run and run - end > max(1, 0.05 * run):
@@ -110,13 +129,19 @@ def check_schedule_vs_run(ctx: Context) -> Finding:
             _fix(sched, run, unit),
             data,
         )
-    if end > run and used[-1] - floor > 0.1 * (peak - floor):
+    if end > run and (used[-1] - floor > 0.25 * (peak - floor) or top >= run):
         return Finding(
             name,
             "warn",
-            f"{kind} is longer than the run: it reaches its final LR {floor:.3g} at {unit[:-1]} {end}, but the run "
-            f"stops after {run} {unit} with the LR still at {used[-1]:.3g} ({used[-1] / peak:.0%} of its peak)",
+            f"{kind} is longer than the run: it peaks at {unit[:-1]} {top} and reaches its final LR {floor:.3g} at "
+            f"{end}, but the run stops after {run} {unit} with the LR at {used[-1]:.3g} ({used[-1] / peak:.0%} of "
+            "its peak)",
             _fix(sched, run, unit),
             data,
         )
-    return Finding(name, "ok", f"{kind} spans the run ({run} {unit}; the LR reaches its final {floor:.3g} at {end})", data=data)
+    return Finding(
+        name,
+        "ok",
+        f"{kind} spans the run ({run} {unit}; the LR reaches its final {floor:.3g} at {end})",
+        data=data,
+    )

@@ -103,7 +103,9 @@ def check_decay_on_norms(ctx: Context) -> Finding:
     parts = [f"{len(v)} {k} parameter(s) ({_names(v, 2)})" for k, v in decayed.items()]
     found = "weight decay reaches " + "; ".join(parts) if parts else ""
     if l1_hits:
-        found += ("; " if found else "") + f"the L1 term reaches {len(l1_hits)} of them ({_names(l1_hits, 2)})"
+        found += (
+            "; " if found else ""
+        ) + f"the L1 term reaches {len(l1_hits)} of them ({_names(l1_hits, 2)})"
     if set(decayed) == {"embedding"} and ctx.task.decay_embeddings:
         fix = "--model.init_args.decay_embeddings false (rare rows are pulled to zero between their updates)"
     elif type(ctx.task).should_decay is not ClassificationTask.should_decay:
@@ -122,7 +124,9 @@ def check_params_in_optimizer(ctx: Context) -> Finding:
     missing = [name for name, _, _, p in named_parameters_with_modules(ctx.task) if id(p) not in held]
     total = sum(p.numel() for _, _, _, p in named_parameters_with_modules(ctx.task))
     if not missing:
-        return Finding("params_in_optimizer", "ok", f"all {total} trainable parameters are in an optimizer group")
+        return Finding(
+            "params_in_optimizer", "ok", f"all {total} trainable parameters are in an optimizer group"
+        )
     return Finding(
         "params_in_optimizer",
         "error",
@@ -139,7 +143,9 @@ def check_softmax_head(ctx: Context) -> Finding:
     the loss then applies a second (log-)softmax, and gradients shrink."""
     if type(ctx.task).compute_loss is not ClassificationTask.compute_loss:
         return Finding(
-            "softmax_head", "skip", f"{type(ctx.task).__name__} overrides compute_loss; its loss may want probabilities"
+            "softmax_head",
+            "skip",
+            f"{type(ctx.task).__name__} overrides compute_loss; its loss may want probabilities",
         )
     name, last = final_module(ctx.task.backbone, "backbone")
     if isinstance(last, _PROBABILITY_HEADS):
@@ -151,7 +157,9 @@ def check_softmax_head(ctx: Context) -> Finding:
             "remove the final (Log)Softmax from build_backbone; predict_step already returns probabilities",
             {"module": name, "type": type(last).__name__},
         )
-    return Finding("softmax_head", "ok", f"the network ends in {type(last).__name__} ({name or 'backbone'}): logits")
+    return Finding(
+        "softmax_head", "ok", f"the network ends in {type(last).__name__} ({name or 'backbone'}): logits"
+    )
 
 
 def check_saturating_stack(ctx: Context) -> Finding:
@@ -168,7 +176,9 @@ def check_saturating_stack(ctx: Context) -> Finding:
                 worst = run[:]
     if len(worst) < SATURATING_RUN:
         return Finding("saturating_stack", "ok", f"longest unnormalised run of sigmoid/tanh: {len(worst)}")
-    fix = _opt(ctx.task, "norm", "before") or "insert a norm layer (BatchNorm/LayerNorm) before each activation"
+    fix = (
+        _opt(ctx.task, "norm", "before") or "insert a norm layer (BatchNorm/LayerNorm) before each activation"
+    )
     alt = _opt(ctx.task, "activation", "relu")
     return Finding(
         "saturating_stack",
@@ -239,7 +249,11 @@ def check_init_vs_activation(ctx: Context) -> Finding:
                 chain.append(name)
     if abs(math.log(product)) > abs(math.log(worst)):
         worst, worst_chain = product, chain[:]
-    source = f"WeightInit(scheme={ctx.weight_init.scheme})" if ctx.weight_init is not None else "the weights as built"
+    source = (
+        f"WeightInit(scheme={ctx.weight_init.scheme})"
+        if ctx.weight_init is not None
+        else "the weights as built"
+    )
     data = {"variance_ratio": ratios, "worst_factor": worst, "chain": worst_chain, "mismatched": mismatched}
     fix = (
         "use WeightInit scheme auto (configs/callbacks/default.yaml)"
@@ -250,7 +264,9 @@ def check_init_vs_activation(ctx: Context) -> Finding:
     if mismatched or not low <= worst <= high:
         parts = []
         if mismatched:
-            parts.append(f"{len(mismatched)} unnormalised layer(s) get the init of another activation: {_names(mismatched)}")
+            parts.append(
+                f"{len(mismatched)} unnormalised layer(s) get the init of another activation: {_names(mismatched)}"
+            )
         if not low <= worst <= high:
             per = ", ".join(f"{n} {ratios[n]:.2f}x" for n in worst_chain[:4])
             parts.append(
@@ -303,7 +319,9 @@ def check_lr_vs_batch(ctx: Context) -> Finding:
     batch = task.global_batch_size()
     lr = ctx.peak_lrs()[0]
     if task.lr_scaling != "none":
-        return Finding("lr_vs_batch", "ok", f"lr_scaling={task.lr_scaling}: LR {lr:g} for the global batch {batch}")
+        return Finding(
+            "lr_vs_batch", "ok", f"lr_scaling={task.lr_scaling}: LR {lr:g} for the global batch {batch}"
+        )
     if task.base_batch_size == ctx.default_of("base_batch_size"):
         return Finding(
             "lr_vs_batch",
@@ -314,7 +332,10 @@ def check_lr_vs_batch(ctx: Context) -> Finding:
     data = {"lr": lr, "global_batch": batch, "base_batch_size": task.base_batch_size, "ratio": ratio}
     if 0.5 <= ratio <= 2.0:
         return Finding(
-            "lr_vs_batch", "ok", f"global batch {batch} is within 2x of base_batch_size {task.base_batch_size}", data=data
+            "lr_vs_batch",
+            "ok",
+            f"global batch {batch} is within 2x of base_batch_size {task.base_batch_size}",
+            data=data,
         )
     factor = 1 / ratio
     direction = "high" if factor > 1 else "low"
@@ -334,9 +355,13 @@ def check_adam_coupled_decay(ctx: Context) -> Finding:
     the decay is weakest on the weights that move most; AdamW decouples it (Loshchilov & Hutter, 2019)."""
     opt = ctx.optimizer
     decays = [float(g.get("weight_decay", 0.0)) for g in opt.param_groups]
-    coupled = isinstance(opt, _COUPLED_L2) and not any(g.get("decoupled_weight_decay") for g in opt.param_groups)
+    coupled = isinstance(opt, _COUPLED_L2) and not any(
+        g.get("decoupled_weight_decay") for g in opt.param_groups
+    )
     if not coupled or max(decays, default=0.0) <= 0:
-        return Finding("adam_coupled_decay", "ok", f"{type(opt).__name__} with weight_decay {max(decays, default=0.0):g}")
+        return Finding(
+            "adam_coupled_decay", "ok", f"{type(opt).__name__} with weight_decay {max(decays, default=0.0):g}"
+        )
     return Finding(
         "adam_coupled_decay",
         "warn",
@@ -353,12 +378,18 @@ def check_num_classes(ctx: Context) -> Finding:
     data_classes = getattr(datamodule, "num_classes", None)
     model_classes = ctx.task.num_classes
     if not isinstance(data_classes, int):
-        return Finding("num_classes", "skip", "the datamodule does not report num_classes (see the batch check)")
+        return Finding(
+            "num_classes", "skip", "the datamodule does not report num_classes (see the batch check)"
+        )
     data = {"model": model_classes, "data": data_classes}
     fix = f"--model.init_args.num_classes {data_classes}"
     if data_classes > model_classes:
         return Finding(
-            "num_classes", "error", f"model num_classes={model_classes} < {data_classes} classes in the data", fix, data
+            "num_classes",
+            "error",
+            f"model num_classes={model_classes} < {data_classes} classes in the data",
+            fix,
+            data,
         )
     if data_classes < model_classes:
         return Finding(

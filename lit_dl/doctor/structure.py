@@ -14,7 +14,14 @@ from torch import nn
 
 from lit_dl.nn.layers import ACTIVATION_TYPES, NORM_TYPES, WEIGHT_LAYER_TYPES
 
-__all__ = ["PASS_THROUGH", "final_module", "is_weight_layer", "leaves", "normalised_layers", "sequential_runs"]
+__all__ = [
+    "PASS_THROUGH",
+    "final_module",
+    "is_weight_layer",
+    "leaves",
+    "normalised_layers",
+    "sequential_runs",
+]
 
 PASS_THROUGH: tuple[type[nn.Module], ...] = (
     *ACTIVATION_TYPES,
@@ -40,7 +47,9 @@ def _join(prefix: str, name: str) -> str:
 def leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     """Every module without children, depth first in registration order, with its full name."""
     return [
-        (_join(prefix, name), module) for name, module in model.named_modules() if next(module.children(), None) is None
+        (_join(prefix, name), module)
+        for name, module in model.named_modules()
+        if next(module.children(), None) is None
     ]
 
 

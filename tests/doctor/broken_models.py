@@ -31,7 +31,10 @@ class SoftmaxHeadClassifier(_Tiny):
     def build_backbone(self) -> nn.Module:
         hp = self.hparams
         return nn.Sequential(
-            nn.Linear(hp.in_features, hp.width), nn.ReLU(), nn.Linear(hp.width, self.num_classes), nn.Softmax(-1)
+            nn.Linear(hp.in_features, hp.width),
+            nn.ReLU(),
+            nn.Linear(hp.width, self.num_classes),
+            nn.Softmax(-1),
         )
 
 

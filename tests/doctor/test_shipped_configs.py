@@ -15,7 +15,9 @@ JUSTIFIED: dict[str, dict[str, str]] = {}
 
 def _assert_healthy(name: str, code: int, report: dict) -> None:
     errors = [f for f in report["findings"] if f["status"] == "error"]
-    warnings = [f for f in report["findings"] if f["status"] == "warn" and f["check"] not in JUSTIFIED.get(name, {})]
+    warnings = [
+        f for f in report["findings"] if f["status"] == "warn" and f["check"] not in JUSTIFIED.get(name, {})
+    ]
     # input_bound compares wall-clock times on a shared CI machine; its verdict is not the recipe's
     warnings = [f for f in warnings if f["check"] != "input_bound"]
     assert (errors, warnings) == ([], []), f"{name}: {errors + warnings}"
