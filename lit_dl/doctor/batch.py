@@ -360,19 +360,25 @@ def time_steps(
 def check_input_bound(ctx: Context, loader: Any, device: torch.device) -> Finding:
     """Data-loading time per batch vs compute time per training step: is the run input-bound?"""
     load, compute = time_steps(copy_task(ctx.task).to(device), loader, device)
+    datamodule = getattr(ctx.trainer, "datamodule", None) if ctx.trainer is not None else None
+    return input_bound_finding(load, compute, device, datamodule)
+
+
+def input_bound_finding(load: float, compute: float, device: torch.device, datamodule: Any = None) -> Finding:
+    """The ``input_bound`` verdict on measured seconds per batch (``load``) and per step (``compute``)."""
     data = {"load_ms": load * 1e3, "compute_ms": compute * 1e3}
     if math.isnan(load) or math.isnan(compute):
         return Finding("input_bound", "skip", "fewer than two training batches to time", data=data)
     found = f"loading a batch takes {load * 1e3:.2f} ms, a training step {compute * 1e3:.2f} ms (on {device.type})"
-    if load > compute:
-        datamodule = getattr(ctx.trainer, "datamodule", None)
-        fix = (
-            f"--data.init_args.num_workers {max(2, 2 * getattr(datamodule, 'num_workers', 0) or 2)}"
-            if hasattr(datamodule, "num_workers")
-            else "keep the data in memory/on the device, or load it with DataLoader workers"
-        )
-        return Finding("input_bound", "warn", found + ": the run is input-bound", fix, data)
-    return Finding("input_bound", "ok", found, data=data)
+    if load <= compute:
+        return Finding("input_bound", "ok", found, data=data)
+    workers = getattr(datamodule, "num_workers", None)
+    fix = (
+        f"--data.init_args.num_workers {max(2, 2 * workers)}"
+        if isinstance(workers, int)
+        else "keep the data in memory/on the device, or load it with DataLoader workers"
+    )
+    return Finding("input_bound", "warn", found + ": the run is input-bound", fix, data)
 
 
 def check_host_syncs(ctx: Context, batch: Any, device: torch.device) -> Finding:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import warnings
 import tempfile
+import warnings
 from typing import Any, Literal
 
 import lightning as L

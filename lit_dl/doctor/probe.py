@@ -117,7 +117,7 @@ def check_lr_find(ctx: Context, datamodule: L.LightningDataModule, num_training:
             result = Tuner(finder_trainer).lr_find(
                 task, datamodule=_NoValidation(datamodule), num_training=num_training, update_attr=False
             )
-        except Exception as err:  # noqa: BLE001 - report, don't crash the other checks
+        except Exception as err:  # report, don't crash the other checks
             return Finding("lr_find", "skip", f"Tuner.lr_find failed: {type(err).__name__}: {err}")
     suggestion = result.suggestion() if result is not None else None
     if suggestion is None:

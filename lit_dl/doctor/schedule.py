@@ -36,7 +36,7 @@ def lr_curve(scheduler: lr_scheduler.LRScheduler, steps: int) -> tuple[list[floa
         for _ in range(steps):
             try:
                 shadow.step()
-            except Exception as err:  # noqa: BLE001 - e.g. OneCycleLR past total_steps
+            except Exception as err:  # e.g. OneCycleLR past total_steps
                 return lrs, err
             lrs.append(float(shadow.optimizer.param_groups[0]["lr"]))
     return lrs, None

@@ -5,6 +5,7 @@ Each check takes a :class:`~lit_dl.doctor.Context` and returns one :class:`~lit_
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -55,7 +56,7 @@ def check_bias_before_norm(ctx: Context) -> Finding:
     the bias cancels and only wastes parameters (Ioffe & Szegedy, 2015, Sec. 3.2)."""
     hits, wasted = [], 0
     for run in sequential_runs(ctx.task.backbone, "backbone"):
-        for (name, layer), (norm_name, norm) in zip(run, run[1:], strict=False):
+        for (name, layer), (norm_name, norm) in itertools.pairwise(run):
             if is_weight_layer(layer) and layer.bias is not None and isinstance(norm, _NormBase):
                 hits.append(f"{name} ({type(layer).__name__}) -> {norm_name} ({type(norm).__name__})")
                 wasted += layer.bias.numel()
@@ -426,6 +427,6 @@ def run_static_checks(ctx: Context) -> list[Finding]:
         name = check.__name__.removeprefix("check_")
         try:
             findings.append(check(ctx))
-        except Exception as err:  # noqa: BLE001 - one check that cannot run must not hide the others
+        except Exception as err:  # one check that cannot run must not hide the others
             findings.append(Finding(name, "skip", f"could not run: {type(err).__name__}: {err}"))
     return findings

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import torch
-from torch import nn
 
 from lit_dl.doctor import Context, Finding, check_overfit_batch, check_schedule_vs_run, exit_status, lr_curve
 from lit_dl.doctor.batch import (
@@ -15,11 +14,12 @@ from lit_dl.doctor.batch import (
     check_gradient_ratio,
     check_host_syncs,
     check_init_loss,
-    check_input_bound,
     check_labels,
     check_saturation,
     check_softmax_output,
+    input_bound_finding,
     record_batch,
+    time_steps,
 )
 from lit_dl.doctor.findings import format_json, format_table
 from lit_dl.doctor.static import check_decay_on_norms, check_init_vs_activation, check_params_in_optimizer
@@ -130,11 +130,22 @@ class SlowLoader:
             yield batch()
 
 
+def test_time_steps_measures_the_loader_and_the_step():
+    load, compute = time_steps(mlp(), SlowLoader(0.2), torch.device("cpu"))
+    assert load >= 0.2 and 0 < compute
+
+
+class Workers:
+    num_workers = 3
+
+
 def test_input_bound_when_loading_is_slower_than_the_step():
-    ctx = Context.from_task(mlp())
-    finding = check_input_bound(ctx, SlowLoader(0.3), torch.device("cpu"))
-    assert finding.status == "warn" and finding.data["load_ms"] >= 300
-    assert check_input_bound(ctx, SlowLoader(0.0), torch.device("cpu")).data["load_ms"] < 300
+    cpu = torch.device("cpu")
+    finding = input_bound_finding(0.02, 0.01, cpu, Workers())
+    assert finding.status == "warn" and finding.fix == "--data.init_args.num_workers 6"
+    assert "loading a batch takes 20.00 ms, a training step 10.00 ms (on cpu)" in finding.found
+    assert input_bound_finding(0.02, 0.01, cpu).fix.startswith("keep the data in memory")
+    assert input_bound_finding(0.01, 0.02, cpu).status == "ok"
 
 
 def test_host_syncs_are_skipped_without_cuda():
