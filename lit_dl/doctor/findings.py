@@ -45,7 +45,7 @@ def exit_status(findings: list[Finding]) -> int:
 def format_table(findings: list[Finding], width: int = 100) -> str:
     """A text table: one row per finding (check, status, what was found), the fix on its own line."""
     name_w = max([len("check"), *(len(f.check) for f in findings)])
-    indent = " " * (name_w + 9)
+    indent = " " * (name_w + 10)
     lines = [f"{'check'.ljust(name_w)}  status  found / fix"]
     for f in findings:
         body = textwrap.wrap(f.found, max(40, width - len(indent))) or [""]
