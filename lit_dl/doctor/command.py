@@ -8,6 +8,7 @@ import warnings
 from typing import Any, Literal
 
 import lightning as L
+import torch
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.cli import LightningArgumentParser
 
@@ -71,10 +72,35 @@ class DoctorCLI(LitDLCLI):
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config.trainer
+        world = _processes(trainer.get("devices"), trainer.get("accelerator")) * int(
+            trainer.get("num_nodes") or 1
+        )
+        self.world_size: int | None = None
+        if world > 1:
+            # One process stands in for the run's processes (no launch); batch and run length are
+            # computed for them.
+            self.world_size = world
+            trainer.devices, trainer.num_nodes, trainer.strategy = 1, 1, "auto"
         trainer.logger = False
         trainer.default_root_dir = self._root
         trainer.enable_progress_bar = False
         trainer.enable_model_summary = False
+
+
+def _processes(devices: Any, accelerator: Any) -> int:
+    """Processes per node that ``Trainer(devices=..., accelerator=...)`` would start."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()])
+    if isinstance(devices, int) and devices > 0:
+        return devices
+    # "auto" or -1: every visible device of the accelerator (one process on the CPU)
+    if str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.cuda.device_count()
+    return 1
 
 
 class _Stop(Exception):
@@ -85,15 +111,27 @@ class _Examine(L.Callback):
     """At ``on_fit_start`` (model initialised, optimizer and scheduler built, nothing trained) run
     every check, then stop the fit."""
 
-    def __init__(self, overfit_steps: int, lr_find: bool) -> None:
+    def __init__(self, overfit_steps: int, lr_find: bool, world_size: int | None = None) -> None:
         self.overfit_steps = overfit_steps
         self.lr_find = lr_find
+        self.world_size = world_size
         self.findings: list[Finding] = []
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert isinstance(pl_module, ClassificationTask)
         ctx = Context.from_trainer(pl_module, trainer)
+        ctx.world_size = self.world_size
         findings = run_static_checks(ctx)
+        if self.world_size is not None:
+            findings.insert(
+                0,
+                Finding(
+                    "processes",
+                    "ok",
+                    f"checked in one process for a run of {self.world_size}: the global batch and the run "
+                    f"length are computed for {self.world_size} processes",
+                ),
+            )
         trainer.estimated_stepping_batches  # noqa: B018 - sets up the train loader
         loader = trainer.train_dataloader
         device = trainer.strategy.root_device
@@ -121,6 +159,7 @@ def diagnose(
     trainer: L.Trainer,
     overfit_steps: int = 100,
     lr_find: bool = False,
+    world_size: int | None = None,
 ) -> list[Finding]:
     """Every check on a recipe: static, one batch, the overfit probe and optionally the LR finder.
 
@@ -129,9 +168,9 @@ def diagnose(
     built) and stops there; the probes work on copies of ``model``. Give a Trainer without a logger
     (or with a temporary ``default_root_dir``) to leave no files. A :class:`ConfigError` raised while
     setting up (``num_classes`` smaller than the data's, a warmup longer than the run) becomes a
-    ``setup`` error finding.
+    ``setup`` error finding. ``world_size``: the processes the run will use, when ``trainer`` has fewer.
     """
-    examine = _Examine(overfit_steps, lr_find)
+    examine = _Examine(overfit_steps, lr_find, world_size)
     trainer.callbacks.append(examine)
     try:
         trainer.fit(model, datamodule=datamodule)
@@ -160,7 +199,9 @@ def run_doctor(args: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="lit-dl-doctor-") as root:
             cli = DoctorCLI(args, root)
             config: Any = cli.config
-            findings = diagnose(cli.model, cli.datamodule, cli.trainer, config.overfit_steps, config.lr_find)
+            findings = diagnose(
+                cli.model, cli.datamodule, cli.trainer, config.overfit_steps, config.lr_find, cli.world_size
+            )
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

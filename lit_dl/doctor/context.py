@@ -13,6 +13,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from lit_dl.callbacks import WeightInit
 from lit_dl.models import ClassificationTask
+from lit_dl.optim import global_batch_size
 
 __all__ = ["Context", "copy_task"]
 
@@ -29,6 +30,8 @@ class Context:
         interval: What one scheduler step is: ``"epoch"`` or ``"step"``.
         frequency: Scheduler steps happen every ``frequency`` intervals.
         weight_init: The configured :class:`~lit_dl.callbacks.WeightInit`, if any.
+        world_size: Processes the run will use when the checks run in fewer (``lit-dl doctor`` checks
+            a multi-device recipe in one process); ``None``: the Trainer's own.
     """
 
     task: ClassificationTask
@@ -38,6 +41,7 @@ class Context:
     interval: str = "epoch"
     frequency: int = 1
     weight_init: WeightInit | None = None
+    world_size: int | None = None
 
     @classmethod
     def from_trainer(cls, task: ClassificationTask, trainer: L.Trainer) -> Context:
@@ -67,6 +71,17 @@ class Context:
         scheduler = factory(optimizer) if factory is not None else None
         return cls(task, None, optimizer, scheduler, task.scheduler_interval, 1, weight_init)
 
+    def global_batch_size(self) -> int:
+        """Samples behind one optimizer step in the run (``world_size`` processes when set)."""
+        trainer = self.trainer
+        if trainer is None:
+            raise ValueError("the global batch size needs a Trainer")
+        if self.world_size is None:
+            return self.task.global_batch_size()
+        return global_batch_size(
+            self.task.per_device_batch_size(), self.world_size, 1, trainer.accumulate_grad_batches
+        )
+
     def peak_lrs(self) -> list[float]:
         """Each group's configured LR before any schedule: the LR a run is tuned around."""
         lrs = []
@@ -81,6 +96,14 @@ class Context:
         if trainer is None:
             return None
         steps = trainer.estimated_stepping_batches
+        world = self.world_size or trainer.world_size
+        if world != trainer.world_size and not math.isinf(steps) and (trainer.max_steps or -1) < 0:
+            # each of `world` processes sees 1/world of the batches (distributed sampler)
+            per_epoch = math.ceil(
+                math.ceil(trainer.num_training_batches * trainer.world_size / world)
+                / trainer.accumulate_grad_batches
+            )
+            steps = per_epoch * (trainer.max_epochs or 1)
         if self.interval == "step":
             return steps / self.frequency, "optimizer steps"
         if trainer.max_epochs is not None and trainer.max_epochs > 0 and (trainer.max_steps or -1) < 0:

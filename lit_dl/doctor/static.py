@@ -317,7 +317,7 @@ def check_lr_vs_batch(ctx: Context) -> Finding:
     task = ctx.task
     if ctx.trainer is None:
         return Finding("lr_vs_batch", "skip", "needs the Trainer to know the global batch size")
-    batch = task.global_batch_size()
+    batch = ctx.global_batch_size()
     lr = ctx.peak_lrs()[0]
     if task.lr_scaling != "none":
         return Finding(

@@ -122,3 +122,43 @@ def test_lr_find_reports_the_suggestion_and_leaves_no_file(tiny_config, capsys, 
     assert finding["status"] in ("ok", "warn"), finding
     assert finding["data"]["configured"] == 0.01 and finding["data"]["suggested"] > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
+def test_multi_process_recipe_is_checked_in_one_process_for_its_world(tiny_config, capsys):
+    # 96 samples / batch 16 = 6 batches; 2 processes: 3 steps each per epoch, global batch 32
+    _, report = run_doctor(
+        capsys,
+        "--config",
+        str(tiny_config),
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+        "--model.init_args.base_batch_size=320",
+        "--model.init_args.scheduler_interval=step",
+        "--model.init_args.lr_scheduler=torch.optim.lr_scheduler.OneCycleLR",
+        "--model.init_args.lr_scheduler.init_args.max_lr=0.01",
+        "--model.init_args.lr_scheduler.init_args.total_steps=6",
+        "--overfit-steps=5",
+    )
+    checks = by_check(report)
+    assert checks["processes"]["status"] == "ok" and "run of 2" in checks["processes"]["found"]
+    assert checks["lr_vs_batch"]["data"]["global_batch"] == 32
+    assert checks["schedule_vs_run"]["status"] == "ok", checks["schedule_vs_run"]
+    assert checks["schedule_vs_run"]["data"]["run_length"] == 6
+
+
+@pytest.mark.parametrize(
+    ("devices", "accelerator", "expected"),
+    [
+        (2, "cpu", 2),
+        ("2", "cpu", 2),
+        ([0, 1, 2], "gpu", 3),
+        ("0,1", "gpu", 2),
+        ("auto", "cpu", 1),
+        (-1, "cpu", 1),
+        (1, "auto", 1),
+    ],
+)
+def test_processes_a_trainer_would_start(devices, accelerator, expected):
+    from lit_dl.doctor.command import _processes
+
+    assert _processes(devices, accelerator) == expected
