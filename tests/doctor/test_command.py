@@ -162,3 +162,12 @@ def test_processes_a_trainer_would_start(devices, accelerator, expected):
     from lit_dl.doctor.command import _processes
 
     assert _processes(devices, accelerator) == expected
+
+
+def test_a_setup_error_is_reported_as_a_finding(tiny_config, capsys):
+    # the data have 3 classes: fit would stop in setup; the doctor reports why, exit 1
+    code, report = run_doctor(capsys, "--config", str(tiny_config), "--model.init_args.num_classes=2")
+    (finding,) = report["findings"]
+    assert (finding["check"], finding["status"]) == ("setup", "error")
+    assert "model num_classes=2 is smaller than the 3 classes in the data" in finding["found"]
+    assert code == 1
