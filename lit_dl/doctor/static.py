@@ -35,6 +35,7 @@ __all__ = ["STATIC_CHECKS", "run_static_checks"]
 _SATURATING = (nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softsign, nn.Hardsigmoid)
 _PROBABILITY_HEADS = (nn.Softmax, nn.LogSoftmax, nn.Softmax2d)
 _COUPLED_L2 = (torch.optim.Adam, torch.optim.NAdam, torch.optim.RAdam, torch.optim.Adamax)
+_INIT_FAMILIES = ("xavier", "kaiming", "orthogonal", "torch")  # schemes whose std is known; others: measured
 SATURATING_RUN = 4
 """Saturating activations in a row (no norm between) from which ``saturating_stack`` warns."""
 VARIANCE_BAND = (0.1, 10.0)
@@ -230,7 +231,7 @@ def check_init_vs_activation(ctx: Context) -> Finding:
         fan_in, fan_out = _fans(layers[name].weight)
         want = _std(rec.scheme, rec.gain, fan_in, fan_out)
         plan = planned.get(name)
-        if plan is not None:
+        if plan is not None and _family(plan.scheme) in _INIT_FAMILIES:
             have = _std(plan.scheme, plan.gain, fan_in, fan_out, mode)
             if _family(plan.scheme) != _family(rec.scheme):
                 mismatched.append(f"backbone.{name} ({plan.scheme} -> {rec.activation})")

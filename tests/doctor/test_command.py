@@ -87,7 +87,7 @@ def test_bad_arguments_exit_2_like_fit(tiny_config, capsys, args, message):
 
 
 def test_console_script_exit_status_and_json(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # tiny model: one thread
     done = subprocess.run(
         [
             sys.executable,
