@@ -33,6 +33,9 @@ INIT_LOSS_TOLERANCE = 0.5
 DEAD_FRACTION = 0.5
 SATURATED_FRACTION = 0.5
 GRAD_RATIO_BAND = (1e-2, 1e2)
+INPUT_BOUND_MARGIN = 1.25
+"""``input_bound`` warns when fetching a batch takes this many times longer than a training step (a
+margin, so that equal times measured on a busy machine do not flip the verdict)."""
 
 
 @dataclass
@@ -370,7 +373,7 @@ def input_bound_finding(load: float, compute: float, device: torch.device, datam
     if math.isnan(load) or math.isnan(compute):
         return Finding("input_bound", "skip", "fewer than two training batches to time", data=data)
     found = f"loading a batch takes {load * 1e3:.2f} ms, a training step {compute * 1e3:.2f} ms (on {device.type})"
-    if load <= compute:
+    if load <= INPUT_BOUND_MARGIN * compute:
         return Finding("input_bound", "ok", found, data=data)
     workers = getattr(datamodule, "num_workers", None)
     fix = (

@@ -146,6 +146,7 @@ def test_input_bound_when_loading_is_slower_than_the_step():
     assert "loading a batch takes 20.00 ms, a training step 10.00 ms (on cpu)" in finding.found
     assert input_bound_finding(0.02, 0.01, cpu).fix.startswith("keep the data in memory")
     assert input_bound_finding(0.01, 0.02, cpu).status == "ok"
+    assert input_bound_finding(0.012, 0.01, cpu).status == "ok"  # within the margin: noise
 
 
 def test_host_syncs_are_skipped_without_cuda():
