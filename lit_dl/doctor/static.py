@@ -159,9 +159,14 @@ def check_softmax_head(ctx: Context) -> Finding:
             "remove the final (Log)Softmax from build_backbone; predict_step already returns probabilities",
             {"module": name, "type": type(last).__name__},
         )
-    return Finding(
-        "softmax_head", "ok", f"the network ends in {type(last).__name__} ({name or 'backbone'}): logits"
-    )
+    if next(last.children(), None) is not None:  # not a Sequential: its last step is not known statically
+        return Finding(
+            "softmax_head",
+            "ok",
+            f"no (Log)Softmax at the end of the module tree ({type(last).__name__}); the outputs themselves are "
+            "checked on a batch (softmax_output)",
+        )
+    return Finding("softmax_head", "ok", f"the network ends in {type(last).__name__} ({name}): logits")
 
 
 def check_saturating_stack(ctx: Context) -> Finding:
