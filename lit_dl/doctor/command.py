@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from jsonargparse import ActionYesNo
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.cli import LightningArgumentParser
 
@@ -53,7 +54,7 @@ class DoctorCLI(LitDLCLI):
         parser.add_argument("--format", type=Literal["table", "json"], default="table", help="Output format.")
         parser.add_argument(
             "--lr-find",
-            type=bool,
+            action=ActionYesNo,
             default=False,
             help="Also run Lightning's LR finder (Tuner.lr_find) on a copy of the model and compare.",
         )

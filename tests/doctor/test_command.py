@@ -117,7 +117,7 @@ def test_lr_find_reports_the_suggestion_and_leaves_no_file(tiny_config, capsys, 
     config["data"]["init_args"]["num_train"] = 480  # 30 batches for the LR range test
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
-    _, report = run_doctor(capsys, "--config", str(path), "--lr-find=true", "--overfit-steps=5")
+    _, report = run_doctor(capsys, "--config", str(path), "--lr-find", "--overfit-steps=5")
     finding = by_check(report)["lr_find"]
     assert finding["status"] in ("ok", "warn"), finding
     assert finding["data"]["configured"] == 0.01 and finding["data"]["suggested"] > 0
