@@ -97,7 +97,9 @@ class _NoValidation(L.LightningDataModule):
 
 def check_lr_find(ctx: Context, datamodule: L.LightningDataModule, num_training: int = 100) -> Finding:
     """Lightning's ``Tuner.lr_find`` (Smith, 2017, "Cyclical Learning Rates", LR range test) on a copy
-    of the model, in a temporary folder; reports the suggested LR next to the configured one."""
+    of the model, in a temporary folder. Warns when the configured LR lies past the LR at which the
+    range test's smoothed loss is lowest (the loss already rises there) or more than 1000x below it;
+    Lightning's steepest-descent suggestion is reported alongside (it is noisy on small data)."""
     task = copy_task(ctx.task)
     trainer = ctx.trainer
     configured = ctx.peak_lrs()[0]
@@ -119,18 +121,34 @@ def check_lr_find(ctx: Context, datamodule: L.LightningDataModule, num_training:
             )
         except Exception as err:  # report, don't crash the other checks
             return Finding("lr_find", "skip", f"Tuner.lr_find failed: {type(err).__name__}: {err}")
-    suggestion = result.suggestion() if result is not None else None
-    if suggestion is None:
-        return Finding("lr_find", "skip", "the LR finder found no clear slope to suggest an LR from")
-    ratio = configured / suggestion
-    data = {"suggested": suggestion, "configured": configured, "ratio": ratio}
-    found = f"suggested LR {suggestion:.3g}, configured {configured:.3g} ({ratio:.3g}x the suggestion)"
-    if ratio > 10 or ratio < 0.1:
+    if result is None or not result.results.get("lr"):
+        return Finding("lr_find", "skip", "the LR finder recorded no losses")
+    lrs, losses = result.results["lr"], result.results["loss"]
+    # The first points are the smoothing's warm-up (Lightning's own suggestion skips 10 too).
+    finite = [i for i, loss in enumerate(losses) if i >= min(10, len(losses) // 2) and math.isfinite(loss)]
+    best = min(finite, key=losses.__getitem__) if finite else 0
+    lr_min_loss = float(lrs[best])
+    suggestion = result.suggestion()
+    data = {"suggested": suggestion, "lr_min_loss": lr_min_loss, "configured": configured}
+    found = (
+        f"configured LR {configured:.3g}; the range test's (smoothed) loss is lowest at LR {lr_min_loss:.3g}"
+        + (f", steepest descent at {suggestion:.3g}" if suggestion is not None else "")
+    )
+    # Smith (2017): a good LR lies below the loss minimum of the range test, about 10x below it.
+    if configured > lr_min_loss:
         return Finding(
             "lr_find",
             "warn",
-            found + ": more than 10x apart",
-            f"--model.init_args.optimizer.init_args.lr {suggestion:.3g} (the finder's suggestion is a starting point)",
+            found + ": the configured LR is past the minimum, where the loss already rises",
+            f"--model.init_args.optimizer.init_args.lr {lr_min_loss / 10:.3g} (a tenth of the loss minimum's LR)",
+            data,
+        )
+    if configured < lr_min_loss / 1000:
+        return Finding(
+            "lr_find",
+            "warn",
+            found + ": the configured LR is over 1000x below it; training may crawl",
+            f"--model.init_args.optimizer.init_args.lr {lr_min_loss / 10:.3g} (a tenth of the loss minimum's LR)",
             data,
         )
     return Finding("lr_find", "ok", found, data=data)
