@@ -242,7 +242,7 @@ def check_init_vs_activation(ctx: Context) -> Finding:
                 mismatched.append(f"backbone.{name} ({plan.scheme} -> {rec.activation})")
         else:
             have = float(layers[name].weight.detach().float().std())
-        ratios[name] = (have / want) ** 2
+        ratios[name] = max((have / want) ** 2, 1e-12)  # a zero-initialised layer stops the signal
     # Signal variance factor accumulated over unnormalised layers, checked where it enters a layer.
     worst, product, chain, worst_chain = 1.0, 1.0, [], []
     for name, module in leaves(backbone):
