@@ -1,4 +1,4 @@
-"""``lit-dl``: the LightningCLI entry point (``lit-dl fit|validate|test|predict``, ``python -m lit_dl``)."""
+"""``lit-dl``: the LightningCLI entry point (``lit-dl fit|validate|test|predict|doctor``, ``python -m lit_dl``)."""
 
 from __future__ import annotations
 
@@ -252,6 +252,16 @@ class LitDLCLI(LightningCLI):
 # Subcommands that are not Trainer methods: name -> function taking the remaining arguments.
 # `lit-dl <name> ...` calls it inside main()'s error handling (a ConfigError it raises is one line, exit 2).
 EXTRA_SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {}
+
+
+def _doctor(argv: list[str]) -> NoReturn:
+    """``lit-dl doctor ...``: the arguments of ``fit``; checks the recipe (:mod:`lit_dl.doctor`)."""
+    from lit_dl.doctor.command import run_doctor  # the doctor imports this module
+
+    sys.exit(run_doctor(argv))
+
+
+EXTRA_SUBCOMMANDS["doctor"] = _doctor
 
 
 def main(args: ArgsType = None) -> None:

@@ -1,0 +1,183 @@
+"""`lit-dl doctor` as a command: fit's arguments, JSON output, exit status, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from lit_dl.cli import main
+from tests.conftest import REPO
+from tests.doctor.helpers import BROKEN, by_check, run_doctor
+
+
+def test_json_report_lists_every_check_with_status_and_fix(tiny_config, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "runs"
+    code, report = run_doctor(capsys, "--config", str(tiny_config), f"--trainer.default_root_dir={root}")
+    assert code == 0 and report["exit_status"] == 0
+    checks = by_check(report)
+    assert set(checks) >= {
+        "num_classes",
+        "softmax_head",
+        "bias_before_norm",
+        "decay_on_norms",
+        "saturating_stack",
+        "init_vs_activation",
+        "dropout_before_batchnorm",
+        "lr_vs_batch",
+        "schedule_vs_run",
+        "adam_coupled_decay",
+        "anomaly",
+        "init_loss",
+        "dead_relu",
+        "gradient_ratio",
+        "input_bound",
+        "host_syncs",
+        "overfit_batch",
+    }
+    assert all(set(f) == {"check", "status", "found", "fix", "data"} for f in report["findings"])
+    assert checks["host_syncs"]["status"] == "skip"
+    assert report["counts"]["error"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no run folder, nothing in the CWD
+
+
+def test_fit_arguments_are_accepted_and_overrides_apply(tiny_config, capsys):
+    # --test_after_fit is a fit option: accepted; an override reaches the model like in fit.
+    code, report = run_doctor(
+        capsys, "--config", str(tiny_config), "--test_after_fit=false", "--model.init_args.num_classes=5"
+    )
+    finding = by_check(report)["num_classes"]
+    assert (finding["status"], finding["fix"]) == ("warn", "--model.init_args.num_classes 3")
+    assert code == 0
+
+
+def test_table_output_and_exit_status_one_on_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["doctor", "--config", str(BROKEN / "softmax_head.yaml"), "--overfit-steps", "5"])
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["check", "status", "found", "/", "fix"]
+    assert any(line.startswith("softmax_head") and " error " in line for line in lines)
+    assert "fix: remove the final (Log)Softmax" in out
+    assert re.fullmatch(r"\d+ ok, \d+ warn, [1-9]\d* error, \d+ skip", lines[-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model.init_args.dropout=2"], "lit-dl: error: dropout must be in [0, 1), got 2.0"),
+        (["--format=xml"], "format"),
+        (["--overfit-steps=0"], "overfit"),
+    ],
+    ids=["bad-model-value", "bad-format", "bad-steps"],
+)
+def test_bad_arguments_exit_2_like_fit(tiny_config, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["doctor", "--config", str(tiny_config), *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_console_script_exit_status_and_json(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # tiny model: one thread
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lit_dl",
+            "doctor",
+            "--config",
+            str(BROKEN / "cosine_short.yaml"),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert by_check(report)["schedule_vs_run"]["status"] == "error"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lr_find_reports_the_suggestion_and_leaves_no_file(tiny_config, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = yaml.safe_load(tiny_config.read_text())
+    config["data"]["init_args"]["num_train"] = 480  # 30 batches for the LR range test
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    # the range test sweeps the LR up to 1: an LR of 10 lies past its loss minimum whatever the curve
+    _, report = run_doctor(
+        capsys,
+        "--config",
+        str(path),
+        "--lr-find",
+        "--overfit-steps=5",
+        "--model.init_args.optimizer.init_args.lr=10",
+    )
+    finding = by_check(report)["lr_find"]
+    assert finding["status"] == "warn" and "past the minimum" in finding["found"], finding
+    assert finding["data"]["configured"] == 10 and 0 < finding["data"]["lr_min_loss"] <= 1
+    lr = float(finding["fix"].split()[1])
+    assert lr == pytest.approx(finding["data"]["lr_min_loss"] / 10, rel=1e-2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
+def test_multi_process_recipe_is_checked_in_one_process_for_its_world(tiny_config, capsys):
+    # 96 samples / batch 16 = 6 batches; 2 processes: 3 steps each per epoch, global batch 32
+    _, report = run_doctor(
+        capsys,
+        "--config",
+        str(tiny_config),
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+        "--model.init_args.base_batch_size=320",
+        "--model.init_args.scheduler_interval=step",
+        "--model.init_args.lr_scheduler=torch.optim.lr_scheduler.OneCycleLR",
+        "--model.init_args.lr_scheduler.init_args.max_lr=0.01",
+        "--model.init_args.lr_scheduler.init_args.total_steps=6",
+        "--overfit-steps=5",
+    )
+    checks = by_check(report)
+    assert checks["processes"]["status"] == "ok" and "run of 2" in checks["processes"]["found"]
+    assert checks["lr_vs_batch"]["data"]["global_batch"] == 32
+    assert checks["schedule_vs_run"]["status"] == "ok", checks["schedule_vs_run"]
+    assert checks["schedule_vs_run"]["data"]["run_length"] == 6
+
+
+@pytest.mark.parametrize(
+    ("devices", "accelerator", "expected"),
+    [
+        (2, "cpu", 2),
+        ("2", "cpu", 2),
+        ([0, 1, 2], "gpu", 3),
+        ("0,1", "gpu", 2),
+        ("auto", "cpu", 1),
+        (-1, "cpu", 1),
+        (1, "auto", 1),
+    ],
+)
+def test_processes_a_trainer_would_start(devices, accelerator, expected):
+    from lit_dl.doctor.command import _processes
+
+    assert _processes(devices, accelerator) == expected
+
+
+def test_a_setup_error_is_reported_as_a_finding(tiny_config, capsys):
+    # the data have 3 classes: fit would stop in setup; the doctor reports why, exit 1
+    code, report = run_doctor(capsys, "--config", str(tiny_config), "--model.init_args.num_classes=2")
+    (finding,) = report["findings"]
+    assert (finding["check"], finding["status"]) == ("setup", "error")
+    assert "model num_classes=2 is smaller than the 3 classes in the data" in finding["found"]
+    assert code == 1
