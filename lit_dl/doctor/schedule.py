@@ -25,12 +25,23 @@ _LENGTH_ATTRS = ("T_max", "total_steps", "total_iters")
 _MAX_EXTRA_STEPS = 100_000
 
 
-def lr_curve(scheduler: lr_scheduler.LRScheduler, steps: int) -> tuple[list[float], Exception | None]:
+def lr_curve(
+    scheduler: lr_scheduler.LRScheduler, steps: int, run: tuple[float, str] | None = None
+) -> tuple[list[float], Exception | None]:
     """The first group's LR after 0, 1, ..., ``steps`` scheduler steps of a copy of ``scheduler``;
-    stops early at the error a step raises (returned with the curve so far)."""
+    stops early at the error a step raises (returned with the curve so far).
+
+    ``run`` (length, unit) is handed to the copy's ``fit_to_run`` first, as the task does at
+    ``on_train_start`` (lit_dl's schedules take their length from the run when it is left unset)."""
     params = {id(p): p for g in scheduler.optimizer.param_groups for p in g["params"]}
     shadow = copy.deepcopy(scheduler, memo=dict(params))  # the groups are copied, the tensors shared
     lrs = [float(shadow.optimizer.param_groups[0]["lr"])]
+    fit = getattr(shadow, "fit_to_run", None)
+    if run is not None and callable(fit):
+        try:
+            fit(run[0], unit=run[1])
+        except ValueError as err:  # ConfigError: e.g. a warmup longer than the run
+            return lrs, err
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()"
         for _ in range(steps):
@@ -63,7 +74,7 @@ def check_schedule_vs_run(ctx: Context) -> Finding:
         return Finding(name, "skip", "the run has no fixed length (no Trainer, or no max_epochs/max_steps)")
     run, unit = math.ceil(length[0]), length[1]
     window = run + min(9 * run, _MAX_EXTRA_STEPS) + 1
-    lrs, err = lr_curve(sched, window)
+    lrs, err = lr_curve(sched, window, (run, unit))
     data = {
         "scheduler": kind,
         "run_length": run,
