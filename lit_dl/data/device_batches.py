@@ -137,6 +137,8 @@ class DeviceBatches:
         self.device = tensors[0].device
         self._pin = self.device.type == "cuda"
 
+    batch_sampler = None  # Lightning (2.6) reads loader.batch_sampler where a loader has a sampler
+
     @property
     def sampler(self) -> DeviceBatches:
         """Lightning calls ``loader.sampler.set_epoch(epoch)`` before every epoch."""
