@@ -147,9 +147,6 @@ def test_fast_cifar_recipe_trains_on_device_batches_without_host_reads(tmp_path)
     cli = run_guarded(args)
     assert isinstance(cli.trainer.train_dataloader, DeviceBatches)
     assert cli.trainer.global_step == 3 and len(cli.trainer.train_dataloader) == 4
-    assert [p.name for p in (tmp_path / "lightning_logs/version_0/checkpoints").iterdir()] == [
-        "epoch=0-step=4.ckpt"
-    ]
     # the LR was scaled linearly from batch 128 (0.1 * 8 / 128) and then warmed up / annealed per step
     assert cli.model.lr_schedulers().base_lrs == [pytest.approx(0.1 * 8 / 128)] * 2
 
