@@ -173,6 +173,7 @@ def main() -> None:
             f"{best[name] / base:.2f}x hand-written"
         )
     print(f"ratio lit_dl / hand-written: {best['lit_dl recipe'] / base:.2f}x")
+    print(f"ratio lit_dl / barebones: {best['lit_dl recipe'] / best['Lightning barebones']:.2f}x")
     print(f"ratio naive / lit_dl: {best['naive Lightning'] / best['lit_dl recipe']:.2f}x")
 
 

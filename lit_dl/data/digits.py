@@ -7,6 +7,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from lit_dl.data.device_batches import DeviceResident
 from lit_dl.data.in_memory import InMemoryDataModule, TensorBatchDataset
 from lit_dl.errors import ConfigError
 
@@ -45,6 +46,8 @@ class DigitsDataModule(InMemoryDataModule):
         seed: Seed of the split (independent of the training seed).
         as_images: Return ``(1, 8, 8)`` images instead of 64-feature vectors.
         drop_last: Drop the last incomplete training batch.
+        device_resident: ``auto``, ``true`` or ``false``: keep the splits on the accelerator and
+            gather each batch there (see :class:`~lit_dl.data.InMemoryDataModule`).
     """
 
     num_features = 64
@@ -59,8 +62,9 @@ class DigitsDataModule(InMemoryDataModule):
         seed: int = 0,
         as_images: bool = False,
         drop_last: bool = True,
+        device_resident: DeviceResident = "auto",
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, drop_last)
+        super().__init__(batch_size, eval_batch_size, drop_last, device_resident=device_resident)
         check_split_fractions(1797, val_fraction, test_fraction, num_classes=10)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

@@ -5,7 +5,9 @@ indexing the whole tensor once (``Dataset.__getitems__``) replaces the per-sampl
 calls and the collation that a ``TensorDataset`` costs for every batch. The loaders are plain
 ``DataLoader`` objects: under DDP Lightning swaps a ``DistributedSampler`` into the training loader,
 while the evaluation loaders bring their own :class:`~lit_dl.data.eval_sampler.EvalShardSampler`
-(every sample once, in the batches one process reads).
+(every sample once, in the batches one process reads). On an accelerator with room for the splits
+they are :class:`~lit_dl.data.device_batches.DeviceBatches` instead (``device_resident``; evaluation
+under DDP keeps the ``EvalShardSampler`` loaders).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_dl.data.device_batches import DeviceBatches, DeviceResident, device_batches_for
 from lit_dl.data.eval_sampler import EvalShardSampler
 from lit_dl.errors import ConfigError
 
@@ -65,6 +68,12 @@ class InMemoryDataModule(L.LightningDataModule):
             share of one process: a share of at most one batch is kept whole.
         num_workers: DataLoader worker processes (0: load in the training process, right for
             tensors already in memory).
+        device_resident: Keep the splits on the accelerator and build (and augment) each batch there,
+            with the order and augmentation a function of ``(seed, epoch, rank)``
+            (:mod:`lit_dl.data.device_batches`): ``"auto"`` on CUDA when the splits take at most a
+            quarter of the free GPU memory; ``true`` always (an error when they do not fit; on the CPU
+            the same batched path without a copy); ``false`` the ``DataLoader`` path, with pinned
+            memory on CUDA.
     """
 
     def __init__(
@@ -73,6 +82,7 @@ class InMemoryDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         drop_last: bool = True,
         num_workers: int = 0,
+        device_resident: DeviceResident = "auto",
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -81,10 +91,13 @@ class InMemoryDataModule(L.LightningDataModule):
             raise ConfigError(f"eval_batch_size must be >= 1, got {eval_batch_size!r}")
         if num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {num_workers!r}")
+        if device_resident not in (True, False, "auto"):
+            raise ConfigError(f"device_resident must be auto, true or false, got {device_resident!r}")
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.drop_last = drop_last
         self.num_workers = num_workers
+        self.device_resident = device_resident
         self.num_classes: int | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -95,10 +108,13 @@ class InMemoryDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (1, 0) if trainer is None else (trainer.world_size, trainer.global_rank)
 
-    def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader | DeviceBatches:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
         world, rank = self._world()
+        on_device = device_batches_for(self, dataset, train) if train or world == 1 else None
+        if on_device is not None:
+            return on_device
         batch_size = self.batch_size if train else self.eval_batch_size
         sampler = None
         if not train and world > 1:
@@ -106,6 +122,8 @@ class InMemoryDataModule(L.LightningDataModule):
         # Judged on the share one rank reads (DistributedSampler pads it to ceil(n / world)): dropping
         # the last batch of a share no larger than one batch would leave that rank nothing to train on.
         shard = math.ceil(len(dataset) / world)
+        # Lightning copies batches with non_blocking=True; from pinned memory that overlaps the step.
+        pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -115,17 +133,18 @@ class InMemoryDataModule(L.LightningDataModule):
             collate_fn=_batched if isinstance(dataset, TensorBatchDataset) else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            pin_memory=pin,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.train_set, train=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.val_set, train=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.test_set, train=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> DataLoader | DeviceBatches:
         """The test split (features and labels; ``predict_step`` uses the features)."""
         return self._loader(self.test_set, train=False)

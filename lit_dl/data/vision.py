@@ -1,17 +1,19 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 from files on disk, with torchvision for download and augmentation."""
+"""MNIST, Fashion-MNIST and CIFAR-10 from files on disk; torchvision only to download them."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
+from lit_dl.data.batch_augment import ImageAugment, ImageBatchTransform
+from lit_dl.data.device_batches import DeviceResident
 from lit_dl.data.image_files import IMAGE_DATASETS, missing_files, read_split
-from lit_dl.data.in_memory import InMemoryDataModule
+from lit_dl.data.in_memory import InMemoryDataModule, TensorBatchDataset
 from lit_dl.errors import ConfigError
 
 __all__ = ["VisionDataModule", "import_torchvision"]
@@ -30,23 +32,27 @@ def import_torchvision(purpose: str) -> Any:
         ) from None
 
 
-class ImageTensorDataset(Dataset):
-    """``uint8`` images ``(N, C, H, W)`` and labels; each sample is scaled to [0, 1], optionally
-    augmented, and normalised per channel."""
+class ImageTensorDataset(TensorBatchDataset):
+    """``uint8`` images ``(N, C, H, W)`` and labels; a batch is scaled to [0, 1], optionally augmented
+    and normalised per channel by :class:`~lit_dl.data.batch_augment.ImageBatchTransform`, with tensor
+    ops over the whole batch (augmentation draws from the global RNG, which Lightning seeds per worker).
+    The device-resident path applies the same ``batch_transform`` on the accelerator."""
 
-    def __init__(self, images: Tensor, labels: Tensor, mean: Tensor, std: Tensor, augment: Any = None):
+    def __init__(
+        self, images: Tensor, labels: Tensor, mean: Tensor, std: Tensor, augment: ImageAugment | None = None
+    ):
+        super().__init__(images, labels)
         self.images, self.labels = images, labels
-        self.mean, self.std = mean.view(-1, 1, 1), std.view(-1, 1, 1)
+        self.batch_transform = ImageBatchTransform(mean, std, augment)
+        self.mean, self.std = self.batch_transform.mean, self.batch_transform.std
         self.augment = augment
 
-    def __len__(self) -> int:
-        return self.labels.shape[0]
-
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        image = self.images[index].float().div_(255.0)
-        if self.augment is not None:
-            image = self.augment(image)
-        return (image - self.mean) / self.std, self.labels[index]
+        return self.batch_transform(self.images[index : index + 1])[0], self.labels[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.batch_transform(self.images[idx]), self.labels[idx]
 
 
 class VisionDataModule(InMemoryDataModule):
@@ -59,9 +65,9 @@ class VisionDataModule(InMemoryDataModule):
 
     Augmentation of the training split (``augment``, default on for CIFAR-10 only) is the standard
     CIFAR recipe of He et al. (2016, Sec. 4.2): pad 4 pixels, random 32x32 crop, random horizontal
-    flip; it uses ``torchvision.transforms.v2``. Horizontal flips are wrong for digits, so MNIST
-    augmentation is the padded random crop alone. Without download and augmentation, torchvision is
-    not needed.
+    flip, done on whole batches with tensor ops (:mod:`lit_dl.data.batch_augment`), on the GPU when
+    the data live there (``device_resident``). Horizontal flips are wrong for digits, so MNIST
+    augmentation is the padded random crop alone. torchvision is needed for ``download`` only.
 
     Args:
         dataset: ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``.
@@ -75,6 +81,9 @@ class VisionDataModule(InMemoryDataModule):
         eval_batch_size: Samples per evaluation batch; defaults to ``batch_size``.
         num_workers: DataLoader worker processes.
         drop_last: Drop the last incomplete training batch.
+        device_resident: ``auto``, ``true`` or ``false``: keep the uint8 images on the accelerator
+            and build, augment and normalise each batch there (see
+            :class:`~lit_dl.data.InMemoryDataModule`). ``auto`` is on for CUDA when the data fit.
     """
 
     def __init__(
@@ -89,8 +98,9 @@ class VisionDataModule(InMemoryDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         drop_last: bool = True,
+        device_resident: DeviceResident = "auto",
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, drop_last, num_workers)
+        super().__init__(batch_size, eval_batch_size, drop_last, num_workers, device_resident)
         if dataset not in IMAGE_DATASETS:
             raise ConfigError(f"dataset must be one of {', '.join(IMAGE_DATASETS)}, got {dataset!r}")
         if val_size < 1:
@@ -106,8 +116,6 @@ class VisionDataModule(InMemoryDataModule):
         self.in_channels = len(self.spec.mean)
         if download:
             import_torchvision(f"{type(self).__name__}(download=True)")
-        if self.augment:
-            import_torchvision(f"{type(self).__name__}(augment=True) for {dataset}")
 
     def prepare_data(self) -> None:
         if self.download and missing_files(self.spec, self.root):
@@ -116,16 +124,10 @@ class VisionDataModule(InMemoryDataModule):
             for train in (True, False):
                 cls(str(self.root), train=train, download=True)
 
-    def _augmentation(self) -> Any:
+    def _augmentation(self) -> ImageAugment | None:
         if not self.augment:
             return None
-        import_torchvision("augmentation")
-        v2 = importlib.import_module("torchvision.transforms.v2")
-        size = 32 if self.dataset == "cifar10" else 28
-        steps = [v2.RandomCrop(size, padding=4)]
-        if self.dataset == "cifar10":
-            steps.append(v2.RandomHorizontalFlip())
-        return v2.Compose(steps)
+        return ImageAugment(pad=4, flip=self.dataset == "cifar10")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

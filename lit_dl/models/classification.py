@@ -17,6 +17,13 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from lit_dl.errors import ConfigError
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
+from lit_dl.models.speed import (
+    CompileMode,
+    check_channels_last,
+    check_compile,
+    compile_module,
+    to_channels_last,
+)
 from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window
 from lit_dl.optim import (
     LRScaling,
@@ -72,6 +79,15 @@ class ClassificationTask(L.LightningModule):
             curvature's stability bound, so scaling stops helping past some batch size (Goyal et al.,
             2017; Shallue et al., 2019). See :mod:`lit_dl.optim.lr_scaling`.
         base_batch_size: The global batch size the configured LR was tuned for (>= 1).
+        channels_last: Keep conv kernels and 4-D inputs in channels_last (NHWC) memory format, the
+            layout cuDNN's tensor-core convolutions use; conv recipes only. Outputs match the default
+            layout up to float rounding.
+        compile: ``"off"`` or a ``torch.compile`` mode applied to the backbone in ``configure_model``
+            (under DDP too): ``"default"``, ``"reduce-overhead"`` (CUDA graphs: cuts the per-step
+            launch cost of small batches), ``"max-autotune"``, ``"max-autotune-no-cudagraphs"``.
+            Checkpoints keep the plain parameter names, so they load with any setting.
+        compile_backend: The ``torch.compile`` backend; the modes above apply to ``"inductor"`` only
+            (``"eager"`` or ``"aot_eager"`` help to tell a compiler bug from a model bug).
     """
 
     def __init__(
@@ -85,6 +101,9 @@ class ClassificationTask(L.LightningModule):
         decay_embeddings: bool = False,
         lr_scaling: LRScaling = "none",
         base_batch_size: int = 256,
+        channels_last: bool = False,
+        compile: CompileMode = "off",
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -97,6 +116,7 @@ class ClassificationTask(L.LightningModule):
             raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         check_lr_scaling(lr_scaling, base_batch_size)
         check_scaling_reaches_the_schedule(lr_scaling, lr_scheduler)
+        check_compile(compile, compile_backend)
         _check_optimizer(optimizer)
         check_lr_scheduler_arguments(lr_scheduler)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
@@ -132,6 +152,13 @@ class ClassificationTask(L.LightningModule):
         )
         self.eval_loss = nn.ModuleDict({stage: OrderInvariantMean() for stage in _EVAL_STAGES})
         self.backbone = self.build_backbone()
+        self.channels_last = bool(channels_last)
+        self.compile_mode = compile
+        self.compile_backend = compile_backend
+        self._compiled_backbone = None  # set by configure_model; kept out of the module tree (speed.py)
+        if self.channels_last:
+            check_channels_last(self.backbone, type(self).__name__)
+            self.backbone.to(memory_format=torch.channels_last)
 
     # ----------------------------------------------------------------------------------------------
     # Extension points
@@ -158,7 +185,22 @@ class ClassificationTask(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
+        if self.channels_last:
+            x = to_channels_last(x)
+        if self._compiled_backbone is not None:
+            return self._compiled_backbone(x)
         return self.backbone(x)
+
+    def configure_model(self) -> None:
+        """Compile the backbone once (``compile``), before the strategy wraps the module (DDP)."""
+        if self.compile_mode != "off" and self._compiled_backbone is None:
+            # object.__setattr__: an nn.Module attribute would register the wrapper as a submodule
+            # and put its `_orig_mod.` names into every state_dict.
+            object.__setattr__(
+                self,
+                "_compiled_backbone",
+                compile_module(self.backbone, self.compile_mode, self.compile_backend),
+            )
 
     def decay_parameter_names(self) -> dict[str, bool]:
         """Every trainable parameter of the task (metrics left out) mapped to whether it gets weight decay."""

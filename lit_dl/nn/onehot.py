@@ -15,9 +15,11 @@ def one_hot(ids: Tensor, num_classes: int, check: bool = True, dtype: torch.dtyp
     Args:
         ids: Integer tensor of class ids in ``[0, num_classes)``.
         num_classes: Size of the last output dimension.
-        check: Verify the id range first. On CUDA a bad id would otherwise end in a device-side
-            assert (or, through an embedding lookup, a silently wrong row). The check reads one
-            boolean back to the host; switch it off in hot loops whose ids are known to be valid.
+        check: Verify the id range first. Ids on the CPU are checked on the host (a ``ValueError``
+            naming the range found). Ids on an accelerator are checked there with an asynchronous
+            device-side assert (``torch._assert_async``): no host synchronisation in the training
+            step, and a bad id stops the run at the next synchronisation point with the message
+            below instead of giving a silently wrong row.
         dtype: Floating dtype of the result.
 
     Raises:
@@ -27,9 +29,14 @@ def one_hot(ids: Tensor, num_classes: int, check: bool = True, dtype: torch.dtyp
         raise ValueError(f"one_hot expects an integer tensor of ids, got dtype {ids.dtype}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes!r}")
-    if check and ids.numel() and bool(((ids < 0) | (ids >= num_classes)).any()):
-        lo, hi = int(ids.min()), int(ids.max())
-        raise ValueError(f"one_hot ids must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
+    if check and ids.numel():
+        if ids.device.type == "cpu":
+            if bool(((ids < 0) | (ids >= num_classes)).any()):
+                lo, hi = int(ids.min()), int(ids.max())
+                raise ValueError(f"one_hot ids must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
+        else:
+            in_range = ((ids >= 0) & (ids < num_classes)).all()
+            torch._assert_async(in_range, f"one_hot ids must lie in [0, {num_classes})")
     return F.one_hot(ids.long(), num_classes).to(dtype)
 
 

@@ -111,17 +111,14 @@ def test_corrupt_cifar_batch_is_named(tmp_path):
         dm.setup()
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"augment": True}, r"VisionDataModule\(augment=True\) for cifar10 needs torchvision"),
-        ({"augment": False, "download": True}, r"VisionDataModule\(download=True\) needs torchvision"),
-    ],
-)
-def test_without_torchvision_the_message_says_what_to_install(monkeypatch, kwargs, match):
+def test_without_torchvision_download_says_what_to_install_and_augmentation_works(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # makes `import torchvision` fail
-    with pytest.raises(ConfigError, match=match + r".*install it with: pip install lit-dl\[vision\]"):
-        VisionDataModule("cifar10", **kwargs)
+    with pytest.raises(
+        ConfigError,
+        match=r"VisionDataModule\(download=True\) needs torchvision.*install it with: pip install lit-dl\[vision\]",
+    ):
+        VisionDataModule("cifar10", augment=False, download=True)
+    assert VisionDataModule("cifar10", augment=True).augment  # augmentation is lit_dl's own tensor code
 
 
 @pytest.mark.parametrize(
@@ -162,8 +159,7 @@ def test_image_classifier_fits_on_mnist_files_from_the_cli(tmp_path):
     assert len(ckpts) == 1 and "epoch=0-step=4" in ckpts[0].name
 
 
-def test_cifar_augmentation_with_torchvision(tmp_path):
-    pytest.importorskip("torchvision")
+def test_cifar_augmentation_on_the_cpu_loader(tmp_path):
     write_cifar(tmp_path)
     dm = VisionDataModule("cifar10", str(tmp_path), augment=True, val_size=5, batch_size=4)
     dm.setup()
@@ -171,16 +167,15 @@ def test_cifar_augmentation_with_torchvision(tmp_path):
     views = torch.stack([dm.train_set[0][0] for _ in range(20)])
     plain = (dm.train_set.images[0].float() / 255 - dm.train_set.mean) / dm.train_set.std
     assert views.shape == (20, 3, 32, 32)
-    assert any(not torch.equal(v, plain) for v in views)  # crops and flips change the image
-    assert torch.equal(
+    assert sum(not torch.allclose(v, plain) for v in views) >= 15  # 1 in 162 draws is the identity
+    torch.testing.assert_close(
         dm.val_set[0][0], (dm.val_set.images[0].float() / 255 - dm.val_set.mean) / dm.val_set.std
     )
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (4, 3, 32, 32) and y.shape == (4,)
 
 
-def test_cifar_resnet_config_runs_with_torchvision(tmp_path):
-    pytest.importorskip("torchvision")
+def test_cifar_resnet_config_runs(tmp_path):
     write_cifar(tmp_path / "data")
     args = [
         "fit",

@@ -27,3 +27,16 @@ def test_module_form_matches_function_and_validates_num_classes():
     assert torch.equal(OneHot(4)(ids), one_hot(ids, 4))
     with pytest.raises(ValueError, match="num_classes must be >= 1, got 0"):
         OneHot(0)
+
+
+def test_ids_off_the_cpu_are_checked_on_the_device_without_a_host_read(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "_assert_async", lambda cond, msg: calls.append((cond.device.type, msg)))
+
+    def no_host_read(self, *args):
+        raise AssertionError("host synchronisation")
+
+    for name in ("__bool__", "item", "__int__", "cpu", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, no_host_read)
+    out = one_hot(torch.zeros(2, 4, dtype=torch.long, device="meta"), 3)  # an accelerator stand-in
+    assert out.shape == (2, 4, 3) and calls == [("meta", "one_hot ids must lie in [0, 3)")]

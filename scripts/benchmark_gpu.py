@@ -1,0 +1,230 @@
+"""Images/s of ResNet-18 (CIFAR stem) on one GPU: a hand-written loop against the lit_dl recipes.
+
+In one process, on the same synthetic uint8 CIFAR-shaped data (fake CIFAR-10 files written to a
+temporary folder, so the recipes run unchanged through the CLI):
+
+- **hand-written**: a plain PyTorch loop, bf16 autocast, channels_last, data on the GPU, the same
+  batched crop/flip augmentation, fused SGD, batch 512 (eager, then ``torch.compile``);
+- **shipped**: ``configs/cifar10_resnet18.yaml`` as shipped (fp32, batch 128, DataLoader);
+- **fast**: ``configs/cifar10_resnet18_fast.yaml`` (bf16, channels_last, device-resident data, batch 512);
+- **fast+compile**: the fast recipe with ``--model.init_args.compile`` (default ``reduce-overhead``).
+
+Each contestant trains ``--warmup`` steps (not timed: cuDNN autotuning, compilation, CUDA graph
+capture), then ``--steps`` timed steps between two ``torch.cuda.synchronize()``; every contestant is
+repeated ``--repeats`` times and the median is reported with the ratios fast / hand-written (same
+mode) and fast / shipped. ``--sync-check`` instead runs a few fast-recipe steps under
+``torch.cuda.set_sync_debug_mode("error")`` (any host synchronisation in the step raises).
+
+Without CUDA it says so and runs a tiny smoke version on the CPU (exit 0).
+
+    python scripts/benchmark_gpu.py                 # on a GPU machine
+    python scripts/benchmark_gpu.py --sync-check
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lit_dl.cli import LitDLCLI
+from lit_dl.data.batch_augment import ImageAugment, ImageBatchTransform
+from lit_dl.data.image_files import IMAGE_DATASETS
+from lit_dl.nn import ResNet
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write_fake_cifar(root: Path, per_batch: int, n_test: int) -> None:
+    """Random uint8 images in the CIFAR-10 python layout (5 training batches + the test batch)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        n = n_test if name == "test_batch" else per_batch
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": list(np.arange(n) % 10)}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+
+
+class StepTimer(L.Callback):
+    """Times steps ``warmup .. warmup + steps`` between CUDA synchronisations, then stops the run."""
+
+    def __init__(self, warmup: int, steps: int, sync_check: bool = False) -> None:
+        self.warmup, self.steps, self.sync_check = warmup, steps, sync_check
+        self.seconds = float("nan")
+        self.batch_size = 0
+
+    def _sync(self) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.warmup:
+            self._sync()
+            self.start = time.perf_counter()
+            self.batch_size = batch[0].shape[0]
+        if self.sync_check and trainer.global_step >= self.warmup:
+            torch.cuda.set_sync_debug_mode("error")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.sync_check:
+            torch.cuda.set_sync_debug_mode(0)
+        if trainer.global_step == self.warmup + self.steps:
+            self._sync()
+            self.seconds = time.perf_counter() - self.start
+            trainer.should_stop = True
+
+
+def run_recipe(
+    config: str, root: Path, data: Path, args: argparse.Namespace, extra: list[str], sync_check=False
+):
+    timer = StepTimer(args.warmup, args.steps, sync_check)
+    cli_args = ["--config", str(CONFIGS / config), f"--trainer.default_root_dir={root}"]
+    cli_args += [f"--data.init_args.root={data}", f"--data.init_args.val_size={args.val_size}"]
+    cli_args += [f"--trainer.max_steps={args.warmup + args.steps + 1}", "--trainer.limit_val_batches=0"]
+    cli_args += ["--trainer.max_epochs=-1", "--trainer.enable_progress_bar=false"]
+    cli_args += ["--trainer.enable_model_summary=false", *extra, *args.recipe_args]
+    cli = LitDLCLI(args=cli_args, run=False)
+    cli.trainer.callbacks.append(timer)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    return timer.batch_size * timer.steps / timer.seconds
+
+
+def hand_written(
+    args: argparse.Namespace, images: torch.Tensor, labels: torch.Tensor, compile_mode: str | None
+):
+    """The plain loop: same network, augmentation, optimizer, precision and memory format as the fast recipe."""
+    device = images.device
+    cuda = device.type == "cuda"
+    model = ResNet(in_channels=3, num_classes=10, depth=18, width=args.width, stem="cifar").to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.4, momentum=0.9, nesterov=True, weight_decay=5e-4, fused=True
+    )
+    net = torch.compile(model, mode=compile_mode) if compile_mode else model
+    spec = IMAGE_DATASETS["cifar10"]
+    transform = ImageBatchTransform(
+        torch.tensor(spec.mean), torch.tensor(spec.std), ImageAugment(4, True)
+    ).to(device)
+    n, batch = images.shape[0], args.batch_size
+    generator = torch.Generator().manual_seed(0)
+    order = torch.randperm(n, generator=generator).to(device)
+    params = tuple(p.to(device) for p in transform.augment.draw(n, generator))
+    dtype = torch.bfloat16 if args.precision.startswith("bf16") else None
+    start = 0.0
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            if cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        i = step % (n // batch)
+        idx = order[i * batch : (i + 1) * batch]
+        x = transform(images[idx], tuple(p[idx] for p in params))
+        if args.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = F.cross_entropy(net(x), labels[idx], label_smoothing=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if cuda:
+        torch.cuda.synchronize()
+    return batch * args.steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=50000, help="synthetic training images")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed steps per contestant")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per contestant")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile-mode", default="reduce-overhead")
+    parser.add_argument("--sync-check", action="store_true", help="only run the host-sync check")
+    parser.add_argument("recipe_args", nargs="*", help="extra lit-dl overrides for every recipe, after --")
+    args = parser.parse_args()
+    cuda = torch.cuda.is_available()
+    smoke = not cuda
+    if smoke:
+        print("no CUDA device: running a tiny CPU smoke run instead of the benchmark (numbers mean nothing)")
+        args.images, args.warmup, args.steps, args.repeats = 64, 1, 2, 1
+        args.recipe_args += ["--model.init_args.width=4", "--trainer.precision=32-true"]
+        args.recipe_args += ["--data.init_args.batch_size=16"]
+    # the fast recipe's 435 warmup steps are longer than a smoke run; NHWC conv backward crawls on small CPUs
+    fast = (
+        ["--model.init_args.lr_scheduler.init_args.warmup_steps=1", "--model.init_args.channels_last=false"]
+        if smoke
+        else []
+    )
+    args.width = 4 if smoke else 64
+    args.batch_size = 16 if smoke else 512
+    args.precision = "32-true" if smoke else "bf16-mixed"
+    args.channels_last = not smoke
+    args.val_size = 16 if smoke else 5000
+    print(f"device: {torch.cuda.get_device_name() if cuda else 'cpu'}; torch {torch.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root, data = Path(tmp) / "runs", Path(tmp) / "data"
+        write_fake_cifar(data, per_batch=(args.images + args.val_size) // 5, n_test=100)
+        if args.sync_check:
+            if not cuda:
+                print("sync check needs CUDA: skipped")
+                return
+            ips = run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast, sync_check=True)
+            print(
+                f"sync check passed: {args.steps} fast-recipe steps without a host synchronisation ({ips:.0f} images/s)"
+            )
+            return
+        device = torch.device("cuda" if cuda else "cpu")
+        images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8).to(device)
+        labels = (torch.arange(args.images) % 10).to(device)
+        contestants = {
+            "hand-written eager": lambda: hand_written(args, images, labels, None),
+            "shipped recipe": lambda: run_recipe(
+                "cifar10_resnet18.yaml", root, data, args, ["--data.init_args.num_workers=0"] if smoke else []
+            ),
+            "fast recipe": lambda: run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast),
+        }
+        if not smoke:
+            contestants["hand-written compiled"] = lambda: hand_written(
+                args, images, labels, args.compile_mode
+            )
+            contestants["fast recipe + compile"] = lambda: run_recipe(
+                "cifar10_resnet18_fast.yaml",
+                root,
+                data,
+                args,
+                [*fast, f"--model.init_args.compile={args.compile_mode}"],
+            )
+        results: dict[str, list[float]] = {name: [] for name in contestants}
+        for _ in range(args.repeats):
+            for name, run in contestants.items():
+                results[name].append(run())
+    median = {name: statistics.median(v) for name, v in results.items()}
+    print(
+        f"batch {args.batch_size}, {args.warmup} warmup + {args.steps} timed steps, {args.repeats} repeats (median)"
+    )
+    for name, values in results.items():
+        print(f"{name:24s}: {median[name]:9.0f} images/s  (runs: {', '.join(f'{v:.0f}' for v in values)})")
+    print(f"ratio fast / hand-written (eager): {median['fast recipe'] / median['hand-written eager']:.2f}x")
+    if "fast recipe + compile" in median:
+        print(
+            f"ratio fast+compile / hand-written compiled: {median['fast recipe + compile'] / median['hand-written compiled']:.2f}x"
+        )
+        best = max(median["fast recipe"], median["fast recipe + compile"])
+        print(f"ratio fast (best) / shipped: {best / median['shipped recipe']:.2f}x")
+    else:
+        print(f"ratio fast / shipped: {median['fast recipe'] / median['shipped recipe']:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

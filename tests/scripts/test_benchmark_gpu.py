@@ -1,0 +1,27 @@
+"""scripts/benchmark_gpu.py without CUDA: it says so, runs the tiny CPU smoke version and exits 0."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
+)
+
+
+def test_without_cuda_the_benchmark_runs_a_cpu_smoke_run(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["benchmark_gpu.py"])
+    assert module.main() is None  # exit status 0
+    out = capsys.readouterr().out
+    assert "no CUDA device: running a tiny CPU smoke run" in out
+    for name in ("hand-written eager", "shipped recipe", "fast recipe"):
+        assert f"{name}" in out and "images/s" in out
+    assert "ratio fast / hand-written (eager): " in out and "ratio fast / shipped: " in out
