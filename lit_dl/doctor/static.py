@@ -19,8 +19,8 @@ from lit_dl.doctor.context import Context
 from lit_dl.doctor.findings import Finding
 from lit_dl.doctor.schedule import check_schedule_vs_run
 from lit_dl.doctor.structure import (
-    PASS_THROUGH,
     final_module,
+    is_pass_through,
     is_weight_layer,
     leaves,
     normalised_layers,
@@ -302,7 +302,7 @@ def check_dropout_before_batchnorm(ctx: Context) -> Finding:
                 if isinstance(later, _BatchNorm):
                     hits.append(f"{name} (p={module.p}) -> {later_name}")
                     break
-                if not isinstance(later, PASS_THROUGH):
+                if not is_pass_through(later):
                     break
     if not hits:
         return Finding("dropout_before_batchnorm", "ok", "no dropout feeds a BatchNorm")

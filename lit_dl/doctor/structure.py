@@ -12,28 +12,22 @@ from collections.abc import Iterator
 
 from torch import nn
 
-from lit_dl.nn.layers import ACTIVATION_TYPES, NORM_TYPES, WEIGHT_LAYER_TYPES
+from lit_dl.nn.layers import NORM_TYPES, SHAPE_ONLY_TYPES, WEIGHT_LAYER_TYPES, is_activation
 
 __all__ = [
-    "PASS_THROUGH",
     "final_module",
+    "is_pass_through",
     "is_weight_layer",
     "leaves",
     "normalised_layers",
     "sequential_runs",
 ]
 
-PASS_THROUGH: tuple[type[nn.Module], ...] = (
-    *ACTIVATION_TYPES,
-    nn.Identity,
-    nn.Flatten,
-    nn.Unflatten,
-    nn.modules.pooling._MaxPoolNd,
-    nn.modules.pooling._AvgPoolNd,
-    nn.modules.pooling._AdaptiveMaxPoolNd,
-    nn.modules.pooling._AdaptiveAvgPoolNd,
-)
-"""Modules that neither hold weights nor normalise: a signal passes them on its way to the next layer."""
+
+def is_pass_through(module: nn.Module) -> bool:
+    """Neither holds weights nor normalises: an activation (registered ones too) or a shape-only
+    module, which a signal passes on its way to the next layer."""
+    return is_activation(module) or isinstance(module, SHAPE_ONLY_TYPES)
 
 
 def is_weight_layer(module: nn.Module) -> bool:

@@ -138,14 +138,7 @@ def can_die(module: nn.Module) -> bool:
     return kind is not None and kind.can_die
 
 
-# Modules a layer's output passes through unchanged in kind on its way to the activation.
-_PASS_THROUGH: tuple[type[nn.Module], ...] = (
-    *NORM_TYPES,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
+SHAPE_ONLY_TYPES: tuple[type[nn.Module], ...] = (
     nn.Identity,
     nn.Flatten,
     nn.Unflatten,
@@ -154,6 +147,13 @@ _PASS_THROUGH: tuple[type[nn.Module], ...] = (
     nn.modules.pooling._AdaptiveMaxPoolNd,
     nn.modules.pooling._AdaptiveAvgPoolNd,
 )
+"""Modules that hold no weights and only reshape or pool the signal."""
+
+DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd,)
+"""Dropout of every kind (Dropout, Dropout1d/2d/3d, AlphaDropout)."""
+
+# Modules a layer's output passes through unchanged in kind on its way to the activation.
+_PASS_THROUGH: tuple[type[nn.Module], ...] = (*NORM_TYPES, *DROPOUT_TYPES, *SHAPE_ONLY_TYPES)
 
 
 def is_residual_block(module: nn.Module) -> bool:
