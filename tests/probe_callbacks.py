@@ -42,3 +42,19 @@ class FirstNonFiniteLoss(L.Callback):
     def on_before_backward(self, trainer, pl_module, loss) -> None:
         if not math.isfinite(loss.item()) and not Path(self.record).exists():
             Path(self.record).write_text(str(trainer.global_step))
+
+
+class StopAfterEpoch(L.Callback):
+    """Stop the fit at the end of epoch ``epoch`` (0-based), as a preempted run would, without
+    changing ``max_epochs`` (which the schedules follow).
+
+    Args:
+        epoch: The last epoch to train.
+    """
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            trainer.should_stop = True

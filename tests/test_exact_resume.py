@@ -133,27 +133,32 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path) -> 
 
 
 @pytest.mark.parametrize(
-    "schedule", [None, "warmup_cosine.yaml"], ids=["cosine_epochs", "warmup_cosine_steps"]
+    "schedule", [None, "warmup_cosine.yaml"], ids=["recipe_cosine_epochs", "warmup_cosine_steps"]
 )
 def test_default_recipe_resumed_at_an_epoch_boundary_matches_the_uninterrupted_run(
     tmp_path, schedule
 ) -> None:
     args = [
         "fit", "--config", str(RECIPE),
-        # A fixed schedule length: `total_steps: null` would follow max_epochs, which the split run changes.
         *(["--config", str(REPO / "configs" / "lr_scheduler" / schedule),
-           "--model.init_args.lr_scheduler.init_args.warmup_steps", "6",
-           "--model.init_args.lr_scheduler.init_args.total_steps", "16"] if schedule else []),
-        "--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "1",
-        "--trainer.num_sanity_val_steps", "0",
+           "--model.init_args.lr_scheduler.init_args.warmup_steps", "6"] if schedule else []),
+        "--trainer.max_epochs", "4", "--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "1",
         "--trainer.deterministic", "true", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", "--test_after_fit", "false",
     ]  # fmt: skip
-    main([*args, "--trainer.default_root_dir", str(tmp_path / "whole"), "--trainer.max_epochs", "4"])
-    main([*args, "--trainer.default_root_dir", str(tmp_path / "split"), "--trainer.max_epochs", "2"])
+    main([*args, "--trainer.default_root_dir", str(tmp_path / "whole")])
+    # stopped after 2 of 4 epochs, as a preempted run (max_epochs, which the schedule follows, unchanged)
+    stop = {"class_path": "tests.probe_callbacks.StopAfterEpoch", "init_args": {"epoch": 1}}
+    main(
+        [
+            *args,
+            "--trainer.default_root_dir",
+            str(tmp_path / "split"),
+            f"--trainer.callbacks+={yaml.safe_dump(stop)}",
+        ]
+    )
     runs = tmp_path / "split" / "lightning_logs"
-    assert final_state(runs / "version_0")["epoch"] == 1  # stopped after 2 of 4 epochs
-    main([*args, "--trainer.default_root_dir", str(tmp_path / "split"), "--trainer.max_epochs", "4",
-          "--ckpt_path", str(runs / "version_0" / "checkpoints" / "last.ckpt")])  # fmt: skip
+    assert final_state(runs / "version_0")["epoch"] == 1
+    main([*args, "--trainer.default_root_dir", str(tmp_path / "split"), "--ckpt_path", "last"])
     whole = final_state(tmp_path / "whole" / "lightning_logs" / "version_0")
     assert_same_training_state(final_state(runs / "version_1"), whole)
