@@ -76,7 +76,7 @@ class InferenceModel(nn.Module):
 class ExportCLI(LitDLCLI):
     """The ``lit-dl export`` parser: the usual ``--config``/``--model``/``--data``/``--trainer`` options,
     plus ``--ckpt_path``, ``--format`` and ``--output``. Keys that a run's saved ``config.yaml`` carries
-    for ``fit`` (``weights_only``, ``test_after_fit``) are accepted and ignored."""
+    for ``fit`` (``weights_only``, ``test_after_fit``, ``model_from_ckpt``) are accepted and ignored."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="The checkpoint to export.")
@@ -88,6 +88,7 @@ class ExportCLI(LitDLCLI):
         )
         parser.add_argument("--weights_only", type=bool | None, default=None, help="Ignored (fit's option).")
         parser.add_argument("--test_after_fit", type=bool, default=True, help="Ignored (fit's option).")
+        parser.add_argument("--model_from_ckpt", type=bool, default=False, help="Ignored (fit's option).")
 
 
 def export_main(args: list[str]) -> Path:
