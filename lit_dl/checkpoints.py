@@ -1,19 +1,27 @@
-"""Loading a checkpoint file safely, with one clear error for every way the file can be wrong."""
+"""Loading checkpoint and state-dict files safely, with one clear error for every way a file can be
+wrong; finding the checkpoint to resume from.
+
+Every such file lit_dl reads goes through ``torch.load(weights_only=True)``: tensors, numbers, strings
+and plain containers load; any other pickled object is refused before it is built, so a crafted file
+cannot run code (:class:`lit_dl.errors.UnsafeCheckpointError`, one line).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lit_dl.errors import ConfigError
+from lit_dl.errors import ConfigError, UnsafeCheckpointError
 
-__all__ = ["load_checkpoint"]
+__all__ = ["find_last_checkpoint", "load_checkpoint", "load_weights_file", "refuse_unsafe_pickles"]
 
 # What `torch.load(weights_only=True)` names when it refuses a pickled object, e.g.
 # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked."
@@ -53,13 +61,8 @@ def load_checkpoint(
         mmap = mmap and zipfile.is_zipfile(file)
         checkpoint = torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
-        unsafe = _UNSAFE_GLOBAL.search(str(err))
-        if unsafe:
-            name = unsafe.group(1) or unsafe.group(2)
-            raise ConfigError(
-                f"checkpoint {str(path)!r} holds a pickled Python object ({name}) that safe loading "
-                "(torch.load(weights_only=True)) refuses; lit-dl loads only tensors and plain values"
-            ) from None
+        if _UNSAFE_GLOBAL.search(str(err)):
+            raise _unsafe(path, err) from None
         raise ConfigError(f"checkpoint {str(path)!r} is not a torch checkpoint file") from None
     except (EOFError, zipfile.BadZipFile) as err:
         raise ConfigError(
@@ -77,3 +80,56 @@ def load_checkpoint(
             f"checkpoint {str(path)!r} is not a Lightning checkpoint (a dictionary with a 'state_dict')"
         )
     return checkpoint
+
+
+def _unsafe(path: str | os.PathLike[str], err: BaseException) -> UnsafeCheckpointError:
+    unsafe = _UNSAFE_GLOBAL.search(str(err))
+    name = (unsafe.group(1) or unsafe.group(2)) if unsafe else "an object"
+    return UnsafeCheckpointError(
+        f"checkpoint {str(path)!r} holds a pickled Python object ({name}) that safe loading "
+        "(torch.load(weights_only=True)) refuses; lit-dl loads only tensors and plain values"
+    )
+
+
+@contextlib.contextmanager
+def refuse_unsafe_pickles(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn torch's refusal of a pickled object in ``path`` (a load that Lightning does, say) into the
+    one-line :class:`UnsafeCheckpointError`."""
+    try:
+        yield
+    except pickle.UnpicklingError as err:
+        raise _unsafe(path, err) from None
+
+
+def load_weights_file(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` of a checkpoint *or* a plain state dict (``init_from``).
+
+    Raises:
+        ConfigError: the file does not exist.
+        UnsafeCheckpointError: the file holds pickled objects beyond tensors and plain containers.
+    """
+    if not Path(path).is_file():
+        raise ConfigError(f"checkpoint file {str(path)!r} does not exist")
+    with refuse_unsafe_pickles(path):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def find_last_checkpoint(root: str | os.PathLike[str]) -> Path:
+    """The newest ``last*.ckpt`` under ``<root>/version_*/checkpoints/`` (``root``: the logger's root,
+    ``<default_root_dir>/lightning_logs``).
+
+    Each lit_dl run writes into a new ``version_N`` folder, so Lightning's own ``ckpt_path="last"``
+    (which looks in the new run's empty folder) would silently start from scratch. This looks at every
+    earlier run of the same root and takes the most recently written ``last.ckpt``.
+
+    Raises:
+        ConfigError: no run under ``root`` has a ``last.ckpt``.
+    """
+    pattern = "version_*/checkpoints/last*.ckpt"
+    candidates = [p for p in Path(root).glob(pattern) if p.is_file()]
+    if not candidates:
+        raise ConfigError(
+            f"--ckpt_path last: no last.ckpt under {Path(root) / pattern}; keep last checkpoints with "
+            "ModelCheckpoint(save_last=True) (the default bundle does) or pass the checkpoint's path"
+        )
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns)

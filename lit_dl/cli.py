@@ -1,4 +1,4 @@
-"""``lit-dl``: the LightningCLI entry point (``lit-dl fit|validate|test|predict|doctor``, ``python -m lit_dl``)."""
+"""``lit-dl``: the LightningCLI entry point (``lit-dl fit|validate|test|predict|doctor|export``, ``python -m lit_dl``)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from lit_dl.callbacks import PredictionWriter
 from lit_dl.checkpoint_config import NEVER_FROM_CHECKPOINT, checkpoint_model_differences, format_differences
-from lit_dl.checkpoints import load_checkpoint
+from lit_dl.checkpoints import find_last_checkpoint, load_checkpoint
 from lit_dl.cli_checks import check_run_folder, check_trainer_values
 from lit_dl.cli_console import quiet_console
 from lit_dl.cli_errors import summarize_parse_error, to_config_error, trainer_error
 from lit_dl.config_files import resolve_config_arguments
-from lit_dl.errors import ConfigError
+from lit_dl.errors import ConfigError, NonFiniteError
 from lit_dl.models import ClassificationTask
 from lit_dl.run_folder import RunFolderCleanup
 
@@ -137,6 +137,8 @@ class LitDLCLI(LightningCLI):
         if not ckpt_path:
             return
         ckpt_path = str(ckpt_path)
+        if subcommand == "fit" and ckpt_path == "last" and not Path(ckpt_path).exists():
+            ckpt_path = self._resolve_last_checkpoint(config)
         if not Path(ckpt_path).exists() and (ckpt_path in _CKPT_ALIASES or ckpt_path.startswith("registry:")):
             if subcommand != "fit" and ckpt_path in ("best", "last"):
                 raise ConfigError(
@@ -148,6 +150,20 @@ class LitDLCLI(LightningCLI):
         differences = checkpoint_model_differences(hparams, config.get("model"))
         if differences and not config.get("model_from_ckpt"):
             raise ConfigError(format_differences(ckpt_path, differences))
+
+    @staticmethod
+    def _resolve_last_checkpoint(config: Any) -> str:
+        """``fit --ckpt_path last``: the newest ``last.ckpt`` of the earlier runs under the same root.
+
+        Lightning's own ``"last"`` looks in this run's new (empty) version folder and would start from
+        scratch; see :func:`lit_dl.checkpoints.find_last_checkpoint`. The resumed run writes into a new
+        ``version_N`` folder.
+        """
+        root = (config.get("trainer") or {}).get("default_root_dir") or os.getcwd()
+        ckpt_path = str(find_last_checkpoint(Path(root) / "lightning_logs"))
+        config["ckpt_path"] = ckpt_path
+        rank_zero_info(f"--ckpt_path last: resuming from {ckpt_path}")
+        return ckpt_path
 
     def before_instantiate_classes(self) -> None:
         subcommand = self.subcommand
@@ -205,6 +221,10 @@ class LitDLCLI(LightningCLI):
     def _guarded(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a Trainer method; if it fails before the first optimizer step, remove the new run folder."""
         cleanup = RunFolderCleanup(self.trainer, self._created_dirs)
+        if "weights_only" in kwargs and kwargs["weights_only"] is None:
+            kwargs["weights_only"] = (
+                True  # checkpoints carry tensors and plain values only (lit_dl.checkpoints)
+            )
         try:
             return method(*args, **kwargs)
         except BaseException:
@@ -264,6 +284,16 @@ def _doctor(argv: list[str]) -> NoReturn:
 EXTRA_SUBCOMMANDS["doctor"] = _doctor
 
 
+def _export(argv: list[str]) -> None:
+    """``lit-dl export ...``: a checkpoint as a file for serving (:mod:`lit_dl.export`)."""
+    from lit_dl.export import export_main  # the export module imports this one
+
+    export_main(argv)
+
+
+EXTRA_SUBCOMMANDS["export"] = _export
+
+
 def main(args: ArgsType = None) -> None:
     """Console entry point: ``lit-dl <subcommand> ...``.
 
@@ -287,6 +317,10 @@ def run_command(command: Callable[[], Any]) -> Any:
     quiet_console()
     try:
         return command()
+    except NonFiniteError as err:  # a diverged run (NonFiniteGuard): one line, status 1
+        if rank_zero_only.rank == 0:
+            print(f"lit-dl: error: {err}", file=sys.stderr)
+        sys.exit(1)
     except Exception as err:
         config_error = to_config_error(err)
         if config_error is None or os.environ.get("LIT_DL_TRACEBACK"):

@@ -1,6 +1,6 @@
-"""The error type lit_dl raises for bad user input (config values, files, checkpoints)."""
+"""The error types lit_dl raises: bad user input (config values, files, checkpoints), a diverged run."""
 
-__all__ = ["ConfigError"]
+__all__ = ["ConfigError", "NonFiniteError", "UnsafeCheckpointError"]
 
 
 class ConfigError(ValueError):
@@ -8,4 +8,19 @@ class ConfigError(ValueError):
 
     It is a ``ValueError``, so ``except ValueError`` keeps working; the ``lit-dl`` command prints its
     message alone (no traceback) and exits with status 2.
+    """
+
+
+class UnsafeCheckpointError(ConfigError):
+    """A checkpoint or state-dict file holds pickled Python objects beyond tensors and plain containers.
+
+    lit_dl loads with ``torch.load(weights_only=True)``, which refuses them without running any code.
+    """
+
+
+class NonFiniteError(RuntimeError):
+    """The training loss or a gradient norm became NaN or infinite.
+
+    Raised by :class:`lit_dl.callbacks.NonFiniteGuard`; the ``lit-dl`` command prints its one-line
+    message and exits with status 1.
     """

@@ -33,7 +33,7 @@ def test_fit_writes_one_run_folder_and_tests_the_best_checkpoint(tiny_config, tm
         "config.yaml",
         "hparams.yaml",
     ]
-    assert len(list((run / "checkpoints").glob("*.ckpt"))) == 1
+    assert len(list((run / "checkpoints").glob("epoch=*.ckpt"))) == 1
     tags = set(read_scalars(run))
     assert {"train/loss", "val/loss", "val/acc", "val/f1", "test/acc", "test/f1", "test/loss"} <= tags
     assert list(cwd.iterdir()) == []  # nothing written to the current directory

@@ -29,7 +29,7 @@ def test_default_recipe_fit_and_test_print_no_unactionable_warning(tmp_path):
     common = ["--config", "configs/digits_mlp.yaml", "--trainer.enable_progress_bar=false"]
     fit = lit_dl(tmp_path, "fit", *common, "--trainer.max_epochs=1")
     run = tmp_path / "lightning_logs" / "version_0"
-    (ckpt,) = (run / "checkpoints").glob("*.ckpt")
+    (ckpt,) = (run / "checkpoints").glob("epoch=*.ckpt")  # the best (last.ckpt beside it)
     test = lit_dl(tmp_path, "test", *common, f"--ckpt_path={ckpt}")
     for output in (fit, test):
         assert "test/acc" in output

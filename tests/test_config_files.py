@@ -63,7 +63,7 @@ def test_shipped_configs_compose_from_another_folder(tmp_path, monkeypatch):
     assert cli.config.model.init_args.optimizer.class_path == "torch.optim.SGD"
     # `callbacks: callbacks/default.yaml` inside the shipped recipe resolves next to it
     assert {type(c).__name__ for c in cli.trainer.callbacks} >= {
-        "ModelCheckpoint",
+        "AtomicCheckpoint",
         "LearningRateMonitor",
         "WeightInit",
     }

@@ -93,7 +93,17 @@ class DigitsDataModule(InMemoryDataModule):
             xs = torch.from_numpy((features - mean) / std).reshape(shape).contiguous()
             return TensorBatchDataset(xs, torch.from_numpy(labels).long())
 
+        self._normalization = (
+            torch.from_numpy(mean).reshape(shape[1:]),
+            torch.from_numpy(std).reshape(shape[1:]),
+        )
         self.train_set = make(x_train, y_train)
         self.val_set = make(x_val, y_val)
         self.test_set = make(x_test, y_test)
         self.num_classes = int(y.max()) + 1
+
+    def input_normalization(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)`` of the training pixels, shaped like one sample: a raw sample ``x`` (pixel
+        values 0..16 as scikit-learn ships them) becomes the model's input ``(x - mean) / std``."""
+        self.setup()
+        return self._normalization

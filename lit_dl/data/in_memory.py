@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lit_dl.data.device_batches import DeviceBatches, DeviceResident, device_batches_for
 from lit_dl.data.eval_sampler import EvalShardSampler
+from lit_dl.data.resumable import EpochSampler, ResumableDataLoader, run_seed
 from lit_dl.errors import ConfigError
 
 __all__ = ["InMemoryDataModule", "TensorBatchDataset"]
@@ -115,28 +117,29 @@ class InMemoryDataModule(L.LightningDataModule):
         on_device = device_batches_for(self, dataset, train) if train or world == 1 else None
         if on_device is not None:
             return on_device
-        batch_size = self.batch_size if train else self.eval_batch_size
-        sampler = None
-        if not train and world > 1:
-            sampler = EvalShardSampler(dataset, batch_size, num_replicas=world, rank=rank)
         # Judged on the share one rank reads (DistributedSampler pads it to ceil(n / world)): dropping
         # the last batch of a share no larger than one batch would leave that rank nothing to train on.
         shard = math.ceil(len(dataset) / world)
         # Lightning copies batches with non_blocking=True; from pinned memory that overlaps the step.
         pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=train,
-            sampler=sampler,
-            drop_last=train and self.drop_last and shard > self.batch_size,
-            collate_fn=_batched if isinstance(dataset, TensorBatchDataset) else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=pin,
-        )
+        kwargs: dict[str, Any] = {
+            "batch_size": self.batch_size if train else self.eval_batch_size,
+            "drop_last": train and self.drop_last and shard > self.batch_size,
+            "collate_fn": _batched if isinstance(dataset, TensorBatchDataset) else None,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+            "pin_memory": pin,
+        }
+        if train:  # order fixed by (seed, epoch, rank), position saved in checkpoints: exact resume
+            sampler = EpochSampler(dataset, seed=run_seed(), num_replicas=world, rank=rank)
+            return ResumableDataLoader(dataset, sampler=sampler, **kwargs)
+        if world > 1:
+            kwargs["sampler"] = EvalShardSampler(dataset, kwargs["batch_size"], num_replicas=world, rank=rank)
+        return DataLoader(dataset, shuffle=False, **kwargs)
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
+        """Shuffled by :class:`~lit_dl.data.resumable.EpochSampler` from the run's seed and the epoch
+        (see :mod:`lit_dl.data.resumable`), resumable mid-epoch."""
         return self._loader(self.train_set, train=True)
 
     def val_dataloader(self) -> DataLoader | DeviceBatches:

@@ -129,6 +129,12 @@ class VisionDataModule(InMemoryDataModule):
             return None
         return ImageAugment(pad=4, flip=self.dataset == "cifar10")
 
+    def input_normalization(self) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` per channel, shaped ``(C, 1, 1)`` and scaled to raw ``uint8`` pixels: a raw
+        image ``x`` (0..255) becomes the model's input ``(x - mean) / std``."""
+        mean, std = torch.tensor(self.spec.mean), torch.tensor(self.spec.std)
+        return (mean * 255.0).view(-1, 1, 1), (std * 255.0).view(-1, 1, 1)
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return

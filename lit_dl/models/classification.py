@@ -14,7 +14,9 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from lit_dl.checkpoints import refuse_unsafe_pickles
 from lit_dl.errors import ConfigError
+from lit_dl.models.init_from import load_initial_weights
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
 from lit_dl.models.speed import (
@@ -25,6 +27,7 @@ from lit_dl.models.speed import (
     to_channels_last,
 )
 from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window
+from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.optim import (
     LRScaling,
     check_all_grouped,
@@ -88,6 +91,18 @@ class ClassificationTask(L.LightningModule):
             Checkpoints keep the plain parameter names, so they load with any setting.
         compile_backend: The ``torch.compile`` backend; the modes above apply to ``"inductor"`` only
             (``"eager"`` or ``"aot_eager"`` help to tell a compiler bug from a model bug).
+        init_from: Start the network from the weights in this file (a Lightning checkpoint or a state
+            dict, loaded with ``weights_only=True``): fine-tuning. The epoch counter, optimizer and
+            schedule start fresh; loaded modules are left alone by ``WeightInit``. See
+            :mod:`lit_dl.models.init_from`. Not stored in the checkpoint's hyperparameters (the run's
+            ``config.yaml`` records it).
+        init_skip_head: Keep the classifier head as built instead of loading it (a different
+            ``num_classes``).
+        init_strict: Every network tensor must be in the file with its shape (``False``: load what matches).
+
+    A module restored by ``load_from_checkpoint`` is in training mode: call ``.eval()`` before
+    inference (dropout and BatchNorm behave differently in training). For serving, ``lit-dl export``
+    writes an eval-mode file that needs neither lit_dl nor Lightning.
     """
 
     def __init__(
@@ -104,6 +119,9 @@ class ClassificationTask(L.LightningModule):
         channels_last: bool = False,
         compile: CompileMode = "off",
         compile_backend: str = "inductor",
+        init_from: str | None = None,
+        init_skip_head: bool = False,
+        init_strict: bool = True,
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -123,7 +141,7 @@ class ClassificationTask(L.LightningModule):
         # call it themselves. The optimizer and scheduler factories stay out: a callable in the
         # checkpoint breaks `torch.load(weights_only=True)`, and the run folder's config.yaml already
         # records them; a checkpoint rebuilds the network, not the optimizer settings.
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "init_from"])
         self.num_classes = num_classes
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
@@ -159,6 +177,8 @@ class ClassificationTask(L.LightningModule):
         if self.channels_last:
             check_channels_last(self.backbone, type(self).__name__)
             self.backbone.to(memory_format=torch.channels_last)
+        if init_from is not None:
+            load_initial_weights(self.backbone, init_from, skip_head=init_skip_head, strict=init_strict)
 
     # ----------------------------------------------------------------------------------------------
     # Extension points
@@ -307,6 +327,20 @@ class ClassificationTask(L.LightningModule):
         if monitor is not None:
             config["monitor"] = monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # load_from_checkpoint then fit: WeightInit must not overwrite the loaded weights.
+        mark_initialized(self.backbone, "checkpoint")
+
+    @classmethod
+    def load_from_checkpoint(
+        cls, checkpoint_path: Any, *args: Any, weights_only: bool = True, **kwargs: Any
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint`` with ``weights_only=True`` (a file cannot run code; an
+        unsafe one is refused with one line, :class:`~lit_dl.errors.UnsafeCheckpointError`). The module
+        comes back in training mode: call ``.eval()`` before inference."""
+        with refuse_unsafe_pickles(checkpoint_path):
+            return super().load_from_checkpoint(checkpoint_path, *args, weights_only=weights_only, **kwargs)
 
     # ----------------------------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:

@@ -8,7 +8,7 @@ import yaml
 from cb_helpers import LIGHTNING_PYTREE_WARNING, read_events
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
-from lit_dl.callbacks import WeightInit
+from lit_dl.callbacks import AtomicCheckpoint, ExactResume, NonFiniteGuard, WeightInit
 from lit_dl.cli import LitDLCLI, main
 
 pytestmark = LIGHTNING_PYTREE_WARNING
@@ -16,6 +16,7 @@ pytestmark = LIGHTNING_PYTREE_WARNING
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RECIPE = CONFIGS / "digits_mlp.yaml"
 FRAGMENTS = sorted(p for p in (CONFIGS / "callbacks").glob("*.yaml") if p.name != "default.yaml")
+BUNDLE = yaml.safe_load((CONFIGS / "callbacks" / "default.yaml").read_text())
 
 
 def build_callbacks(tmp_path: Path, *configs: Path) -> list:
@@ -34,8 +35,8 @@ def test_every_callback_config_appends_its_callbacks_with_its_arguments(tmp_path
     entries = yaml.safe_load(fragment.read_text())["trainer"]["callbacks+"]
     callbacks = build_callbacks(tmp_path, RECIPE, fragment)
     # The recipe's bundle stays, the fragment's callbacks follow it.
-    assert [type(c) for c in callbacks[:3]] == [ModelCheckpoint, LearningRateMonitor, WeightInit]
-    added = callbacks[3 : 3 + len(entries)]
+    assert [type(c) for c in callbacks[: len(BUNDLE)]] == [resolve(e["class_path"]) for e in BUNDLE]
+    added = callbacks[len(BUNDLE) : len(BUNDLE) + len(entries)]
     assert [type(c) for c in added] == [resolve(e["class_path"]) for e in entries]
     for callback, entry in zip(added, entries, strict=True):
         for key, value in entry["init_args"].items():
@@ -45,11 +46,15 @@ def test_every_callback_config_appends_its_callbacks_with_its_arguments(tmp_path
 def test_default_recipe_uses_the_default_bundle(tmp_path) -> None:
     recipe = yaml.safe_load(RECIPE.read_text())
     assert recipe["trainer"]["callbacks"] == "callbacks/default.yaml"
-    entries = yaml.safe_load((CONFIGS / "callbacks" / "default.yaml").read_text())
     callbacks = build_callbacks(tmp_path, RECIPE)
-    assert [type(c) for c in callbacks[:3]] == [resolve(e["class_path"]) for e in entries]
-    checkpoint, lr_monitor, weight_init = callbacks[:3]
-    assert (checkpoint.monitor, checkpoint.mode) == ("val/acc", "max")
+    assert [type(c) for c in callbacks[: len(BUNDLE)]] == [resolve(e["class_path"]) for e in BUNDLE]
+    by_type = {type(c): c for c in callbacks}
+    checkpoint = by_type[AtomicCheckpoint]
+    lr_monitor, weight_init = by_type[LearningRateMonitor], by_type[WeightInit]
+    assert isinstance(checkpoint, ModelCheckpoint)
+    # best by val/acc for the test after fit, last.ckpt to resume from
+    assert (checkpoint.monitor, checkpoint.mode, checkpoint.save_last) == ("val/acc", "max", True)
+    assert {ExactResume, NonFiniteGuard} <= set(by_type)
     assert (lr_monitor.logging_interval, lr_monitor.log_momentum, lr_monitor.log_weight_decay) == (
         "step",
         True,
@@ -87,3 +92,21 @@ def test_event_files_hold_lr_momentum_weight_decay_and_monitor_series(tmp_path) 
     layers = ["backbone.features.1.0", "backbone.features.2.0", "backbone.head"]
     assert {f"grad_norm/{n}" for n in layers} | {"grad_flow/vanishing", "grad_flow/exploding"} <= scalars
     assert events.Tags()["images"] == ["grad_flow/chart"]
+
+
+def test_one_bundle_callback_is_changed_with_an_edited_copy_of_the_bundle(tmp_path) -> None:
+    # `--trainer.callbacks.init_args.X` reaches the list's last element only (WeightInit in the bundle)
+    mine = tmp_path / "my_callbacks.yaml"
+    mine.write_text(
+        (CONFIGS / "callbacks" / "default.yaml").read_text().replace("save_last: true", "save_last: false")
+    )
+    args = ["--trainer.callbacks", str(mine), "--trainer.callbacks.init_args.scheme=xavier_normal"]
+    callbacks = build_callbacks(tmp_path, RECIPE)  # the bundle as shipped
+    assert callbacks[0].save_last is True
+    cli = LitDLCLI(
+        args=["--config", str(RECIPE), "--trainer.default_root_dir", str(tmp_path), *args], run=False
+    )
+    changed = cli.config_init["trainer"]["callbacks"]
+    assert changed[0].save_last is False
+    assert [type(c) for c in changed[: len(BUNDLE)]] == [resolve(e["class_path"]) for e in BUNDLE]
+    assert next(c for c in changed if isinstance(c, WeightInit)).scheme == "xavier_normal"

@@ -121,7 +121,7 @@ def run_dir(two_nodes) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(run_dir) -> Path:
-    (ckpt,) = (run_dir / "checkpoints").glob("*.ckpt")
+    (ckpt,) = (run_dir / "checkpoints").glob("epoch=*.ckpt")  # the best (last.ckpt beside it)
     return ckpt
 
 

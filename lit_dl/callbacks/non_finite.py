@@ -1,0 +1,126 @@
+"""Stop a run whose training loss or gradient norm became NaN or infinite."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from lit_dl.errors import ConfigError, NonFiniteError
+
+__all__ = ["NonFiniteGuard"]
+
+_KINDS = ("training loss", "gradient norm")
+
+
+class NonFiniteGuard(L.Callback):
+    """Stop training at the first NaN/inf training loss or total gradient norm, keeping the last good
+    checkpoint as it was.
+
+    Every step it keeps a reference to the loss and computes the total gradient norm on the device
+    (one fused ``foreach`` norm): no host synchronisation. Every ``check_every_n_steps`` optimizer
+    steps, at the end of each training epoch and before every checkpoint is written, it checks the
+    values kept since the last check (one sync) and raises :class:`lit_dl.errors.NonFiniteError` at
+    the first non-finite one, with one line::
+
+        non-finite training loss nan at step 12 (found at step 25); last good checkpoint: .../last.ckpt
+
+    ``step`` counts optimizer steps done before the bad batch, as in ``step=N.ckpt``. Because no
+    checkpoint is written while the flag is up, every checkpoint on disk was taken before the bad step.
+    The trade-off of the cadence: a larger one costs fewer syncs (one per check, about a kernel launch
+    on a GPU) but trains up to ``check_every_n_steps - 1`` wasted steps before stopping. The ``lit-dl``
+    command prints the line and exits with status 1.
+
+    Under fp16 mixed precision the gradient check is off: its loss scaler skips steps with infinite
+    gradients on purpose.
+
+    Args:
+        check_every_n_steps: Read the flag every this many optimizer steps (>= 1).
+        check_grad_norm: Also check the total 2-norm of the gradients before each optimizer step.
+    """
+
+    def __init__(self, check_every_n_steps: int = 25, check_grad_norm: bool = True) -> None:
+        if check_every_n_steps < 1:
+            raise ConfigError(f"check_every_n_steps must be >= 1, got {check_every_n_steps!r}")
+        self.check_every_n_steps = int(check_every_n_steps)
+        self.check_grad_norm = check_grad_norm
+        self._window: list[tuple[int, int, Tensor]] | None = None  # (step, kind, value) since last check
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._window = []
+
+    def _record(self, value: Tensor, step: int, kind: int) -> None:
+        if self._window is None:
+            return
+        self._window.append((step, kind, value.detach()))  # no kernel, no sync: checked in batches
+        if len(self._window) >= 4 * self.check_every_n_steps:  # accumulation: steps advance slowly
+            self._check_window()
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor) -> None:
+        self._record(loss, trainer.global_step, 0)
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        if not self.check_grad_norm or getattr(trainer.precision_plugin, "scaler", None) is not None:
+            return
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads:
+            self._record(torch.nn.utils.get_total_norm(grads), trainer.global_step, 1)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % self.check_every_n_steps == 0:
+            self.check(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check(trainer)
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # Runs while the checkpoint dict is built, before the file is written: a bad run writes nothing.
+        self.check(trainer)
+
+    def check(self, trainer: L.Trainer) -> None:
+        """Check the values recorded since the last check (one host sync) and raise
+        :class:`NonFiniteError` at the first non-finite one."""
+        bad = self._check_window()
+        if bad is None:
+            return
+        step, kind, value = bad
+        self._window = None  # report once (hooks that run while the error unwinds must not raise again)
+        raise NonFiniteError(
+            f"non-finite {_KINDS[kind]} {value} at step {step} (found at step {trainer.global_step}); "
+            f"last good checkpoint: {_last_checkpoint(trainer) or 'none written yet'}"
+        )
+
+    def _check_window(self) -> tuple[int, int, float] | None:
+        """The first non-finite ``(step, kind, value)`` recorded since the last check, if any; a bad
+        value stays recorded until :meth:`check` reports it."""
+        if not self._window:
+            return None
+        values = torch.stack([v.float().reshape(()) for _, _, v in self._window])
+        finite = torch.isfinite(values)
+        if bool(finite.all()):  # the one host sync
+            self._window = []
+            return None
+        first = int((~finite).nonzero()[0])
+        step, kind, _ = self._window[first]
+        value = float(values[first])
+        self._window = [(step, kind, values[first])]
+        return step, kind, value
+
+
+def _last_checkpoint(trainer: L.Trainer) -> str | None:
+    """The newest checkpoint file any ``ModelCheckpoint`` of ``trainer`` reports having written."""
+    paths: set[str] = set()
+    for callback in trainer.checkpoint_callbacks:
+        paths.update(getattr(callback, "best_k_models", {}) or {})
+        paths.update(getattr(callback, name, "") for name in ("last_model_path", "best_model_path"))
+    existing = [p for p in paths if p and os.path.isfile(p)]
+    return max(existing, key=os.path.getmtime) if existing else None

@@ -1,0 +1,98 @@
+"""NonFiniteGuard: a diverging run stops at its first non-finite step, exits 1 with one line, and the
+checkpoint before it is intact and finite."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lit_dl.callbacks import NonFiniteGuard
+from lit_dl.errors import ConfigError
+
+
+def diverging_config(tmp_path: Path, check_every_n_steps: int) -> Path:
+    config = {
+        "seed_everything": 0,
+        "trainer": {
+            "max_epochs": 2,
+            "accelerator": "cpu",
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "callbacks": [
+                {
+                    "class_path": "lit_dl.callbacks.AtomicCheckpoint",
+                    "init_args": {"every_n_train_steps": 1, "save_top_k": -1, "save_last": True},
+                },
+                {
+                    "class_path": "lit_dl.callbacks.NonFiniteGuard",
+                    "init_args": {"check_every_n_steps": check_every_n_steps},
+                },
+                {
+                    "class_path": "tests.probe_callbacks.FirstNonFiniteLoss",
+                    "init_args": {"record": str(tmp_path / "first_bad_step")},
+                },
+            ],
+        },
+        "model": {
+            "class_path": "lit_dl.models.MLPClassifier",
+            "init_args": {
+                "num_classes": 3,
+                "in_features": 16,
+                "hidden_sizes": [16],
+                "norm": "none",
+                # an absurd learning rate: the loss overflows within a few steps
+                "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 1.0e12}},
+            },
+        },
+        "data": {
+            "class_path": "lit_dl.data.SyntheticClassificationDataModule",
+            "init_args": {"num_classes": 3, "num_features": 16, "num_train": 96, "batch_size": 16},
+        },
+        "test_after_fit": False,
+    }
+    path = tmp_path / "diverge.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("cadence", [1, 4], ids=["check_every_step", "check_every_4_steps"])
+def test_absurd_lr_stops_at_the_first_non_finite_step_and_keeps_the_last_good_checkpoint(
+    tmp_path, capsys, cadence
+) -> None:
+    from lit_dl.cli import main
+
+    config = diverging_config(tmp_path, cadence)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path)])
+    assert exit_info.value.code == 1
+    first_bad = int((tmp_path / "first_bad_step").read_text())
+    assert first_bad >= 1  # the first steps are finite: there is a good checkpoint to keep
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lit-dl: error:")]
+    assert len(lines) == 1
+    match = re.fullmatch(
+        r"lit-dl: error: non-finite (training loss|gradient norm) (nan|inf|-inf) at step (\d+) "
+        r"\(found at step (\d+)\); last good checkpoint: (.+)",
+        lines[0],
+    )
+    assert match, lines[0]
+    assert int(match[3]) == first_bad or (match[1] == "gradient norm" and int(match[3]) == first_bad - 1)
+    assert int(match[3]) <= int(match[4]) < int(match[3]) + cadence + 1
+    checkpoints = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
+    last_good = Path(match[5])
+    assert last_good.parent == checkpoints
+    # nothing was written from the bad step on: every checkpoint on disk is from before it
+    steps = [int(re.search(r"step=(\d+)", p.name)[1]) for p in checkpoints.glob("*step=*.ckpt")]
+    assert max(steps) == int(match[3])
+    state = torch.load(last_good, weights_only=True)
+    assert state["global_step"] == int(match[3])
+    assert all(torch.isfinite(t).all() for t in state["state_dict"].values())
+    assert not list(checkpoints.glob("*.tmp"))
+
+
+def test_check_every_n_steps_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match=r"check_every_n_steps must be >= 1, got 0"):
+        NonFiniteGuard(check_every_n_steps=0)

@@ -1,0 +1,164 @@
+"""Exact resume: a run killed mid-epoch or stopped at an epoch boundary, then resumed, ends with the
+same weights as the uninterrupted run, tensor for tensor (CPU, deterministic)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lit_dl.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "configs" / "digits_mlp.yaml"
+
+
+def final_state(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    assert a["global_step"] == b["global_step"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
+    states_a, states_b = a["optimizer_states"][0]["state"], b["optimizer_states"][0]["state"]
+    assert states_a.keys() == states_b.keys()
+    for sa, sb in zip(states_a.values(), states_b.values(), strict=True):
+        for key in sa:
+            assert torch.equal(torch.as_tensor(sa[key]), torch.as_tensor(sb[key])), key
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
+def kill_config(tmp_path: Path) -> Path:
+    """Dropout, a warmup schedule (reads estimated_stepping_batches: Lightning #20550) and a checkpoint
+    every 2 steps; 6 steps per epoch, 3 epochs."""
+    config = {
+        "seed_everything": 3,
+        "trainer": {
+            "max_epochs": 3,
+            "accelerator": "cpu",
+            "devices": 1,
+            "deterministic": True,
+            "log_every_n_steps": 2,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "callbacks": [
+                {
+                    "class_path": "lit_dl.callbacks.AtomicCheckpoint",
+                    "init_args": {"every_n_train_steps": 2, "save_last": True},
+                },
+                {"class_path": "lit_dl.callbacks.ExactResume"},
+            ],
+        },
+        "model": {
+            "class_path": "lit_dl.models.MLPClassifier",
+            "init_args": {
+                "num_classes": 3,
+                "in_features": 16,
+                "hidden_sizes": [32],
+                "dropout": 0.3,
+                "scheduler_interval": "step",
+                "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.01}},
+                "lr_scheduler": {
+                    "class_path": "lit_dl.optim.WarmupCosineLR",
+                    "init_args": {"warmup_steps": 4},
+                },
+            },
+        },
+        "data": {
+            "class_path": "lit_dl.data.SyntheticClassificationDataModule",
+            "init_args": {"num_classes": 3, "num_features": 16, "num_train": 96, "batch_size": 16},
+        },
+        "test_after_fit": False,
+    }
+    path = tmp_path / "kill.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path) -> None:
+    config = kill_config(tmp_path)
+    killed_root, marker = tmp_path / "killed", tmp_path / "stalled"
+    stall = {
+        "class_path": "tests.probe_callbacks.StallAtStep",
+        "init_args": {"step": 9, "marker": str(marker)},
+    }
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lit_dl", "fit", "--config", str(config),
+         "--trainer.default_root_dir", str(killed_root), f"--trainer.callbacks+={yaml.safe_dump(stall)}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the run never reached step 9"
+            time.sleep(0.2)
+        # Lightning runs checkpoint callbacks last: the stall at step 9 comes after step 8's checkpoint.
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert marker.read_text() == "epoch 1 batch 2\n"
+    killed = killed_root / "lightning_logs" / "version_0"
+    assert final_state(killed)["global_step"] == 8  # mid-epoch: 2 of epoch 1's 6 batches done
+
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.default_root_dir",
+            str(killed_root),
+            "--ckpt_path",
+            "last",
+        ]
+    )
+    main(["fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path / "whole")])
+
+    resumed = final_state(killed_root / "lightning_logs" / "version_1")  # the resumed run's new folder
+    whole = final_state(tmp_path / "whole" / "lightning_logs" / "version_0")
+    assert whole["global_step"] == 18
+    assert_same_training_state(resumed, whole)
+
+
+@pytest.mark.parametrize(
+    "schedule", [None, "warmup_cosine.yaml"], ids=["recipe_cosine_epochs", "warmup_cosine_steps"]
+)
+def test_default_recipe_resumed_at_an_epoch_boundary_matches_the_uninterrupted_run(
+    tmp_path, schedule
+) -> None:
+    args = [
+        "fit", "--config", str(RECIPE),
+        *(["--config", str(REPO / "configs" / "lr_scheduler" / schedule),
+           "--model.init_args.lr_scheduler.init_args.warmup_steps", "6"] if schedule else []),
+        "--trainer.max_epochs", "4", "--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "1",
+        "--trainer.deterministic", "true", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", "--test_after_fit", "false",
+    ]  # fmt: skip
+    main([*args, "--trainer.default_root_dir", str(tmp_path / "whole")])
+    # stopped after 2 of 4 epochs, as a preempted run (max_epochs, which the schedule follows, unchanged)
+    stop = {"class_path": "tests.probe_callbacks.StopAfterEpoch", "init_args": {"epoch": 1}}
+    main(
+        [
+            *args,
+            "--trainer.default_root_dir",
+            str(tmp_path / "split"),
+            f"--trainer.callbacks+={yaml.safe_dump(stop)}",
+        ]
+    )
+    runs = tmp_path / "split" / "lightning_logs"
+    assert final_state(runs / "version_0")["epoch"] == 1
+    main([*args, "--trainer.default_root_dir", str(tmp_path / "split"), "--ckpt_path", "last"])
+    whole = final_state(tmp_path / "whole" / "lightning_logs" / "version_0")
+    assert_same_training_state(final_state(runs / "version_1"), whole)
