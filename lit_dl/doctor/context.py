@@ -122,7 +122,10 @@ def copy_task(task: ClassificationTask) -> ClassificationTask:
     """A deep copy of ``task`` that shares nothing with it and is attached to no Trainer."""
     trainer = task._trainer  # deepcopy would copy the whole Trainer along
     task._trainer = None
+    # The injected optimizer/scheduler factories are shared, not copied: they hold no state, and
+    # jsonargparse's may carry an instantiation context that does not copy.
+    shared = {id(f): f for f in (task.optimizer_factory, task.lr_scheduler_factory) if f is not None}
     try:
-        return copy.deepcopy(task)
+        return copy.deepcopy(task, memo=shared)
     finally:
         task._trainer = trainer

@@ -10,7 +10,12 @@ from tests.doctor.helpers import run_doctor
 
 OFFLINE = ["digits_mlp", "digits_cnn", "seq_embedding", "seq_transformer"]
 # config -> {check: why the warning is right}; empty: a warning is a regression.
-JUSTIFIED: dict[str, dict[str, str]] = {}
+JUSTIFIED: dict[str, dict[str, str]] = {
+    "seq_embedding": {
+        "init_loss": "masked max-pooling keeps the largest of T ReLU responses, so the pooled features "
+        "(and the logits) are large at He init; the recipe still reaches test acc 0.99 in 8 epochs",
+    },
+}
 
 
 def _assert_healthy(name: str, code: int, report: dict) -> None:
