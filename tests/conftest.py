@@ -66,3 +66,15 @@ def tiny_config(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Close progress bars that a failing-on-purpose run left open: tqdm would otherwise draw them at
+    interpreter exit, after pytest's closing summary line."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.leave = False
+        bar.close()
