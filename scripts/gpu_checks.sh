@@ -36,7 +36,9 @@ echo "== 1. host-sync check (set_sync_debug_mode error)"
 python3 scripts/benchmark_gpu.py --sync-check --warmup 5 --steps 10 || status=1
 echo "== 2. device-path tests"
 python3 -m pytest -q -p no:cacheprovider tests/data/test_device_batches.py tests/models/test_speed_switches.py || status=1
-echo "== 3. benchmark"
+echo "== 3. SyncBatchNorm under configs/trainer/ddp.yaml, bf16 (one GPU: layers converted and trained)"
+python3 scripts/check_sync_batchnorm_gpu.py --steps 30 || status=1
+echo "== 4. benchmark"
 python3 scripts/benchmark_gpu.py "$@" || status=1
 echo "== done (status $status); log: $LOG"
 exit $status
