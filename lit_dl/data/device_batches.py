@@ -17,7 +17,6 @@ read in order, each rank every ``world_size``-th sample, nothing repeated.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -25,24 +24,15 @@ import torch
 from torch import Tensor
 
 from lit_dl.data.batch_augment import AugmentParams, ImageBatchTransform
-from lit_dl.data.sampling import epoch_generator, epoch_permutation, rank_shard
+from lit_dl.data.sampling import epoch_generator, epoch_permutation, rank_shard, run_seed
 from lit_dl.errors import ConfigError
 
-__all__ = ["AUTO_MEMORY_SHARE", "DeviceBatches", "DeviceResident", "order_seed", "resident_device"]
+__all__ = ["AUTO_MEMORY_SHARE", "DeviceBatches", "DeviceResident", "resident_device"]
 
 DeviceResident = bool | Literal["auto"]
 AUTO_MEMORY_SHARE = 0.25
 """``auto`` keeps the splits on the accelerator when they take at most this share of its free memory."""
 _AUGMENT_STREAM = 1  # epoch_generator stream of the augmentation draws (0 is the sample order)
-
-
-def order_seed(datamodule: Any) -> int:
-    """Seed of the training order: the run's ``seed_everything`` seed (``PL_GLOBAL_SEED``, set in every
-    DDP process too), else the datamodule's ``seed``, else 0."""
-    env = os.environ.get("PL_GLOBAL_SEED")
-    if env is not None:
-        return int(env)
-    return int(getattr(datamodule, "seed", 0) or 0)
 
 
 def split_bytes(tensors: tuple[Tensor, ...]) -> int:
@@ -96,7 +86,7 @@ class DeviceBatches:
         batch_size: Samples per batch.
         train: Shuffle per epoch, shard like ``DistributedSampler`` and augment; else read in order.
         drop_last: Drop the last incomplete training batch.
-        seed: Seed of the order and the augmentation (see :func:`order_seed`).
+        seed: Seed of the order and the augmentation (see :func:`lit_dl.data.sampling.run_seed`: the CPU loader's seed too).
         rank: This process's global rank.
         world_size: Number of processes.
         transform: Turns the stored features of a batch into the model's inputs (``uint8`` images into
@@ -241,7 +231,7 @@ def device_batches_for(datamodule: Any, dataset: Any, train: bool) -> DeviceBatc
         batch_size=datamodule.batch_size if train else datamodule.eval_batch_size,
         train=train,
         drop_last=datamodule.drop_last,
-        seed=order_seed(datamodule),
+        seed=run_seed(),
         rank=trainer.global_rank if trainer is not None else 0,
         world_size=trainer.world_size if trainer is not None else 1,
         transform=None if transform is None else transform.to(device),

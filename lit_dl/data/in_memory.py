@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from lit_dl.data.device_batches import DeviceBatches, DeviceResident, device_batches_for
 from lit_dl.data.eval_sampler import EvalShardSampler
-from lit_dl.data.resumable import EpochSampler, ResumableDataLoader, run_seed
+from lit_dl.data.resumable import EpochSampler, ResumableDataLoader
+from lit_dl.data.sampling import run_seed
 from lit_dl.errors import ConfigError
 
 __all__ = ["InMemoryDataModule", "TensorBatchDataset"]

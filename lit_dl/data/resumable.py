@@ -14,7 +14,6 @@ no seed was set.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sized
 from typing import Any
 
@@ -23,16 +22,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from lit_dl.data.sampling import epoch_generator, epoch_permutation, rank_shard
 
-__all__ = ["EpochSampler", "ResumableDataLoader", "run_seed"]
+__all__ = ["EpochSampler", "ResumableDataLoader"]
 
 # `stream` of lit_dl.data.sampling.epoch_generator for the DataLoader's worker base seed
 # (0 is the sample order, 1 augmentation).
 _WORKER_SEED_STREAM = 2
-
-
-def run_seed() -> int:
-    """The run's seed as ``seed_everything`` recorded it (``PL_GLOBAL_SEED``), 0 when none was set."""
-    return int(os.environ.get("PL_GLOBAL_SEED", 0))
 
 
 class EpochSampler(DistributedSampler):
@@ -43,7 +37,7 @@ class EpochSampler(DistributedSampler):
 
     Args:
         dataset: The training split (only its length is used).
-        seed: Seed of the order (the run's seed, see :func:`run_seed`).
+        seed: Seed of the order (the run's seed, see :func:`lit_dl.data.sampling.run_seed`).
         num_replicas: Number of processes sharing the epoch.
         rank: This process's share.
     """

@@ -9,15 +9,23 @@ change which samples a step sees. The sharding follows ``torch.utils.data.Distri
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import Tensor
 
-__all__ = ["epoch_generator", "epoch_permutation", "rank_shard"]
+__all__ = ["epoch_generator", "epoch_permutation", "rank_shard", "run_seed"]
 
 # Large odd multipliers spread (seed, epoch, stream) over the 64-bit seed space (splitmix64's
 # constants); the result stays a Python int that torch.Generator.manual_seed accepts.
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def run_seed() -> int:
+    """The run's seed, as ``seed_everything`` (``seed_everything:`` in the YAML) recorded it in
+    ``PL_GLOBAL_SEED``, which Lightning also hands to DDP processes; 0 when no seed was set. The seed
+    of the training order on every data path."""
+    return int(os.environ.get("PL_GLOBAL_SEED", 0))
 
 
 def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
