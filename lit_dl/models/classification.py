@@ -41,8 +41,7 @@ from lit_dl.optim import (
     parameter_groups,
     scale_optimizer_lr,
 )
-from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_values
-from lit_dl.optim.optimizer_check import build_torch_optimizer_probe, optimizer_class
+from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_factory
 
 __all__ = ["ClassificationTask"]
 
@@ -135,7 +134,7 @@ class ClassificationTask(L.LightningModule):
         check_lr_scaling(lr_scaling, base_batch_size)
         check_scaling_reaches_the_schedule(lr_scaling, lr_scheduler)
         check_compile(compile, compile_backend)
-        _check_optimizer(optimizer)
+        check_optimizer_factory(optimizer)
         check_lr_scheduler_arguments(lr_scheduler)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
         # call it themselves. The optimizer and scheduler factories stay out: a callable in the
@@ -443,22 +442,3 @@ class ClassificationTask(L.LightningModule):
         """Class probabilities ``(batch, num_classes)``; the batch may be ``x`` or ``(x, y)``."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return torch.softmax(self(x), dim=-1)
-
-
-def _check_optimizer(optimizer: OptimizerCallable) -> None:
-    """Build a torch optimizer once on a CPU dummy parameter so bad settings fail at configuration
-    time, before a Trainer creates a run folder (torch validates lr, momentum, betas, eps in __init__).
-    Other optimizers are left to the run: they may only build on their device."""
-    try:
-        # not built (None) unless torch's own: another optimizer may only build on its device
-        built = build_torch_optimizer_probe(optimizer)
-    except (ValueError, TypeError, RuntimeError) as err:
-        raise ConfigError(f"invalid optimizer settings for {_callable_name(optimizer)}: {err}") from None
-    if built is not None:
-        check_optimizer_values(built, _callable_name(optimizer))
-
-
-def _callable_name(factory: object) -> str:
-    """``AdamW`` for ``torch.optim.AdamW`` or a ``functools.partial`` around it (as the CLI builds)."""
-    cls = optimizer_class(factory)  # type: ignore[arg-type]
-    return cls.__name__ if cls is not None else getattr(factory, "__name__", type(factory).__name__)

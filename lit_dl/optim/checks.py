@@ -8,15 +8,25 @@ run when the model is configured, before a Trainer writes anything.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
+from torch.optim import Optimizer
 
 from lit_dl.errors import ConfigError
 
-__all__ = ["check_lr_scheduler_arguments", "check_optimizer_values"]
+__all__ = [
+    "build_torch_optimizer_probe",
+    "check_lr_scheduler_arguments",
+    "check_optimizer_factory",
+    "check_optimizer_values",
+    "factory_class",
+    "factory_name",
+]
 
 
 def _bad_number(value: Any, ok: Callable[[float], bool]) -> bool:
@@ -25,6 +35,63 @@ def _bad_number(value: Any, ok: Callable[[float], bool]) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return not ok(float(value))
+
+
+def factory_class(factory: Callable[..., Any]) -> type | None:
+    """The class a factory builds: the factory itself when it is a class, or the class inside a
+    ``functools.partial`` (as LightningCLI/jsonargparse build ``OptimizerCallable`` and
+    ``LRSchedulerCallable``); else ``None``."""
+    if isinstance(factory, type):
+        return factory
+    if isinstance(factory, functools.partial):
+        for candidate in (factory.func, *factory.args):
+            if isinstance(candidate, type):
+                return candidate
+    return None
+
+
+def build_torch_optimizer_probe(factory: Callable[..., Any]) -> Optimizer | None:
+    """Build the factory's optimizer on one CPU dummy parameter if it is one of torch's own.
+
+    torch's optimizers validate their hyper-parameters (lr, momentum, betas, eps, option clashes)
+    in ``__init__`` and accept CPU parameters for every option (``fused``/``capturable`` included as
+    of torch 2.x), so building one on a CPU dummy checks exactly what torch checks. Any other
+    factory (a third-party optimizer, perhaps GPU-only such as a fused CUDA kernel, or an opaque
+    callable) is not built: its settings are checked when the run builds it on the real parameters.
+
+    Returns:
+        The probe optimizer, or ``None`` when the factory is not a torch optimizer.
+
+    Raises:
+        ValueError, TypeError, RuntimeError: torch refused the settings.
+    """
+    cls = factory_class(factory)
+    if cls is None or not issubclass(cls, Optimizer) or not cls.__module__.startswith("torch.optim."):
+        return None
+    return factory([nn.Parameter(torch.zeros(1))])
+
+
+def factory_name(factory: object) -> str:
+    """``AdamW`` for ``torch.optim.AdamW`` or a ``functools.partial`` around it (as the CLI builds)."""
+    cls = factory_class(factory)  # type: ignore[arg-type]
+    return cls.__name__ if cls is not None else getattr(factory, "__name__", type(factory).__name__)
+
+
+def check_optimizer_factory(factory: Callable[..., Any]) -> None:
+    """Check an optimizer factory's settings at configuration time, before a Trainer writes anything:
+    torch's own checks (by building a probe, see :func:`build_torch_optimizer_probe`) and the values
+    torch accepts but that train to nonsense (:func:`check_optimizer_values`). Other optimizers are
+    left to the run: they may only build on their device.
+
+    Raises:
+        ConfigError: naming the optimizer and the refused setting.
+    """
+    try:
+        built = build_torch_optimizer_probe(factory)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise ConfigError(f"invalid optimizer settings for {factory_name(factory)}: {err}") from None
+    if built is not None:
+        check_optimizer_values(built, factory_name(factory))
 
 
 # group option -> (is allowed, what is allowed)
@@ -83,9 +150,8 @@ def check_lr_scheduler_arguments(factory: Any) -> None:
     keywords = getattr(factory, "keywords", None)
     if not isinstance(keywords, dict):
         return
-    scheduler = next(
-        (a.__name__ for a in getattr(factory, "args", ()) if isinstance(a, type)), "lr_scheduler"
-    )
+    cls = factory_class(factory)
+    scheduler = cls.__name__ if cls is not None else "lr_scheduler"
     for option, (ok, allowed) in _SCHEDULER_RULES.items():
         value = keywords.get(option)
         if _bad_number(value, ok):

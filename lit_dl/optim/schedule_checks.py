@@ -11,7 +11,7 @@ from torch import nn
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from lit_dl.errors import ConfigError
-from lit_dl.optim.optimizer_check import optimizer_class
+from lit_dl.optim.checks import factory_class
 
 __all__ = ["check_scaling_reaches_the_schedule", "overwrites_group_lr"]
 
@@ -34,7 +34,7 @@ def overwrites_group_lr(factory: Callable[..., Any]) -> bool:
         try:
             factory(optimizer)
         except Exception:  # any failure: the settings are not ours to judge here, the class is
-            cls = optimizer_class(factory)
+            cls = factory_class(factory)
             return cls is not None and issubclass(cls, _LR_OVERWRITING)
         first_lrs.append(optimizer.param_groups[0]["lr"])
     return not math.isclose(first_lrs[1], 2.0 * first_lrs[0], rel_tol=1e-9)
@@ -52,7 +52,7 @@ def check_scaling_reaches_the_schedule(lr_scaling: str, lr_scheduler: Callable[.
     """
     if lr_scaling == "none" or lr_scheduler is None or not overwrites_group_lr(lr_scheduler):
         return
-    cls = optimizer_class(lr_scheduler)
+    cls = factory_class(lr_scheduler)
     name = cls.__name__ if cls is not None else type(lr_scheduler).__name__
     raise ConfigError(
         f"lr_scaling={lr_scaling!r} cannot reach the LR of {name}: it sets every group's LR from its own "
