@@ -49,37 +49,42 @@ def load_checkpoint(
         ConfigError: the file is missing, a directory, empty, truncated, not a torch file, holds
             objects that safe loading refuses, or is not a dictionary with a ``state_dict``.
     """
-    file = Path(path)
-    if not file.exists():
-        raise ConfigError(f"checkpoint {str(path)!r} does not exist")
-    if file.is_dir():
-        raise ConfigError(f"checkpoint {str(path)!r} is a directory; give the .ckpt file inside it")
-    if file.stat().st_size == 0:
-        raise ConfigError(f"checkpoint {str(path)!r} is an empty file")
-    try:
-        # mmap needs torch's zip format; a file without it is not a checkpoint lit-dl writes
-        mmap = mmap and zipfile.is_zipfile(file)
-        checkpoint = torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as err:
-        if _UNSAFE_GLOBAL.search(str(err)):
-            raise _unsafe(path, err) from None
-        raise ConfigError(f"checkpoint {str(path)!r} is not a torch checkpoint file") from None
-    except (EOFError, zipfile.BadZipFile) as err:
-        raise ConfigError(
-            f"checkpoint {str(path)!r} is truncated or corrupt ({type(err).__name__})"
-        ) from None
-    except RuntimeError as err:
-        # torch's zip reader: "PytorchStreamReader failed reading zip archive: failed finding central directory"
-        if "PytorchStreamReader" in str(err) or "zip archive" in str(err):
-            raise ConfigError(
-                f"checkpoint {str(path)!r} is truncated or corrupt (not a complete zip archive)"
-            ) from None
-        raise
+    checkpoint = _read_torch_file(path, "checkpoint", map_location, mmap)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(
             f"checkpoint {str(path)!r} is not a Lightning checkpoint (a dictionary with a 'state_dict')"
         )
     return checkpoint
+
+
+def _read_torch_file(path: str | os.PathLike[str], what: str, map_location: Any, mmap: bool) -> Any:
+    """``torch.load(path, weights_only=True)`` with every way the file can be bad turned into one
+    line: missing, a directory, empty, truncated, not a torch file, or holding pickled objects
+    (:class:`UnsafeCheckpointError`). ``what`` names the file in the message."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"{what} {str(path)!r} does not exist")
+    if file.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a directory; give the .ckpt file inside it")
+    if file.stat().st_size == 0:
+        raise ConfigError(f"{what} {str(path)!r} is an empty file")
+    try:
+        # mmap needs torch's zip format; a file without it is not a checkpoint lit-dl writes
+        mmap = mmap and zipfile.is_zipfile(file)
+        return torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        if _UNSAFE_GLOBAL.search(str(err)):
+            raise _unsafe(path, err) from None
+        raise ConfigError(f"{what} {str(path)!r} is not a torch checkpoint file") from None
+    except (EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"{what} {str(path)!r} is truncated or corrupt ({type(err).__name__})") from None
+    except RuntimeError as err:
+        # torch's zip reader: "PytorchStreamReader failed reading zip archive: failed finding central directory"
+        if "PytorchStreamReader" in str(err) or "zip archive" in str(err):
+            raise ConfigError(
+                f"{what} {str(path)!r} is truncated or corrupt (not a complete zip archive)"
+            ) from None
+        raise
 
 
 def _unsafe(path: str | os.PathLike[str], err: BaseException) -> UnsafeCheckpointError:
@@ -105,13 +110,10 @@ def load_weights_file(path: str | os.PathLike[str], map_location: Any = "cpu") -
     """``torch.load(path, weights_only=True)`` of a checkpoint *or* a plain state dict (``init_from``).
 
     Raises:
-        ConfigError: the file does not exist.
+        ConfigError: the file is missing, a directory, empty, truncated or not a torch file.
         UnsafeCheckpointError: the file holds pickled objects beyond tensors and plain containers.
     """
-    if not Path(path).is_file():
-        raise ConfigError(f"checkpoint file {str(path)!r} does not exist")
-    with refuse_unsafe_pickles(path):
-        return torch.load(path, map_location=map_location, weights_only=True)
+    return _read_torch_file(path, "checkpoint file", map_location, mmap=False)
 
 
 def find_last_checkpoint(root: str | os.PathLike[str]) -> Path:
