@@ -13,12 +13,17 @@ every epoch:
   ``self.log`` of the loss on every step, metric objects logged from every validation step, and a
   ``TensorDataset`` whose samples the DataLoader collates one by one.
 
+``--breakdown`` adds one lit_dl contestant per default component, the recipe with that component
+removed (each callback of the bundle, the logger, the task's train-loss window): how much of the
+gap to barebones each one costs.
+
 Timings cover ``fit`` / the loop only (no imports, no test pass). The contestants run interleaved,
 ``--repeats`` times; the best time of each is reported (the run least disturbed by other processes,
 as ``timeit`` reports it), with the ratios measured in the same run.
 
     python scripts/benchmark_overhead.py
     python scripts/benchmark_overhead.py --repeats 5 -- --model.init_args.hidden_sizes=[1024,1024]
+    python scripts/benchmark_overhead.py --breakdown
 """
 
 from __future__ import annotations
@@ -134,6 +139,37 @@ def _per_sample_loaders(cli: LitDLCLI) -> None:
     dm.val_dataloader = lambda: loader(dm.val_set, False)
 
 
+class _NoTrainWindow(MLPClassifier):
+    """The recipe's model without its train-loss window (nothing logged from training steps)."""
+
+    def _log_train_window(self, terms, batch_idx):
+        pass
+
+
+def _without(component: str, cli: LitDLCLI) -> LitDLCLI:
+    """``cli`` with one default component removed (``--breakdown``)."""
+    trainer = cli.trainer
+    if component == "logger + LearningRateMonitor":  # the monitor refuses to run without a logger
+        trainer.loggers = []
+        trainer.callbacks = [c for c in trainer.callbacks if type(c).__name__ != "LearningRateMonitor"]
+    elif component == "train-loss window":
+        cli.model.__class__ = _NoTrainWindow
+    else:
+        trainer.callbacks = [c for c in trainer.callbacks if type(c).__name__ != component]
+    return cli
+
+
+BREAKDOWN = (
+    "AtomicCheckpoint",
+    "ExactResume",
+    "NonFiniteGuard",
+    "LearningRateMonitor",
+    "WeightInit",
+    "logger + LearningRateMonitor",
+    "train-loss window",
+)
+
+
 def lightning(cli: LitDLCLI) -> float:
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -145,9 +181,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--progress-bar", action="store_true", help="keep the TQDM progress bar on")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time the recipe without each default component"
+    )
     parser.add_argument("overrides", nargs="*", help="lit-dl overrides for the recipe, after --")
     args = parser.parse_args()
     names = ("hand-written loop", "lit_dl recipe", "Lightning barebones", "naive Lightning")
+    parts = BREAKDOWN if args.breakdown else ()
+    names += tuple(f"lit_dl - {part}" for part in parts)
     times: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as root:
         for r in range(args.repeats):
@@ -162,6 +203,9 @@ def main() -> None:
             naive = build(args.epochs, root, args.progress_bar, args.overrides, naive=True)
             _per_sample_loaders(naive)
             times["naive Lightning"].append(lightning(naive))
+            for part in parts:
+                cli = _without(part, build(args.epochs, root, args.progress_bar, args.overrides))
+                times[f"lit_dl - {part}"].append(lightning(cli))
     best = {name: min(values) for name, values in times.items()}
     base = best["hand-written loop"]
     print(
@@ -169,12 +213,16 @@ def main() -> None:
     )
     for name, values in times.items():
         print(
-            f"{name:19s}: {best[name]:.3f} s best, {statistics.median(values):.3f} s median, "
+            f"{name:32s}: {best[name]:.3f} s best, {statistics.median(values):.3f} s median, "
             f"{best[name] / base:.2f}x hand-written"
         )
     print(f"ratio lit_dl / hand-written: {best['lit_dl recipe'] / base:.2f}x")
     print(f"ratio lit_dl / barebones: {best['lit_dl recipe'] / best['Lightning barebones']:.2f}x")
     print(f"ratio naive / lit_dl: {best['naive Lightning'] / best['lit_dl recipe']:.2f}x")
+    gap = best["lit_dl recipe"] - best["Lightning barebones"]
+    for part in parts:
+        saved = best["lit_dl recipe"] - best[f"lit_dl - {part}"]
+        print(f"cost of {part:28s}: {saved:+.3f} s ({saved / gap:+.0%} of the gap to barebones)")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,22 @@ class AtomicCheckpoint(ModelCheckpoint):
     power cut also needs the file system to keep the rename's order, which journaling ones do.)
     """
 
+    @property
+    def state_key(self) -> str:
+        # Lightning reads a callback's state_key at every hook call (the profiler's action name), and
+        # ModelCheckpoint builds it with repr() each time: keep it for as long as its inputs stay the same.
+        inputs = (
+            self.monitor,
+            self.mode,
+            self._every_n_train_steps,
+            self._every_n_epochs,
+            self._train_time_interval,
+        )
+        cached = getattr(self, "_state_key_cache", None)
+        if cached is None or cached[0] != inputs:
+            cached = self._state_key_cache = (inputs, super().state_key)
+        return cached[1]
+
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         # Overrides ModelCheckpoint._save_checkpoint (lightning 2.6.6); same bookkeeping after the write.
         folder, name = os.path.split(filepath)

@@ -29,7 +29,8 @@ def capture_rng_state() -> dict[str, Any]:
             "has_gauss": int(np_has_gauss),
             "gauss": float(np_gauss),
         },
-        "python": {"version": int(py_version), "state": list(py_state), "gauss": py_gauss},
+        # one tensor, not 625 ints: each pickled object costs the checkpoint writer a call
+        "python": {"version": int(py_version), "state": torch.tensor(py_state, dtype=torch.int64), "gauss": py_gauss},
     }
 
 
@@ -42,7 +43,10 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     keys = npy["keys"].numpy().astype(np.uint32)
     np.random.set_state((npy["name"], keys, npy["pos"], npy["has_gauss"], npy["gauss"]))
     py = state["python"]
-    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    py_state = py["state"]
+    if isinstance(py_state, torch.Tensor):
+        py_state = py_state.tolist()
+    random.setstate((py["version"], tuple(py_state), py["gauss"]))
 
 
 class ExactResume(L.Callback):

@@ -70,3 +70,14 @@ def test_ckpt_path_last_without_a_previous_run_is_a_one_line_error(tmp_path, tin
     assert not (tmp_path / "runs" / "lightning_logs").exists()
     with pytest.raises(ConfigError, match=r"version_\*/checkpoints/last\*\.ckpt"):
         find_last_checkpoint(tmp_path)
+
+
+def test_state_key_is_modelcheckpoints_and_follows_its_inputs(tmp_path) -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    atomic = AtomicCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max")
+    uncached = ModelCheckpoint.state_key.fget
+    assert atomic.state_key == uncached(atomic)
+    assert atomic.state_key is atomic.state_key  # built once
+    atomic.monitor = "val/loss"
+    assert atomic.state_key == uncached(atomic) and "val/loss" in atomic.state_key
