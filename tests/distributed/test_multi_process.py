@@ -28,7 +28,10 @@ RECIPE = [
     "--model.init_args.lr_scaling=linear",
     "--model.init_args.base_batch_size=64",
 ]
-TINY_FIT = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.log_every_n_steps=2"]
+# One whole epoch of the default recipe: 1407 training samples on these splits, 704 per rank, 11
+# batches of 64 on each of two ranks.
+ONE_EPOCH = ["--trainer.max_epochs=1", "--trainer.log_every_n_steps=2"]
+STEPS_PER_RANK = 11
 # What Lightning prints when evaluation is not exact or logging does not fit the run.
 DDP_WARNINGS = (
     "sync_dist=True",
@@ -82,7 +85,7 @@ def two_nodes(tmp_path_factory):
     on node 0's address (here 127.0.0.1)."""
     tmp = tmp_path_factory.mktemp("two_nodes")
     port = free_port()
-    args = lit_dl_args("fit", tmp / "runs", *TINY_FIT, "--trainer.devices=1", "--trainer.num_nodes=2")
+    args = lit_dl_args("fit", tmp / "runs", *ONE_EPOCH, "--trainer.devices=1", "--trainer.num_nodes=2")
     args.append("--trainer.strategy=ddp")
     nodes = [
         subprocess.Popen(
@@ -131,9 +134,10 @@ def test_two_nodes_train_the_default_recipe_into_one_run_folder(two_nodes, run_d
     assert "All distributed processes registered. Starting with 2 processes" in node0
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in node1
     assert (node0 + node1).count("test/acc") == 1  # rank 0 prints the test metrics once
-    assert checkpoint.name == "epoch=0-step=3.ckpt"
-    # the train-loss window closes at log_every_n_steps (step 1) and at the epoch's end (step 2)
-    assert [step for step, _ in read_scalars(run_dir)["train/loss"]] == [1, 2]
+    assert checkpoint.name == f"epoch=0-step={STEPS_PER_RANK}.ckpt"
+    # the train-loss window closes every log_every_n_steps (2) optimizer steps and at the epoch's end
+    # (the 11th); a point is logged at the step count before the closing step, as Lightning's are
+    assert [step for step, _ in read_scalars(run_dir)["train/loss"]] == [1, 3, 5, 7, 9, 10]
 
 
 def test_no_ddp_warning_in_the_recipe_output(two_nodes):
@@ -158,12 +162,15 @@ def test_two_process_val_and_test_metrics_equal_one_process_exactly(
 
 def test_linear_lr_scaling_doubles_the_logged_lr_on_two_processes(run_dir, tmp_path):
     one = tmp_path / "one"
-    LitDLCLI(args=lit_dl_args("fit", one, *TINY_FIT, "--trainer.devices=1", "--test_after_fit=false"))
+    # one process over as many steps as each of the two ranks took: the same schedule, step for step
+    steps = f"--trainer.limit_train_batches={STEPS_PER_RANK}"
+    LitDLCLI(args=lit_dl_args("fit", one, *ONE_EPOCH, steps, "--trainer.devices=1", "--test_after_fit=false"))
     lr_one = read_scalars(one / "lightning_logs" / "version_0")["lr-AdamW/decay"]
     lr_two = read_scalars(run_dir)["lr-AdamW/decay"]
-    assert [step for step, _ in lr_two] == [step for step, _ in lr_one] == [1]
+    assert [step for step, _ in lr_two] == [step for step, _ in lr_one] == [1, 3, 5, 7, 9]
     assert lr_one[0][1] == pytest.approx(0.003)  # global batch 64 = base: unscaled
-    assert lr_two[0][1] == 2 * lr_one[0][1]  # global batch 128: x2, exactly
+    for (_, two), (_, one_lr) in zip(lr_two, lr_one, strict=True):
+        assert two == 2 * one_lr  # global batch 128: x2, exactly
 
 
 def test_two_process_predict_writes_one_file_equal_to_one_process(checkpoint, tmp_path, one_thread):
