@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -108,6 +109,8 @@ class LitDLCLI(LightningCLI):
                 default=True,
                 help="After fit, evaluate the best checkpoint on the test split and print the metrics.",
             )
+        elif subcommand is not None:  # so that a fit run's config.yaml serves every subcommand as is
+            parser.add_argument("--test_after_fit", type=bool, default=True, help="Ignored (fit's option).")
         if subcommand is not None:
             parser.add_argument(
                 "--model_from_ckpt",
@@ -207,8 +210,10 @@ class LitDLCLI(LightningCLI):
     # ---------------------------------------------------------------------------------------------
     # Building
     def instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
         try:
-            super().instantiate_classes()
+            with _init_from_unread_under_ckpt_path(config):
+                super().instantiate_classes()
         except ValueError as err:
             # Model and data constructors validate their arguments with ValueError (lit_dl's STYLE.md).
             raise to_config_error(err) or ConfigError(" ".join(str(err).split())) from err
@@ -273,6 +278,28 @@ class LitDLCLI(LightningCLI):
             self.trainer.callbacks.append(PredictionWriter())
         kwargs["return_predictions"] = False
         self._guarded(self.trainer.predict, model, datamodule=datamodule, **kwargs)
+
+
+@contextlib.contextmanager
+def _init_from_unread_under_ckpt_path(config: Any) -> Iterator[None]:
+    """Build the model without reading ``init_from`` when ``--ckpt_path`` gives its weights.
+
+    A fine-tuned run's ``config.yaml`` keeps its ``init_from``; ``test``, ``predict``, ``export`` or a
+    resumed ``fit`` with that config and one of the run's checkpoints load the checkpoint's weights,
+    so the source file is neither read nor needed (it may be gone). The config itself (and the
+    ``config.yaml`` written from it) keeps the value.
+    """
+    model = config.get("model") if config.get("ckpt_path") else None
+    init_args = model.get("init_args") if hasattr(model, "get") else None
+    if init_args is None or not init_args.get("init_from"):
+        yield
+        return
+    init_from, init_args["init_from"] = init_args["init_from"], None
+    rank_zero_info(f"init_from {init_from} not read: the weights come from --ckpt_path")
+    try:
+        yield
+    finally:
+        init_args["init_from"] = init_from
 
 
 # Subcommands that are not Trainer methods: name -> function taking the remaining arguments.

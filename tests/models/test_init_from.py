@@ -111,3 +111,36 @@ def test_load_from_checkpoint_then_fit_keeps_the_loaded_weights(tmp_path) -> Non
     probe = fit_one_step(loaded, tmp_path)
     for name, value in source.backbone.state_dict().items():
         assert torch.equal(probe.weights[name], value), name
+
+
+def test_a_fine_tuned_run_is_tested_exported_and_resumed_without_its_source_file(
+    tmp_path, tiny_config
+) -> None:
+    import shutil
+
+    from lit_dl.cli import main
+
+    main(["fit", "--config", str(tiny_config), f"--trainer.default_root_dir={tmp_path / 'base'}",
+          "--trainer.max_epochs=1", "--test_after_fit=false"])  # fmt: skip
+    (source,) = (tmp_path / "base").glob("lightning_logs/version_0/checkpoints/*.ckpt")
+    moved = tmp_path / "moved.ckpt"
+    shutil.copy(source, moved)
+    main(["fit", "--config", str(tiny_config), f"--trainer.default_root_dir={tmp_path / 'tuned'}",
+          "--trainer.max_epochs=1", "--test_after_fit=false", f"--model.init_args.init_from={moved}"])  # fmt: skip
+    run = tmp_path / "tuned" / "lightning_logs" / "version_0"
+    assert f"init_from: {moved}" in (run / "config.yaml").read_text()  # the record keeps it
+    (tuned,) = (run / "checkpoints").glob("*.ckpt")
+    moved.unlink()  # the source is gone: nothing below may need it
+    config = ["--config", str(run / "config.yaml")]
+    main(["test", *config, f"--ckpt_path={tuned}", f"--trainer.default_root_dir={tmp_path / 'test'}"])
+    main(["export", *config, f"--ckpt_path={tuned}", "--format=state_dict", f"--output={tmp_path / 'w.pt'}"])
+    exported = torch.load(tmp_path / "w.pt", weights_only=True)
+    weights = torch.load(tuned, weights_only=True)["state_dict"]
+    network = {k: v for k, v in exported.items() if k.startswith("backbone.")}  # beside mean and std
+    assert network.keys() == weights.keys()
+    for name, value in network.items():
+        assert torch.equal(value, weights[name]), name
+    main(["fit", *config, f"--ckpt_path={tuned}", "--trainer.max_epochs=2", "--test_after_fit=false",
+          f"--trainer.default_root_dir={tmp_path / 'resumed'}"])  # fmt: skip
+    (last,) = (tmp_path / "resumed").glob("lightning_logs/version_0/checkpoints/*.ckpt")
+    assert torch.load(last, weights_only=True)["epoch"] == 1
