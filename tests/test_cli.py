@@ -78,7 +78,7 @@ def test_config_files_compose_left_to_right(tiny_config, tmp_path):
     assert model_cfg.optimizer.class_path == "torch.optim.SGD"
     assert model_cfg.optimizer.init_args.lr == 0.02  # the command line wins over both files
     assert model_cfg.optimizer.init_args.nesterov is True
-    assert model_cfg.lr_scheduler.class_path == "torch.optim.lr_scheduler.StepLR"
+    assert model_cfg.lr_scheduler.class_path == "lit_dl.optim.WarmupStepLR"
     assert model_cfg.hidden_sizes == [16]  # untouched values of the recipe survive
 
 

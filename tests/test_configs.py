@@ -75,9 +75,10 @@ def test_file_composes_with_the_default_recipe_and_trains(extra, tmp_path):
         if isinstance(value, dict):
             assert got[key].class_path == value["class_path"]
             for arg, arg_value in value["init_args"].items():
-                assert got[key].init_args[arg] == (
-                    tuple(arg_value) if isinstance(arg_value, list) else arg_value
-                )
+                got_value = got[key].init_args[arg]
+                if isinstance(arg_value, list):  # a tuple where the argument is typed one (betas)
+                    got_value = list(got_value)
+                assert got_value == arg_value
         else:
             assert got[key] == value
     optimizer = cli.trainer.optimizers[0]

@@ -135,7 +135,11 @@ class WarmupCosineLR(WarmupLR):
 
 
 class WarmupStepLR(WarmupLR):
-    """Linear warmup, then the LR multiplied by ``gamma`` every ``step_size`` steps, floored at ``min_lr``.
+    """Linear warmup, then the LR multiplied by ``gamma`` at each decay point, floored at ``min_lr``.
+
+    The decay points are either every ``step_size`` steps, or the fractions ``decay_at`` of the main
+    schedule (the steps after the warmup), which follow the run however long it is: ``[0.5, 0.75]`` is
+    the classic ResNet shape (He et al., 2016: x0.1 at 32k and 48k of 64k iterations).
 
     Args:
         optimizer: The wrapped optimizer.
@@ -144,29 +148,54 @@ class WarmupStepLR(WarmupLR):
         warmup_steps: Length of the linear warmup in scheduler steps; 0 turns it off.
         warmup_start_factor: Fraction of the base LR used at step 0, in ``[0, 1]``.
         min_lr: Floor of the LR after the warmup.
-        total_steps: Length of the run in scheduler steps, only checked against the warmup;
-            ``None``: filled in from the Trainer.
+        total_steps: Length of the run in scheduler steps; ``None``: filled in from the Trainer.
         last_epoch: Index of the last step taken (``-1``: start fresh).
+        decay_at: Instead of ``step_size``: increasing fractions in ``(0, 1)`` of the steps after the
+            warmup at which the LR is multiplied by ``gamma``.
     """
 
     def __init__(
         self,
         optimizer: Optimizer,
-        step_size: int,
+        step_size: int | None = None,
         gamma: float = 0.1,
         warmup_steps: int = 0,
         warmup_start_factor: float = 0.1,
         min_lr: float = 0.0,
         total_steps: int | None = None,
         last_epoch: int = -1,
+        decay_at: list[float] | None = None,
     ) -> None:
-        if step_size < 1:
+        if (step_size is None) == (decay_at is None):
+            raise ConfigError(
+                f"give exactly one of step_size (steps between decays) and decay_at (fractions of the run), "
+                f"got step_size={step_size!r}, decay_at={decay_at!r}"
+            )
+        if step_size is not None and step_size < 1:
             raise ConfigError(f"step_size must be >= 1, got {step_size!r}")
+        if decay_at is not None:
+            points = [float(f) for f in decay_at]
+            if not points or any(not 0.0 < f < 1.0 for f in points) or points != sorted(set(points)):
+                raise ConfigError(
+                    f"decay_at must be increasing fractions of the run in (0, 1), got {decay_at!r}"
+                )
+            decay_at = points
         if not 0.0 < gamma <= 1.0:
             raise ConfigError(f"gamma must be in (0, 1], got {gamma!r}")
-        self.step_size = int(step_size)
+        self.step_size = None if step_size is None else int(step_size)
+        self.decay_at = decay_at
         self.gamma = float(gamma)
         super().__init__(optimizer, warmup_steps, warmup_start_factor, min_lr, total_steps, last_epoch)
 
     def main_lr(self, base_lr: float, step: int) -> float:
-        return base_lr * self.gamma ** (step // self.step_size)
+        if self.step_size is not None:
+            return base_lr * self.gamma ** (step // self.step_size)
+        if step == 0:  # the start does not depend on the run's length (total_steps may be unset)
+            return base_lr
+        if self.total_steps is None:
+            raise RuntimeError(
+                "WarmupStepLR(decay_at=...).total_steps is unset: pass total_steps or call fit_to_run(run_length)"
+            )
+        main = self.total_steps - self.warmup_steps
+        decays = sum(step >= round(f * main) for f in self.decay_at)
+        return base_lr * self.gamma**decays

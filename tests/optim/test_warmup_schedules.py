@@ -111,8 +111,13 @@ def test_warmup_rejects_bad_values(kwargs, message):
     [
         ({"step_size": 0}, r"step_size must be >= 1, got 0"),
         ({"step_size": 2, "gamma": 0.0}, r"gamma must be in \(0, 1\], got 0.0"),
+        ({}, r"give exactly one of step_size .* got step_size=None, decay_at=None"),
+        ({"step_size": 2, "decay_at": [0.5]}, r"give exactly one of step_size"),
+        ({"decay_at": [0.75, 0.5]}, r"decay_at must be increasing fractions of the run in \(0, 1\), got \[0.75, 0.5\]"),
+        ({"decay_at": [0.5, 1.0]}, r"decay_at must be increasing fractions"),
+        ({"decay_at": []}, r"decay_at must be increasing fractions"),
     ],
-    ids=["step-size", "gamma"],
+    ids=["step-size", "gamma", "neither", "both", "unordered", "one", "empty"],
 )
 def test_step_rejects_bad_values(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -139,3 +144,17 @@ def test_min_lr_above_an_unnamed_group_names_the_group_index():
     optimizer = torch.optim.SGD(groups, lr=0.1)
     with pytest.raises(ConfigError, match=r"base LR 0.0001 of parameter group 1; use min_lr <= lr"):
         WarmupCosineLR(optimizer, min_lr=1e-3, total_steps=10)
+
+
+def test_step_decay_at_fractions_follows_the_run_length():
+    # 2 warmup steps, then 8 main steps: x0.1 at 4 (half) and at 6 (three quarters)
+    sched = WarmupStepLR(_optimizer(), decay_at=[0.5, 0.75], gamma=0.1, warmup_steps=2, warmup_start_factor=0.5)
+    sched.fit_to_run(10, unit="epochs")
+    assert sched.total_steps == 10
+    lrs = [v[0] for v in _run(sched, 10)]
+    expected = [0.05, 0.075] + [0.1] * 4 + [0.1 * 0.1] * 2 + [0.1 * 0.1 * 0.1] * 2
+    assert lrs == pytest.approx(expected, rel=1e-12)
+    longer = WarmupStepLR(_optimizer(), decay_at=[0.5, 0.75], warmup_steps=2, warmup_start_factor=0.5)
+    longer.fit_to_run(18, unit="epochs")  # 16 main steps: decays at 8 and 12 after the warmup
+    lrs = [v[0] for v in _run(longer, 18)]
+    assert [i for i in range(1, 18) if lrs[i] < lrs[i - 1] and i > 2] == [10, 14]
