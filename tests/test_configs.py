@@ -115,9 +115,7 @@ def test_no_shipped_schedule_hard_codes_the_run_length(config):
 def test_every_recipe_keeps_last_ckpt_resumes_exactly_and_stops_on_non_finite(recipe, tmp_path):
     from lit_dl.callbacks import AtomicCheckpoint, ExactResume, NonFiniteGuard
 
-    cli = LitDLCLI(
-        args=["--config", str(recipe), f"--trainer.default_root_dir={tmp_path}"], run=False
-    )
+    cli = LitDLCLI(args=["--config", str(recipe), f"--trainer.default_root_dir={tmp_path}"], run=False)
     kinds = [type(c) for c in cli.trainer.callbacks]
     assert {AtomicCheckpoint, ExactResume, NonFiniteGuard} <= set(kinds)
     (checkpoint,) = [c for c in cli.trainer.callbacks if isinstance(c, AtomicCheckpoint)]

@@ -113,7 +113,10 @@ def test_warmup_rejects_bad_values(kwargs, message):
         ({"step_size": 2, "gamma": 0.0}, r"gamma must be in \(0, 1\], got 0.0"),
         ({}, r"give exactly one of step_size .* got step_size=None, decay_at=None"),
         ({"step_size": 2, "decay_at": [0.5]}, r"give exactly one of step_size"),
-        ({"decay_at": [0.75, 0.5]}, r"decay_at must be increasing fractions of the run in \(0, 1\), got \[0.75, 0.5\]"),
+        (
+            {"decay_at": [0.75, 0.5]},
+            r"decay_at must be increasing fractions of the run in \(0, 1\), got \[0.75, 0.5\]",
+        ),
         ({"decay_at": [0.5, 1.0]}, r"decay_at must be increasing fractions"),
         ({"decay_at": []}, r"decay_at must be increasing fractions"),
     ],
@@ -148,7 +151,9 @@ def test_min_lr_above_an_unnamed_group_names_the_group_index():
 
 def test_step_decay_at_fractions_follows_the_run_length():
     # 2 warmup steps, then 8 main steps: x0.1 at 4 (half) and at 6 (three quarters)
-    sched = WarmupStepLR(_optimizer(), decay_at=[0.5, 0.75], gamma=0.1, warmup_steps=2, warmup_start_factor=0.5)
+    sched = WarmupStepLR(
+        _optimizer(), decay_at=[0.5, 0.75], gamma=0.1, warmup_steps=2, warmup_start_factor=0.5
+    )
     sched.fit_to_run(10, unit="epochs")
     assert sched.total_steps == 10
     lrs = [v[0] for v in _run(sched, 10)]
