@@ -69,7 +69,7 @@ class NonFiniteGuard(L.Callback):
             return
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if grads:
-            self._record(torch.nn.utils.get_total_norm(grads), trainer.global_step, 1)
+            self._record(_total_norm(grads), trainer.global_step, 1)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -114,6 +114,16 @@ class NonFiniteGuard(L.Callback):
         value = float(values[first])
         self._window = [(step, kind, values[first])]
         return step, kind, value
+
+
+def _total_norm(tensors: list[Tensor]) -> Tensor:
+    """The 2-norm of all ``tensors`` together, as ``torch.nn.utils.get_total_norm`` computes it, without
+    its per-call grouping by device and dtype (a third of its cost on a small model's step): one fused
+    ``foreach`` norm and one norm of the per-tensor norms."""
+    norms = torch._foreach_norm(tensors)
+    if len({n.dtype for n in norms}) > 1 or len({n.device for n in norms}) > 1:
+        return torch.nn.utils.get_total_norm(tensors)
+    return torch.linalg.vector_norm(torch.stack(norms))
 
 
 def _last_checkpoint(trainer: L.Trainer) -> str | None:

@@ -96,3 +96,16 @@ def test_absurd_lr_stops_at_the_first_non_finite_step_and_keeps_the_last_good_ch
 def test_check_every_n_steps_must_be_positive() -> None:
     with pytest.raises(ConfigError, match=r"check_every_n_steps must be >= 1, got 0"):
         NonFiniteGuard(check_every_n_steps=0)
+
+
+def test_total_gradient_norm_is_torchs_get_total_norm() -> None:
+    from lit_dl.callbacks.non_finite import _total_norm
+
+    torch.manual_seed(0)
+    grads = [torch.randn(16, 8), torch.randn(16), torch.randn(3, 16)]
+    assert torch.equal(_total_norm(grads), torch.nn.utils.get_total_norm(grads))
+    mixed = [grads[0], grads[1].double()]  # another dtype: torch's grouped path
+    assert torch.equal(_total_norm(mixed), torch.nn.utils.get_total_norm(mixed))
+    for bad in (float("nan"), float("inf")):
+        poisoned = [grads[0], torch.full((4,), bad)]
+        assert not torch.isfinite(_total_norm(poisoned))
