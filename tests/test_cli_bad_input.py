@@ -189,6 +189,36 @@ FILES = [
         "ckpt-text",
         subcommand="test",
     ),
+    case(
+        ["--ckpt_path={yaml}"],
+        "checkpoint '{yaml}' is not a torch checkpoint file",
+        "ckpt-yaml-text",
+        subcommand="test",
+    ),
+    case(
+        ["--ckpt_path={words}"],
+        "checkpoint '{words}' is not a torch checkpoint file",
+        "ckpt-words",
+        subcommand="test",
+    ),
+    case(
+        ["--model.init_args.init_from={yaml}"],
+        "checkpoint file '{yaml}' is not a torch checkpoint file",
+        "init-from-text",
+    ),
+    case(
+        ["--ckpt_path={words}"],
+        "checkpoint '{words}' is not a torch checkpoint file",
+        "export-text",
+        subcommand="export",
+    ),
+    case(
+        ["--ckpt_path={whole}"],
+        "checkpoint '{whole}' is not a Lightning checkpoint (a plain state dict? start from its weights with "
+        "model.init_args.init_from)",
+        "ckpt-plain-state-dict",
+        subcommand="test",
+    ),
     case(["--ckpt_path={truncated}"], "checkpoint '{truncated}' is truncated or corrupt", "ckpt-truncated"),
     case(
         ["--ckpt_path={pickle}"],
@@ -245,6 +275,8 @@ def bad_files(tmp_path: Path) -> dict[str, str]:
     (files / "folder").mkdir()
     (files / "empty").write_bytes(b"")
     (files / "text").write_text("model: mlp\n")
+    (files / "yaml.ckpt").write_text("a: 1\n")  # torch's unpickler: IndexError "pop from empty list"
+    (files / "words.ckpt").write_text("hello world\n")  # torch's unpickler: KeyError 101
     (files / "syntax.yaml").write_text("model: [1, 2\ntrainer: {}\n")
     (files / "list.yaml").write_text("- fit\n- test\n")
     (files / "binary.yaml").write_bytes(bytes(range(256)))
@@ -263,6 +295,9 @@ def bad_files(tmp_path: Path) -> dict[str, str]:
         "syntax": files / "syntax.yaml",
         "list": files / "list.yaml",
         "binary": files / "binary.yaml",
+        "yaml": files / "yaml.ckpt",
+        "words": files / "words.ckpt",
+        "whole": files / "whole.ckpt",
         "truncated": files / "truncated.ckpt",
         "pickle": files / "pickle.ckpt",
         "tensor": files / "tensor.ckpt",
