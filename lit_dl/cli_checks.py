@@ -15,7 +15,7 @@ from typing import Any
 
 from lit_dl.errors import ConfigError
 
-__all__ = ["check_run_folder", "check_trainer_values"]
+__all__ = ["check_run_folder", "check_seed_everything", "check_trainer_values"]
 
 
 def _is_number(value: Any) -> bool:
@@ -59,6 +59,26 @@ def check_trainer_values(trainer: Mapping[str, Any], subcommand: str | None) -> 
         value = trainer.get(name)
         if value is not None and is_bad(value):
             raise ConfigError(f"trainer.{name}={value!r} is not allowed here; give {allowed}")
+
+
+# numpy's seeds are uint32: Lightning's seed_everything raises ValueError outside this range.
+_MAX_SEED = 2**32 - 1
+
+
+def check_seed_everything(seed: Any) -> None:
+    """Refuse a ``seed_everything`` that Lightning's ``seed_everything`` would raise on (a traceback
+    from inside the CLI's constructor).
+
+    Raises:
+        ConfigError: ``seed`` is neither a bool nor an int in ``[0, 2**32 - 1]``.
+    """
+    if seed is None or isinstance(seed, bool):
+        return
+    if not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
+        raise ConfigError(
+            f"seed_everything={seed!r} is not allowed; give an int in [0, {_MAX_SEED}] (2**32 - 1), "
+            "true for a random seed or false for none"
+        )
 
 
 def check_run_folder(root: str | os.PathLike[str]) -> list[Path]:

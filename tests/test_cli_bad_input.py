@@ -124,6 +124,12 @@ VALUES = [
     case(["--data.init_args.num_train=lots"], "num_train: got 'lots'", "data-text"),
     case(["--data.class_path=lit_dl.data.Nope"], "data.class_path: got 'lit_dl.data.Nope'", "data-class"),
     case(["--seed_everything=abc"], "seed_everything: got 'abc'", "seed"),
+    case(
+        ["--seed_everything=-5"],
+        "seed_everything=-5 is not allowed; give an int in [0, 4294967295]",
+        "seed-negative",
+    ),
+    case(["--seed_everything=4294967296"], "seed_everything=4294967296 is not allowed", "seed-above-2-32"),
     case(["--nonsense=3"], "unrecognized arguments: --nonsense=3", "unknown-option"),
     # Lightning's top-level optimizer would bypass the model's parameter groups: not an option here
     case(
