@@ -106,6 +106,12 @@ VALUES = [
         "model in_features=10 does not match the 16 features",
         "in-features",
     ),
+    # without a logger the run folder is default_root_dir itself: its config.yaml goes too
+    case(
+        ["--trainer.logger=false", "--model.init_args.in_features=10"],
+        "model in_features=10 does not match the 16 features",
+        "in-features-without-logger",
+    ),
     case(
         ["--model.init_args.label_smoothing=1.0"],
         "label_smoothing must be in [0, 1), got 1.0",
@@ -339,3 +345,21 @@ def test_bad_input_prints_one_line_naming_the_value_exits_2_and_leaves_no_run_fo
 
 def test_the_table_covers_at_least_sixty_cases():
     assert len(VALUES + TRAINER + ENVIRONMENT + FILES) >= 60
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
+def test_a_failure_without_a_logger_keeps_what_was_in_default_root_dir(tiny_config, tmp_path, capsys):
+    root = tmp_path / "runs"
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "checkpoints" / "earlier.ckpt").write_bytes(b"kept")
+    (root / "notes.txt").write_text("kept\n")
+    args = ["fit", "--config", str(tiny_config), f"--trainer.default_root_dir={root}"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--trainer.logger=false", "--model.init_args.in_features=10"])
+    assert exit_info.value.code == 2
+    assert "model in_features=10 does not match" in capsys.readouterr().err
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+        "checkpoints",
+        "checkpoints/earlier.ckpt",
+        "notes.txt",
+    ]
