@@ -41,6 +41,27 @@ VALUES = [
         "momentum-negative",
     ),
     case(
+        [*SGD, "--model.init_args.optimizer.init_args.dampening=2"],
+        "invalid optimizer settings for SGD: dampening=2.0, must be in [0, 1]",
+        "dampening-above-1",
+    ),
+    case(
+        [
+            "--model.init_args.optimizer.class_path=torch.optim.RMSprop",
+            "--model.init_args.optimizer.init_args.alpha=1.5",
+        ],
+        "invalid optimizer settings for RMSprop: alpha=1.5, must be in [0, 1]",
+        "rmsprop-alpha-above-1",
+    ),
+    case(
+        [
+            "--model.init_args.optimizer.class_path=torch.optim.ASGD",
+            "--model.init_args.optimizer.init_args.lambd=-1",
+        ],
+        "invalid optimizer settings for ASGD: lambd=-1.0, must be a finite number >= 0",
+        "asgd-lambd-negative",
+    ),
+    case(
         ["--model.init_args.optimizer.init_args.weight_decay=-1"],
         "Invalid weight_decay value: -1.0",
         "weight-decay",
