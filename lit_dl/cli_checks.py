@@ -51,8 +51,16 @@ def check_trainer_values(trainer: Mapping[str, Any], subcommand: str | None) -> 
         subcommand: ``fit``, ``validate``, ``test``, ``predict`` (run-length rules apply to ``fit``).
 
     Raises:
-        ConfigError: naming the first bad option, its value and what is allowed.
+        ConfigError: naming the first bad option, its value and what is allowed (an empty
+            ``default_root_dir`` included).
     """
+    root = trainer.get("default_root_dir")
+    if root is not None and not str(root).strip():
+        # Lightning reads an empty root as "the current directory": checkpoints would land there.
+        raise ConfigError(
+            f"trainer.default_root_dir={str(root)!r} is empty; give a folder, or leave the option out "
+            "to write under the current directory"
+        )
     for name, (subcommands, is_bad, allowed) in _TRAINER_RULES.items():
         if subcommands and subcommand not in subcommands:
             continue

@@ -277,6 +277,7 @@ FILES = [
         "no shipped config 'lit_dl://optimizer/sgdd.yaml'",
         "config-shipped-typo",
     ),
+    case(["--trainer.default_root_dir="], "trainer.default_root_dir='' is empty", "root-empty"),
     case(
         ["--trainer.default_root_dir={text}"], "trainer.default_root_dir='{text}' is a file", "root-is-file"
     ),
@@ -348,8 +349,9 @@ class _Payload:
 
 @pytest.mark.parametrize(("subcommand", "extra", "message"), VALUES + TRAINER + ENVIRONMENT + FILES)
 def test_bad_input_prints_one_line_naming_the_value_exits_2_and_leaves_no_run_folder(
-    tiny_config, tmp_path, bad_files, capsys, subcommand, extra, message
+    tiny_config, tmp_path, bad_files, capsys, monkeypatch, subcommand, extra, message
 ):
+    monkeypatch.chdir(tmp_path)  # a run that falls back to the current directory shows up below
     root = tmp_path / "runs"
     args = [subcommand, "--config", str(tiny_config), f"--trainer.default_root_dir={root}"]
     args += [arg.format(**bad_files) for arg in extra]
