@@ -30,7 +30,11 @@ def capture_rng_state() -> dict[str, Any]:
             "gauss": float(np_gauss),
         },
         # one tensor, not 625 ints: each pickled object costs the checkpoint writer a call
-        "python": {"version": int(py_version), "state": torch.tensor(py_state, dtype=torch.int64), "gauss": py_gauss},
+        "python": {
+            "version": int(py_version),
+            "state": torch.tensor(py_state, dtype=torch.int64),
+            "gauss": py_gauss,
+        },
     }
 
 
