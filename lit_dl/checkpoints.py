@@ -12,6 +12,7 @@ import contextlib
 import os
 import pickle
 import re
+import struct
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,11 @@ import torch
 from lit_dl.errors import ConfigError, UnsafeCheckpointError
 
 __all__ = ["find_last_checkpoint", "load_checkpoint", "load_weights_file", "refuse_unsafe_pickles"]
+
+# The first bytes of what torch.save writes: a zip archive (a local file header), or in its legacy
+# format a pickle (the PROTO opcode). A file that starts with neither is not a torch file (a YAML
+# config, say); a zip header without a complete archive is a truncated one.
+_TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
 
 # What `torch.load(weights_only=True)` names when it refuses a pickled object, e.g.
 # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked."
@@ -47,12 +53,19 @@ def load_checkpoint(
 
     Raises:
         ConfigError: the file is missing, a directory, empty, truncated, not a torch file, holds
-            objects that safe loading refuses, or is not a dictionary with a ``state_dict``.
+            objects that safe loading refuses, or is not a dictionary with a ``state_dict`` and the
+            ``pytorch-lightning_version`` that Lightning writes.
     """
     checkpoint = _read_torch_file(path, "checkpoint", map_location, mmap)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(
             f"checkpoint {str(path)!r} is not a Lightning checkpoint (a dictionary with a 'state_dict')"
+        )
+    if "pytorch-lightning_version" not in checkpoint:
+        # Lightning reads this key first when it restores a checkpoint (a KeyError without it).
+        raise ConfigError(
+            f"checkpoint {str(path)!r} is not a Lightning checkpoint (a plain state dict? start from its "
+            "weights with model.init_args.init_from)"
         )
     return checkpoint
 
@@ -68,17 +81,28 @@ def _read_torch_file(path: str | os.PathLike[str], what: str, map_location: Any,
         raise ConfigError(f"{what} {str(path)!r} is a directory; give the .ckpt file inside it")
     if file.stat().st_size == 0:
         raise ConfigError(f"{what} {str(path)!r} is an empty file")
+    not_torch = ConfigError(
+        f"{what} {str(path)!r} is not a torch checkpoint file (a file that torch.save writes)"
+    )
+    with file.open("rb") as f:
+        if not f.read(4).startswith(_TORCH_FILE_STARTS):
+            raise not_torch
+    is_zip = zipfile.is_zipfile(file)
     try:
         # mmap needs torch's zip format; a file without it is not a checkpoint lit-dl writes
-        mmap = mmap and zipfile.is_zipfile(file)
-        return torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
+        return torch.load(file, map_location=map_location, weights_only=True, mmap=mmap and is_zip)
     except pickle.UnpicklingError as err:
         if _UNSAFE_GLOBAL.search(str(err)):
             raise _unsafe(path, err) from None
-        raise ConfigError(f"{what} {str(path)!r} is not a torch checkpoint file") from None
+        raise not_torch from None
+    except (IndexError, KeyError, ValueError, TypeError, struct.error):
+        # the weights-only unpickler reading bytes that are no pickle: "pop from empty list", KeyError 101
+        raise not_torch from None
     except (EOFError, zipfile.BadZipFile) as err:
         raise ConfigError(f"{what} {str(path)!r} is truncated or corrupt ({type(err).__name__})") from None
     except RuntimeError as err:
+        if "Invalid magic number" in str(err):  # a pickle, but not one that torch.save wrote
+            raise not_torch from None
         # torch's zip reader: "PytorchStreamReader failed reading zip archive: failed finding central directory"
         if "PytorchStreamReader" in str(err) or "zip archive" in str(err):
             raise ConfigError(

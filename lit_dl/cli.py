@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lit_dl.callbacks import PredictionWriter
 from lit_dl.checkpoint_config import NEVER_FROM_CHECKPOINT, checkpoint_model_differences, format_differences
 from lit_dl.checkpoints import find_last_checkpoint, load_checkpoint
-from lit_dl.cli_checks import check_run_folder, check_trainer_values
+from lit_dl.cli_checks import check_run_folder, check_seed_everything, check_trainer_values
 from lit_dl.cli_console import quiet_console
 from lit_dl.cli_errors import summarize_parse_error, to_config_error, trainer_error
 from lit_dl.config_files import resolve_config_arguments
@@ -129,7 +129,13 @@ class LitDLCLI(LightningCLI):
             self.config = parser.parse_args(resolve_config_arguments([str(a) for a in args]))
         else:
             super().parse_arguments(parser, args)
+        check_seed_everything(self._command_config().get("seed_everything"))
         self._check_checkpoint_against_config()
+
+    def _command_config(self) -> Any:
+        """The parsed options of the command: the subcommand's namespace, or the whole config without one."""
+        subcommand = self.config.get("subcommand")
+        return self.config[subcommand] if subcommand else self.config
 
     def _check_checkpoint_against_config(self) -> None:
         """Refuse a ``--ckpt_path`` whose model hyper-parameters differ from the config (unless opted in).
@@ -225,7 +231,7 @@ class LitDLCLI(LightningCLI):
             raise
         except (ValueError, TypeError, ImportError, MisconfigurationException) as err:
             # The Trainer's constructor only validates its options: accelerator, devices, strategy...
-            raise trainer_error(err, self._get(self.config, "trainer") or {}) from err
+            raise trainer_error(err, self._command_config().get("trainer") or {}) from err
 
     # ---------------------------------------------------------------------------------------------
     # Subcommands: Lightning calls the CLI's method of the subcommand's name when it has one.

@@ -15,7 +15,7 @@ from typing import Any
 
 from lit_dl.errors import ConfigError
 
-__all__ = ["check_run_folder", "check_trainer_values"]
+__all__ = ["check_run_folder", "check_seed_everything", "check_trainer_values"]
 
 
 def _is_number(value: Any) -> bool:
@@ -51,14 +51,42 @@ def check_trainer_values(trainer: Mapping[str, Any], subcommand: str | None) -> 
         subcommand: ``fit``, ``validate``, ``test``, ``predict`` (run-length rules apply to ``fit``).
 
     Raises:
-        ConfigError: naming the first bad option, its value and what is allowed.
+        ConfigError: naming the first bad option, its value and what is allowed (an empty
+            ``default_root_dir`` included).
     """
+    root = trainer.get("default_root_dir")
+    if root is not None and not str(root).strip():
+        # Lightning reads an empty root as "the current directory": checkpoints would land there.
+        raise ConfigError(
+            f"trainer.default_root_dir={str(root)!r} is empty; give a folder, or leave the option out "
+            "to write under the current directory"
+        )
     for name, (subcommands, is_bad, allowed) in _TRAINER_RULES.items():
         if subcommands and subcommand not in subcommands:
             continue
         value = trainer.get(name)
         if value is not None and is_bad(value):
             raise ConfigError(f"trainer.{name}={value!r} is not allowed here; give {allowed}")
+
+
+# numpy's seeds are uint32: Lightning's seed_everything raises ValueError outside this range.
+_MAX_SEED = 2**32 - 1
+
+
+def check_seed_everything(seed: Any) -> None:
+    """Refuse a ``seed_everything`` that Lightning's ``seed_everything`` would raise on (a traceback
+    from inside the CLI's constructor).
+
+    Raises:
+        ConfigError: ``seed`` is neither a bool nor an int in ``[0, 2**32 - 1]``.
+    """
+    if seed is None or isinstance(seed, bool):
+        return
+    if not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
+        raise ConfigError(
+            f"seed_everything={seed!r} is not allowed; give an int in [0, {_MAX_SEED}] (2**32 - 1), "
+            "true for a random seed or false for none"
+        )
 
 
 def check_run_folder(root: str | os.PathLike[str]) -> list[Path]:

@@ -27,7 +27,11 @@ QUIET_WARNINGS: list[tuple[str, type[Warning], str]] = [
 ]
 
 # Log lines (Lightning's rank-zero logger) that advertise rather than inform.
-QUIET_LOG_PREFIXES: tuple[str, ...] = ("💡 Tip: For seamless cloud logging",)
+# Lightning's callback connector prints the second whenever it adds its default ModelCheckpoint.
+QUIET_LOG_PREFIXES: tuple[str, ...] = (
+    "💡 Tip: For seamless cloud logging",
+    "💡 Tip: For seamless cloud uploads and versioning",
+)
 _LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
 

@@ -17,6 +17,10 @@ class RunFolderCleanup:
     broadcasts, so reading it on one rank of a failing DDP run would hang or end in "Connection closed
     by peer"); the logger's own ``log_dir`` is what rank 0 wrote to.
 
+    Without a logger (``trainer.logger: false``) the run folder is ``trainer.default_root_dir`` itself,
+    where files of other runs may lie: only what this command added is removed (its ``config.yaml``,
+    folders it created and left empty), never a file that was there before.
+
     Args:
         trainer: The command's Trainer, before the command runs.
         created: Folders on the way to ``default_root_dir`` that did not exist before (deepest first);
@@ -27,7 +31,8 @@ class RunFolderCleanup:
         self.trainer = trainer
         self.created = list(created or [])
         logger = trainer.logger
-        root_dir = getattr(logger, "root_dir", None) if logger is not None else None
+        self.has_logger = logger is not None
+        root_dir = getattr(logger, "root_dir", None) if logger is not None else trainer.default_root_dir
         self.root = Path(root_dir) if root_dir else None
         # Listing the logger's root does not fix the run's version (reading log_dir now would).
         self.root_existed = self.root is not None and self.root.is_dir()
@@ -38,12 +43,29 @@ class RunFolderCleanup:
         trainer = self.trainer
         if self.root is None or trainer.global_step != 0 or not trainer.is_global_zero:
             return
+        if not self.has_logger:
+            self._remove_added_files()
+            return
         log_dir = getattr(trainer.logger, "log_dir", None)
         if log_dir:
             run_dir = Path(log_dir)
             if run_dir.parent == self.root and run_dir not in self.before:
                 # Nothing was trained: the folder holds only a config copy and empty event files.
                 shutil.rmtree(run_dir, ignore_errors=True)
+        self._remove_empty_new_folders()
+
+    def _remove_added_files(self) -> None:
+        """No logger: the run folder is the root; remove the config copy and folders this command added."""
+        assert self.root is not None
+        for entry in set(self.root.iterdir()) - self.before if self.root.is_dir() else ():
+            if entry.name == "config.yaml" and entry.is_file():
+                entry.unlink()  # written by LightningCLI's SaveConfigCallback
+            elif entry.is_dir() and not entry.is_symlink() and not any(entry.iterdir()):
+                entry.rmdir()
+        self._remove_empty_new_folders()
+
+    def _remove_empty_new_folders(self) -> None:
+        assert self.root is not None
         empty_candidates = ([] if self.root_existed else [self.root]) + self.created
         for folder in empty_candidates:
             if folder.is_dir() and not any(folder.iterdir()):

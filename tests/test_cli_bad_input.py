@@ -41,6 +41,27 @@ VALUES = [
         "momentum-negative",
     ),
     case(
+        [*SGD, "--model.init_args.optimizer.init_args.dampening=2"],
+        "invalid optimizer settings for SGD: dampening=2.0, must be in [0, 1]",
+        "dampening-above-1",
+    ),
+    case(
+        [
+            "--model.init_args.optimizer.class_path=torch.optim.RMSprop",
+            "--model.init_args.optimizer.init_args.alpha=1.5",
+        ],
+        "invalid optimizer settings for RMSprop: alpha=1.5, must be in [0, 1]",
+        "rmsprop-alpha-above-1",
+    ),
+    case(
+        [
+            "--model.init_args.optimizer.class_path=torch.optim.ASGD",
+            "--model.init_args.optimizer.init_args.lambd=-1",
+        ],
+        "invalid optimizer settings for ASGD: lambd=-1.0, must be a finite number >= 0",
+        "asgd-lambd-negative",
+    ),
+    case(
         ["--model.init_args.optimizer.init_args.weight_decay=-1"],
         "Invalid weight_decay value: -1.0",
         "weight-decay",
@@ -106,6 +127,12 @@ VALUES = [
         "model in_features=10 does not match the 16 features",
         "in-features",
     ),
+    # without a logger the run folder is default_root_dir itself: its config.yaml goes too
+    case(
+        ["--trainer.logger=false", "--model.init_args.in_features=10"],
+        "model in_features=10 does not match the 16 features",
+        "in-features-without-logger",
+    ),
     case(
         ["--model.init_args.label_smoothing=1.0"],
         "label_smoothing must be in [0, 1), got 1.0",
@@ -124,6 +151,12 @@ VALUES = [
     case(["--data.init_args.num_train=lots"], "num_train: got 'lots'", "data-text"),
     case(["--data.class_path=lit_dl.data.Nope"], "data.class_path: got 'lit_dl.data.Nope'", "data-class"),
     case(["--seed_everything=abc"], "seed_everything: got 'abc'", "seed"),
+    case(
+        ["--seed_everything=-5"],
+        "seed_everything=-5 is not allowed; give an int in [0, 4294967295]",
+        "seed-negative",
+    ),
+    case(["--seed_everything=4294967296"], "seed_everything=4294967296 is not allowed", "seed-above-2-32"),
     case(["--nonsense=3"], "unrecognized arguments: --nonsense=3", "unknown-option"),
     # Lightning's top-level optimizer would bypass the model's parameter groups: not an option here
     case(
@@ -189,6 +222,36 @@ FILES = [
         "ckpt-text",
         subcommand="test",
     ),
+    case(
+        ["--ckpt_path={yaml}"],
+        "checkpoint '{yaml}' is not a torch checkpoint file",
+        "ckpt-yaml-text",
+        subcommand="test",
+    ),
+    case(
+        ["--ckpt_path={words}"],
+        "checkpoint '{words}' is not a torch checkpoint file",
+        "ckpt-words",
+        subcommand="test",
+    ),
+    case(
+        ["--model.init_args.init_from={yaml}"],
+        "checkpoint file '{yaml}' is not a torch checkpoint file",
+        "init-from-text",
+    ),
+    case(
+        ["--ckpt_path={words}"],
+        "checkpoint '{words}' is not a torch checkpoint file",
+        "export-text",
+        subcommand="export",
+    ),
+    case(
+        ["--ckpt_path={whole}"],
+        "checkpoint '{whole}' is not a Lightning checkpoint (a plain state dict? start from its weights with "
+        "model.init_args.init_from)",
+        "ckpt-plain-state-dict",
+        subcommand="test",
+    ),
     case(["--ckpt_path={truncated}"], "checkpoint '{truncated}' is truncated or corrupt", "ckpt-truncated"),
     case(
         ["--ckpt_path={pickle}"],
@@ -214,6 +277,7 @@ FILES = [
         "no shipped config 'lit_dl://optimizer/sgdd.yaml'",
         "config-shipped-typo",
     ),
+    case(["--trainer.default_root_dir="], "trainer.default_root_dir='' is empty", "root-empty"),
     case(
         ["--trainer.default_root_dir={text}"], "trainer.default_root_dir='{text}' is a file", "root-is-file"
     ),
@@ -245,6 +309,8 @@ def bad_files(tmp_path: Path) -> dict[str, str]:
     (files / "folder").mkdir()
     (files / "empty").write_bytes(b"")
     (files / "text").write_text("model: mlp\n")
+    (files / "yaml.ckpt").write_text("a: 1\n")  # torch's unpickler: IndexError "pop from empty list"
+    (files / "words.ckpt").write_text("hello world\n")  # torch's unpickler: KeyError 101
     (files / "syntax.yaml").write_text("model: [1, 2\ntrainer: {}\n")
     (files / "list.yaml").write_text("- fit\n- test\n")
     (files / "binary.yaml").write_bytes(bytes(range(256)))
@@ -263,6 +329,9 @@ def bad_files(tmp_path: Path) -> dict[str, str]:
         "syntax": files / "syntax.yaml",
         "list": files / "list.yaml",
         "binary": files / "binary.yaml",
+        "yaml": files / "yaml.ckpt",
+        "words": files / "words.ckpt",
+        "whole": files / "whole.ckpt",
         "truncated": files / "truncated.ckpt",
         "pickle": files / "pickle.ckpt",
         "tensor": files / "tensor.ckpt",
@@ -280,8 +349,9 @@ class _Payload:
 
 @pytest.mark.parametrize(("subcommand", "extra", "message"), VALUES + TRAINER + ENVIRONMENT + FILES)
 def test_bad_input_prints_one_line_naming_the_value_exits_2_and_leaves_no_run_folder(
-    tiny_config, tmp_path, bad_files, capsys, subcommand, extra, message
+    tiny_config, tmp_path, bad_files, capsys, monkeypatch, subcommand, extra, message
 ):
+    monkeypatch.chdir(tmp_path)  # a run that falls back to the current directory shows up below
     root = tmp_path / "runs"
     args = [subcommand, "--config", str(tiny_config), f"--trainer.default_root_dir={root}"]
     args += [arg.format(**bad_files) for arg in extra]
@@ -298,3 +368,21 @@ def test_bad_input_prints_one_line_naming_the_value_exits_2_and_leaves_no_run_fo
 
 def test_the_table_covers_at_least_sixty_cases():
     assert len(VALUES + TRAINER + ENVIRONMENT + FILES) >= 60
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
+def test_a_failure_without_a_logger_keeps_what_was_in_default_root_dir(tiny_config, tmp_path, capsys):
+    root = tmp_path / "runs"
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "checkpoints" / "earlier.ckpt").write_bytes(b"kept")
+    (root / "notes.txt").write_text("kept\n")
+    args = ["fit", "--config", str(tiny_config), f"--trainer.default_root_dir={root}"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--trainer.logger=false", "--model.init_args.in_features=10"])
+    assert exit_info.value.code == 2
+    assert "model in_features=10 does not match" in capsys.readouterr().err
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+        "checkpoints",
+        "checkpoints/earlier.ckpt",
+        "notes.txt",
+    ]

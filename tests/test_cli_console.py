@@ -7,6 +7,9 @@ import re
 import subprocess
 import sys
 
+import yaml
+
+from lit_dl.cli import main
 from lit_dl.cli_console import QUIET_LOG_PREFIXES, QUIET_WARNINGS
 from tests.conftest import REPO
 
@@ -36,6 +39,23 @@ def test_default_recipe_fit_and_test_print_no_unactionable_warning(tmp_path):
         for text in UNACTIONABLE:
             assert text not in output
         assert not WARNING_LINE.search(output), output
+
+
+def test_a_config_without_callbacks_prints_no_litmodels_tip(tiny_config, tmp_path, capsys, caplog):
+    # Without a checkpoint callback Lightning adds its default ModelCheckpoint and advertises litmodels.
+    # In-process, Lightning's log lines reach pytest's log capture (the root logger has its handler).
+    config = yaml.safe_load(tiny_config.read_text())
+    del config["trainer"]["callbacks"]
+    no_callbacks = tmp_path / "no_callbacks.yaml"
+    no_callbacks.write_text(yaml.safe_dump(config))
+    root = tmp_path / "runs"
+    main(
+        ["fit", "--config", str(no_callbacks), f"--trainer.default_root_dir={root}", "--trainer.max_epochs=1"]
+    )
+    output = "".join(capsys.readouterr()) + caplog.text
+    assert "test/acc" in output and "GPU available" in caplog.text
+    assert "💡 Tip" not in output and "litmodels" not in output
+    assert list((root / "lightning_logs" / "version_0" / "checkpoints").glob("*.ckpt"))
 
 
 def test_filters_are_scoped_to_one_message_and_module():

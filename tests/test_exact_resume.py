@@ -10,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
+from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lit_dl.cli import main
 
@@ -56,6 +58,32 @@ def kill_config(tmp_path: Path) -> Path:
     path = tmp_path / "kill.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+class _SeeTrainLoader(L.Callback):
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.has_attribute = hasattr(trainer.fit_loop, "_combined_loader")
+        loader = getattr(trainer.fit_loop, "_combined_loader", None)
+        self.holds_the_train_loader = loader is not None and trainer.train_dataloader is loader.iterables
+
+
+def test_the_fit_loop_keeps_the_train_loader_where_exact_resume_drops_it(tmp_path) -> None:
+    # ExactResume routes around Lightning #20550 by setting the private FitLoop._combined_loader to
+    # None; a Lightning release that renames it would silently undo the route: fail loudly here.
+    seen = _SeeTrainLoader()
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_steps=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[seen],
+    )
+    trainer.fit(BoringModel())
+    assert seen.has_attribute
+    assert seen.holds_the_train_loader
 
 
 def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path) -> None:

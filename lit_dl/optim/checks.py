@@ -1,7 +1,9 @@
 """Optimizer and LR-scheduler values that torch accepts but that train to nonsense.
 
 torch checks ``lr >= 0`` and ``momentum >= 0`` but takes ``lr=0`` (nothing moves), ``lr=nan``
-(through a tensor or YAML's ``.nan``) and ``momentum=1.5`` (the velocity grows without bound); a
+(through a tensor or YAML's ``.nan``), ``momentum=1.5`` (the velocity grows without bound), SGD's
+``dampening=2`` (the gradient enters the velocity negated), RMSprop's ``alpha=1.5`` (a negative
+square average, then NaN) and ASGD's ``lambd=-1`` (the step size grows, then divides by zero); a
 ``CosineAnnealingLR(T_max=0)`` fails only at its first step, after an epoch of training. These checks
 run when the model is configured, before a Trainer writes anything.
 """
@@ -98,13 +100,24 @@ def check_optimizer_factory(factory: Callable[..., Any]) -> None:
 _OPTIMIZER_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "lr": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
     "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "dampening": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
     "eps": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
 }
 
 
+# Options whose name means different things in different optimizers: optimizer class -> rules.
+# (ASGD's ``alpha`` is a power of its step-size decay, RMSprop's a smoothing constant.)
+_CLASS_RULES: dict[type[Optimizer], dict[str, tuple[Callable[[float], bool], str]]] = {
+    torch.optim.RMSprop: {"alpha": (lambda v: 0 <= v <= 1, "in [0, 1]")},
+    torch.optim.ASGD: {"lambd": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")},
+}
+
+
 def check_optimizer_values(optimizer: torch.optim.Optimizer, name: str) -> None:
-    """Refuse a learning rate that is zero or not finite and a momentum outside ``[0, 1)``.
+    """Refuse values that torch accepts but that train to nonsense: a learning rate that is zero or
+    not finite, a momentum outside ``[0, 1)``, a dampening outside ``[0, 1]``, RMSprop's ``alpha``
+    above 1, ASGD's ``lambd`` below 0 (torch itself checks betas, eps, rho and the rest).
 
     Args:
         optimizer: The optimizer as built from the config (on any parameters).
@@ -113,8 +126,12 @@ def check_optimizer_values(optimizer: torch.optim.Optimizer, name: str) -> None:
     Raises:
         ConfigError: naming the option, its value and what is allowed.
     """
+    rules = dict(_OPTIMIZER_RULES)
+    for cls, class_rules in _CLASS_RULES.items():
+        if isinstance(optimizer, cls):
+            rules.update(class_rules)
     for group in optimizer.param_groups:
-        for option, (ok, allowed) in _OPTIMIZER_RULES.items():
+        for option, (ok, allowed) in rules.items():
             value = group.get(option)
             if _bad_number(value, ok):
                 raise ConfigError(
