@@ -433,7 +433,12 @@ STATIC_CHECKS: tuple[Callable[[Context], Finding], ...] = (
 
 
 def run_static_checks(ctx: Context) -> list[Finding]:
-    """Run :data:`STATIC_CHECKS` on ``ctx``; a check that raises becomes an ``error`` finding naming it."""
+    """Run :data:`STATIC_CHECKS` on ``ctx``.
+
+    A check that raises becomes a ``skip`` finding under its name, with the exception as the reason:
+    a check that cannot read a recipe says nothing about the recipe, so it neither hides the other
+    checks nor fails the run (exit status 1 means pitfalls found).
+    """
     findings = []
     for check in STATIC_CHECKS:
         name = check.__name__.removeprefix("check_")

@@ -396,3 +396,19 @@ def test_table_json_and_exit_status():
     assert exit_status(findings) == 1 and exit_status(findings[:2]) == 0
     with pytest.raises(ValueError, match="status must be one of ok, warn, error, skip, got 'bad'"):
         Finding("x", "bad", "")  # type: ignore[arg-type]
+
+
+def test_a_static_check_that_raises_is_skipped_with_the_reason(monkeypatch):
+    from lit_dl.doctor import static
+
+    def check_broken(ctx):
+        raise AttributeError("no such thing")
+
+    monkeypatch.setattr(static, "STATIC_CHECKS", (check_broken, static.check_softmax_head))
+    broken, head = static.run_static_checks(Context.from_task(mlp()))
+    assert (broken.check, broken.status, broken.found) == (
+        "broken",
+        "skip",
+        "could not run: AttributeError: no such thing",
+    )
+    assert (head.check, head.status) == ("softmax_head", "ok")
