@@ -231,6 +231,13 @@ def check_init_loss(ctx: Context, rec: BatchRecord) -> Finding:
         return Finding("init_loss", "skip", "the forward pass failed")
     expected = math.log(ctx.task.num_classes)
     data = {"loss": rec.loss, "expected": expected, "logit_std": float(rec.logits.float().std())}
+    if ctx.checkpoint is not None:
+        return Finding(
+            "init_loss",
+            "skip",
+            f"the weights come from a checkpoint, not an initialisation (loss {rec.loss:.3f} on the batch)",
+            data=data,
+        )
     if not math.isfinite(rec.loss):
         return Finding(
             "init_loss", "error", f"loss at init is {rec.loss}", "check the inputs and the init scale", data

@@ -139,6 +139,8 @@ class _Examine(L.Callback):
         assert isinstance(pl_module, ClassificationTask)
         ctx = Context.from_trainer(pl_module, trainer)
         ctx.world_size = self.world_size
+        if self.ckpt_path is not None:
+            ctx.checkpoint = str(trainer.ckpt_path or self.ckpt_path)
         findings = run_static_checks(ctx)
         if self.world_size is not None:
             findings.insert(
@@ -156,7 +158,7 @@ class _Examine(L.Callback):
                 Finding(
                     "checkpoint",
                     "ok",
-                    f"checked with the weights of {trainer.ckpt_path or self.ckpt_path}, as fit resumes from it (the optimizer "
+                    f"checked with the weights of {ctx.checkpoint}, as fit resumes from it (the optimizer "
                     "state and the schedule's position are checked from the start)",
                 ),
             )

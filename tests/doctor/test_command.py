@@ -233,6 +233,9 @@ def test_ckpt_path_checks_the_checkpoints_weights(tiny_config, capsys, tmp_path,
         f"checked with the weights of {ckpt}, as fit resumes from it (the optimizer state and the "
         "schedule's position are checked from the start)",
     )
+    init_loss = by_check(report)["init_loss"]  # trained weights: a loss far from ln(C) is no init pitfall
+    assert init_loss["status"] == "skip"
+    assert init_loss["found"].startswith("the weights come from a checkpoint, not an initialisation (loss ")
     state = torch.load(ckpt, weights_only=True)["state_dict"]
     (checked,) = seen
     assert checked.keys() == state.keys()
