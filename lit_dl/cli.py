@@ -76,6 +76,10 @@ class LitDLCLI(LightningCLI):
       written; a run that fails before its first optimizer step leaves no run folder behind.
     """
 
+    run_as: str | None = None
+    """Parsed without subcommands (``run=False``), read the config as this subcommand's: its
+    ``--ckpt_path`` rules apply (:class:`~lit_dl.doctor.DoctorCLI` reads a ``fit`` config)."""
+
     def __init__(self, args: ArgsType = None, run: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         parser_kwargs = kwargs.setdefault("parser_kwargs", {"default_env": False})
@@ -112,14 +116,19 @@ class LitDLCLI(LightningCLI):
         elif subcommand is not None:  # so that a fit run's config.yaml serves every subcommand as is
             parser.add_argument("--test_after_fit", type=bool, default=True, help="Ignored (fit's option).")
         if subcommand is not None:
-            parser.add_argument(
-                "--model_from_ckpt",
-                type=bool,
-                default=False,
-                help="Build the model from the --ckpt_path checkpoint's hyper-parameters where they differ "
-                "from the config (default: such a difference is an error). The optimizer and LR scheduler "
-                "always come from the config.",
-            )
+            self.add_model_from_ckpt_argument(parser)
+
+    @staticmethod
+    def add_model_from_ckpt_argument(parser: LightningArgumentParser) -> None:
+        """``--model_from_ckpt``: the opt-in that lets a ``--ckpt_path`` checkpoint's model arguments win."""
+        parser.add_argument(
+            "--model_from_ckpt",
+            type=bool,
+            default=False,
+            help="Build the model from the --ckpt_path checkpoint's hyper-parameters where they differ "
+            "from the config (default: such a difference is an error). The optimizer and LR scheduler "
+            "always come from the config.",
+        )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, with ``--config`` names resolved and files checked, then apply the checkpoint rule."""
@@ -137,16 +146,22 @@ class LitDLCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         return self.config[subcommand] if subcommand else self.config
 
+    def _run_config(self) -> tuple[str | None, Any]:
+        """``(subcommand, its part of the config)``; parsed without subcommands, ``(run_as, the config)``."""
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            return subcommand, self.config[subcommand]
+        return self.run_as, self.config
+
     def _check_checkpoint_against_config(self) -> None:
         """Refuse a ``--ckpt_path`` whose model hyper-parameters differ from the config (unless opted in).
 
         Runs before Lightning merges the checkpoint's hyper-parameters into the config; what the
         config said is kept, and :meth:`before_instantiate_classes` puts it back.
         """
-        subcommand = self.config.get("subcommand")
+        subcommand, config = self._run_config()
         if not subcommand:
             return
-        config = self.config[subcommand]
         self._configured_model = copy.deepcopy(config.get("model"))
         ckpt_path = config.get("ckpt_path")
         if not ckpt_path:
@@ -165,6 +180,23 @@ class LitDLCLI(LightningCLI):
         differences = checkpoint_model_differences(hparams, config.get("model"))
         if differences and not config.get("model_from_ckpt"):
             raise ConfigError(format_differences(ckpt_path, differences))
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's merge of the checkpoint's hyper-parameters into the config, also for a CLI parsed
+        without subcommands that reads its config as ``run_as`` (Lightning's own merge needs a subcommand)."""
+        if self.config.get("subcommand") or self.run_as is None:
+            super()._parse_ckpt_path()
+            return
+        ckpt_path = self.config.get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = dict(load_checkpoint(ckpt_path, mmap=True).get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        self.config = self.parser.parse_object({"model": hparams}, self.config)
 
     @staticmethod
     def _resolve_last_checkpoint(config: Any) -> str:
@@ -216,9 +248,8 @@ class LitDLCLI(LightningCLI):
     # ---------------------------------------------------------------------------------------------
     # Building
     def instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
         try:
-            with _init_from_unread_under_ckpt_path(config):
+            with _init_from_unread_under_ckpt_path(self._command_config()):
                 super().instantiate_classes()
         except ValueError as err:
             # Model and data constructors validate their arguments with ValueError (lit_dl's STYLE.md).

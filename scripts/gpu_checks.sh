@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks of lit_dl, in one run on a machine with one CUDA GPU (written for an H100):
 #   1. the host-sync check: fast-recipe steps under torch.cuda.set_sync_debug_mode("error");
-#   2. the device tests that the CPU CI cannot run (device-resident batches, compile, channels_last);
-#   3. scripts/benchmark_gpu.py: hand-written loop vs shipped vs fast vs fast+compile, images/s + ratios.
+#   2. `lit-dl doctor --format json` on the fast recipe (the same fake CIFAR files as the benchmark):
+#      its host_syncs check, which only runs on CUDA, must be ok;
+#   3. the device tests that the CPU CI cannot run (device-resident batches, compile, channels_last);
+#   4. SyncBatchNorm under configs/trainer/ddp.yaml, bf16;
+#   5. scripts/benchmark_gpu.py: hand-written loop vs shipped vs fast vs fast+compile, images/s + ratios.
 # Everything is printed and, when $OUT is set, also written to $OUT/gpu_checks.log.
 #
 # Run from a copy of the repository root:  bash scripts/gpu_checks.sh
@@ -34,11 +37,38 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 status=0
 echo "== 1. host-sync check (set_sync_debug_mode error)"
 python3 scripts/benchmark_gpu.py --sync-check --warmup 5 --steps 10 || status=1
-echo "== 2. device-path tests"
+echo "== 2. lit-dl doctor on the fast recipe (host_syncs must be ok)"
+# The benchmark's fake data: 5 batches of (50000 + 5000) / 5 random CIFAR-shaped images, val_size 5000.
+DOCTOR_DIR="$(mktemp -d)"
+python3 - "$DOCTOR_DIR" <<'PY' || status=1
+import sys
+from pathlib import Path
+sys.path.insert(0, "scripts")
+from benchmark_gpu import write_fake_cifar
+write_fake_cifar(Path(sys.argv[1]) / "data", per_batch=(50000 + 5000) // 5, n_test=100)
+PY
+python3 -m lit_dl doctor --config configs/cifar10_resnet18_fast.yaml \
+  --data.init_args.root "$DOCTOR_DIR/data" --data.init_args.val_size 5000 \
+  --format json > "${OUT:-/tmp}/doctor_fast.json"
+echo "doctor exit status $? (1: it found errors; the step checks host_syncs only)"
+python3 - "${OUT:-/tmp}/doctor_fast.json" <<'PY' || status=1
+import json, sys
+report = json.load(open(sys.argv[1]))
+for f in report["findings"]:
+    if f["status"] != "ok":
+        print(f"  {f['check']}: {f['status']}: {f['found']}")
+print("  counts:", report["counts"])
+syncs = [f for f in report["findings"] if f["check"] == "host_syncs"]
+assert syncs, "the doctor reported no host_syncs finding"
+print(f"host_syncs: {syncs[0]['status']}: {syncs[0]['found']}")
+assert syncs[0]["status"] == "ok", "host_syncs is not ok"
+PY
+rm -rf "$DOCTOR_DIR"
+echo "== 3. device-path tests"
 python3 -m pytest -q -p no:cacheprovider tests/data/test_device_batches.py tests/models/test_speed_switches.py || status=1
-echo "== 3. SyncBatchNorm under configs/trainer/ddp.yaml, bf16 (one GPU: layers converted and trained)"
+echo "== 4. SyncBatchNorm under configs/trainer/ddp.yaml, bf16 (one GPU: layers converted and trained)"
 python3 scripts/check_sync_batchnorm_gpu.py --steps 30 || status=1
-echo "== 4. benchmark"
+echo "== 5. benchmark"
 python3 scripts/benchmark_gpu.py "$@" || status=1
 echo "== done (status $status); log: $LOG"
 exit $status

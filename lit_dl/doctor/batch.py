@@ -1,12 +1,13 @@
 """Checks on one training batch, run on a copy of the model (the original and its files are untouched).
 
 One forward and backward pass under ``torch.autograd.detect_anomaly`` records the logits, the loss, the
-output of every ReLU and sigmoid/tanh module and every weight layer's gradient; each check reads that
-record. The timing check fetches a few batches and times a few training steps.
+output of every ReLU-like and saturating (sigmoid/tanh-like) activation, as :mod:`lit_dl.nn.layers` classifies
+them (registered ones too), and every weight layer's gradient; each check reads that record. The timing check fetches a few batches and times a few training steps.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -23,11 +24,10 @@ from torch import Tensor, nn
 from lit_dl.doctor.context import Context, copy_task
 from lit_dl.doctor.findings import Finding
 from lit_dl.models import ClassificationTask
-from lit_dl.nn.layers import RELU_TYPES, layers_with_activation
+from lit_dl.nn.layers import can_die, layers_with_activation, saturates
 
 __all__ = ["BATCH_CHECKS", "BatchRecord", "record_batch", "run_batch_checks"]
 
-_SATURATING = (nn.Sigmoid, nn.Tanh)
 INIT_LOSS_TOLERANCE = 0.5
 """``init_loss`` warns when the loss at init is off ln(num_classes) by more than this fraction of it."""
 DEAD_FRACTION = 0.5
@@ -57,8 +57,23 @@ def _units_fired(output: Tensor) -> Tensor:
     return (output > 0).any(dim=dims) if dims else output > 0
 
 
-def _saturation(module: nn.Module, output: Tensor) -> float:
-    low, high = (0.0, 1.0) if isinstance(module, nn.Sigmoid) else (-1.0, 1.0)
+def _bounds(module: nn.Module) -> tuple[float, float] | None:
+    """The values a saturating activation tends to at -inf and +inf, read off the module itself (so a
+    registered activation or a ``Hardtanh(min_val, max_val)`` gets its own); ``None`` if it cannot say."""
+    device = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+    try:
+        with torch.no_grad():
+            ends = module(torch.tensor([-1e4, 1e4], device=device)).flatten()
+    except Exception:  # an activation that does not take a flat float tensor: leave it out
+        return None
+    if ends.numel() != 2 or not bool(ends.isfinite().all()) or float(ends[0]) == float(ends[1]):
+        return None
+    low, high = sorted(float(v) for v in ends)
+    return low, high
+
+
+def _saturation(bounds: tuple[float, float], output: Tensor) -> float:
+    low, high = bounds
     margin = 0.01 * (high - low)
     return float(((output < low + margin) | (output > high - margin)).float().mean())
 
@@ -87,21 +102,25 @@ def record_batch(task: ClassificationTask, batch: Any) -> BatchRecord:
     record = BatchRecord()
     handles = []
 
-    def hook(name: str) -> Callable[[nn.Module, Any, Tensor], None]:
+    def relu_hook(name: str) -> Callable[[nn.Module, Any, Tensor], None]:
         def fn(module: nn.Module, args: Any, output: Tensor) -> None:
-            out = output.detach()
-            if isinstance(module, RELU_TYPES):
-                fired = _units_fired(out)
-                prev = record.relu_fired.get(name)
-                record.relu_fired[name] = fired if prev is None else prev | fired
-            else:
-                record.saturated[name] = _saturation(module, out)
+            fired = _units_fired(output.detach())
+            prev = record.relu_fired.get(name)
+            record.relu_fired[name] = fired if prev is None else prev | fired
+
+        return fn
+
+    def saturation_hook(name: str, bounds: tuple[float, float]) -> Callable[[nn.Module, Any, Tensor], None]:
+        def fn(module: nn.Module, args: Any, output: Tensor) -> None:
+            record.saturated[name] = _saturation(bounds, output.detach())
 
         return fn
 
     for name, module in task.named_modules():
-        if isinstance(module, (*RELU_TYPES, *_SATURATING)):
-            handles.append(module.register_forward_hook(hook(name)))
+        if can_die(module):
+            handles.append(module.register_forward_hook(relu_hook(name)))
+        elif saturates(module) and (bounds := _bounds(module)) is not None:
+            handles.append(module.register_forward_hook(saturation_hook(name, bounds)))
 
     def grad_hook(name: str) -> Callable[[nn.Module, Any, Tensor], None]:
         def fn(module: nn.Module, args: Any, output: Tensor) -> None:
@@ -212,6 +231,13 @@ def check_init_loss(ctx: Context, rec: BatchRecord) -> Finding:
         return Finding("init_loss", "skip", "the forward pass failed")
     expected = math.log(ctx.task.num_classes)
     data = {"loss": rec.loss, "expected": expected, "logit_std": float(rec.logits.float().std())}
+    if ctx.checkpoint is not None:
+        return Finding(
+            "init_loss",
+            "skip",
+            f"the weights come from a checkpoint, not an initialisation (loss {rec.loss:.3f} on the batch)",
+            data=data,
+        )
     if not math.isfinite(rec.loss):
         return Finding(
             "init_loss", "error", f"loss at init is {rec.loss}", "check the inputs and the init scale", data
@@ -256,9 +282,10 @@ def check_dead_relu(ctx: Context, rec: BatchRecord) -> Finding:
 
 
 def check_saturation(ctx: Context, rec: BatchRecord) -> Finding:
-    """Fraction of sigmoid/tanh outputs within 1% of their bounds, where the gradient vanishes."""
+    """Fraction of the outputs of saturating (sigmoid/tanh-like) activations within 1% of their bounds,
+    where the gradient vanishes."""
     if not rec.saturated:
-        return Finding("saturation", "skip", "no sigmoid/tanh modules")
+        return Finding("saturation", "skip", "no saturating (sigmoid/tanh-like) activations")
     worst = max(rec.saturated, key=rec.saturated.__getitem__)
     frac = rec.saturated[worst]
     if frac > SATURATED_FRACTION:

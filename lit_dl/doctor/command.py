@@ -27,7 +27,9 @@ __all__ = ["DoctorCLI", "diagnose", "run_doctor"]
 
 class DoctorCLI(LitDLCLI):
     """The ``fit`` parser and objects, plus the doctor's own options; the Trainer has no logger and a
-    temporary ``default_root_dir``, so nothing lands in the run folder.
+    temporary ``default_root_dir``, so nothing lands in the run folder. ``--ckpt_path`` and
+    ``--model_from_ckpt`` follow ``fit``'s rules (``last`` is the newest earlier ``last.ckpt``; model
+    arguments that differ from the config are an error unless opted in).
 
     Args:
         args: The command line after ``doctor``.
@@ -41,6 +43,8 @@ class DoctorCLI(LitDLCLI):
             warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
             self._init(args)
 
+    run_as = "fit"
+
     def _init(self, args: list[str]) -> None:
         super().__init__(
             args=args,
@@ -51,6 +55,15 @@ class DoctorCLI(LitDLCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_arguments_to_parser(parser)
+        # fit's own arguments that Lightning adds to the fit subcommand's parser only
+        parser.add_argument(
+            "--ckpt_path",
+            type=str | None,
+            default=None,
+            help="Check the recipe with the weights of this checkpoint, as `lit-dl fit --ckpt_path` would "
+            "resume from it ('last': the newest last.ckpt of the earlier runs under the same root).",
+        )
+        self.add_model_from_ckpt_argument(parser)
         parser.add_argument("--format", type=Literal["table", "json"], default="table", help="Output format.")
         parser.add_argument(
             "--lr-find",
@@ -72,6 +85,7 @@ class DoctorCLI(LitDLCLI):
         )
 
     def before_instantiate_classes(self) -> None:
+        self._restore_configured_model(self.config)
         trainer = self.config.trainer
         world = _processes(trainer.get("devices"), trainer.get("accelerator")) * int(
             trainer.get("num_nodes") or 1
@@ -112,16 +126,21 @@ class _Examine(L.Callback):
     """At ``on_fit_start`` (model initialised, optimizer and scheduler built, nothing trained) run
     every check, then stop the fit."""
 
-    def __init__(self, overfit_steps: int, lr_find: bool, world_size: int | None = None) -> None:
+    def __init__(
+        self, overfit_steps: int, lr_find: bool, world_size: int | None = None, ckpt_path: str | None = None
+    ) -> None:
         self.overfit_steps = overfit_steps
         self.lr_find = lr_find
         self.world_size = world_size
+        self.ckpt_path = ckpt_path
         self.findings: list[Finding] = []
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert isinstance(pl_module, ClassificationTask)
         ctx = Context.from_trainer(pl_module, trainer)
         ctx.world_size = self.world_size
+        if self.ckpt_path is not None:
+            ctx.checkpoint = str(trainer.ckpt_path or self.ckpt_path)
         findings = run_static_checks(ctx)
         if self.world_size is not None:
             findings.insert(
@@ -131,6 +150,16 @@ class _Examine(L.Callback):
                     "ok",
                     f"checked in one process for a run of {self.world_size}: the global batch and the run "
                     f"length are computed for {self.world_size} processes",
+                ),
+            )
+        if self.ckpt_path is not None:
+            findings.insert(
+                0,
+                Finding(
+                    "checkpoint",
+                    "ok",
+                    f"checked with the weights of {ctx.checkpoint}, as fit resumes from it (the optimizer "
+                    "state and the schedule's position are checked from the start)",
                 ),
             )
         trainer.estimated_stepping_batches  # noqa: B018 - sets up the train loader
@@ -161,6 +190,7 @@ def diagnose(
     overfit_steps: int = 100,
     lr_find: bool = False,
     world_size: int | None = None,
+    ckpt_path: str | None = None,
 ) -> list[Finding]:
     """Every check on a recipe: static, one batch, the overfit probe and optionally the LR finder.
 
@@ -170,11 +200,15 @@ def diagnose(
     (or with a temporary ``default_root_dir``) to leave no files. A :class:`ConfigError` raised while
     setting up (``num_classes`` smaller than the data's, a warmup longer than the run) becomes a
     ``setup`` error finding. ``world_size``: the processes the run will use, when ``trainer`` has fewer.
+    ``ckpt_path``: a checkpoint to resume from, as ``trainer.fit`` takes it; its weights are restored
+    before the checks run (its optimizer state and step counter are not: Lightning restores those
+    after ``on_fit_start``), and a ``checkpoint`` finding names it.
     """
-    examine = _Examine(overfit_steps, lr_find, world_size)
+    examine = _Examine(overfit_steps, lr_find, world_size, ckpt_path)
     trainer.callbacks.append(examine)
     try:
-        trainer.fit(model, datamodule=datamodule)
+        # weights_only: checkpoints carry tensors and plain values only, as in `lit-dl fit` (lit_dl.checkpoints)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except _Stop:
         pass
     except ConfigError as err:
@@ -201,7 +235,13 @@ def run_doctor(args: list[str]) -> int:
             cli = DoctorCLI(args, root)
             config: Any = cli.config
             findings = diagnose(
-                cli.model, cli.datamodule, cli.trainer, config.overfit_steps, config.lr_find, cli.world_size
+                cli.model,
+                cli.datamodule,
+                cli.trainer,
+                config.overfit_steps,
+                config.lr_find,
+                cli.world_size,
+                config.ckpt_path,
             )
     finally:
         for lg, level in zip(loggers, levels, strict=True):

@@ -32,6 +32,8 @@ class Context:
         weight_init: The configured :class:`~lit_dl.callbacks.WeightInit`, if any.
         world_size: Processes the run will use when the checks run in fewer (``lit-dl doctor`` checks
             a multi-device recipe in one process); ``None``: the Trainer's own.
+        checkpoint: The checkpoint whose weights the task holds (``lit-dl doctor --ckpt_path``);
+            ``None``: the weights are the initialisation.
     """
 
     task: ClassificationTask
@@ -42,6 +44,7 @@ class Context:
     frequency: int = 1
     weight_init: WeightInit | None = None
     world_size: int | None = None
+    checkpoint: str | None = None
 
     @classmethod
     def from_trainer(cls, task: ClassificationTask, trainer: L.Trainer) -> Context:

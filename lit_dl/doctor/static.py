@@ -27,12 +27,11 @@ from lit_dl.doctor.structure import (
     sequential_runs,
 )
 from lit_dl.models import ClassificationTask
-from lit_dl.nn.layers import EMBEDDING_TYPES, NORM_TYPES
+from lit_dl.nn.layers import EMBEDDING_TYPES, NORM_TYPES, saturates
 from lit_dl.optim import named_parameters_with_modules
 
 __all__ = ["STATIC_CHECKS", "run_static_checks"]
 
-_SATURATING = (nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softsign, nn.Hardsigmoid)
 _PROBABILITY_HEADS = (nn.Softmax, nn.LogSoftmax, nn.Softmax2d)
 _COUPLED_L2 = (torch.optim.Adam, torch.optim.NAdam, torch.optim.RAdam, torch.optim.Adamax)
 _INIT_FAMILIES = ("xavier", "kaiming", "orthogonal", "torch")  # schemes whose std is known; others: measured
@@ -99,15 +98,19 @@ def check_decay_on_norms(ctx: Context) -> Finding:
     l1_hits: list[str] = []
     if ctx.task.l1 > 0:
         l1_params = {id(p) for g in ctx.task.parameter_groups() if g["name"] == "decay" for p in g["params"]}
-        l1_hits = [owners[i][0] for i in l1_params if i in owners and _kind(owners[i][1], owners[i][2])]
+        l1_hits = [
+            name
+            for name, module, _, p in named_parameters_with_modules(ctx.task)
+            if id(p) in l1_params and _kind(module, p)
+        ]
     if not decayed and not l1_hits:
         return Finding("decay_on_norms", "ok", "weight decay and L1 reach weight matrices and kernels only")
     parts = [f"{len(v)} {k} parameter(s) ({_names(v, 2)})" for k, v in decayed.items()]
     found = "weight decay reaches " + "; ".join(parts) if parts else ""
     if l1_hits:
-        found += (
-            "; " if found else ""
-        ) + f"the L1 term reaches {len(l1_hits)} of them ({_names(l1_hits, 2)})"
+        found += ("; " if found else "") + (
+            f"the L1 term reaches {len(l1_hits)} norm, bias or embedding parameter(s) ({_names(l1_hits, 2)})"
+        )
     if set(decayed) == {"embedding"} and ctx.task.decay_embeddings:
         fix = "--model.init_args.decay_embeddings false (rare rows are pulled to zero between their updates)"
     elif type(ctx.task).should_decay is not ClassificationTask.should_decay:
@@ -170,19 +173,22 @@ def check_softmax_head(ctx: Context) -> Finding:
 
 
 def check_saturating_stack(ctx: Context) -> Finding:
-    """Four or more sigmoid/tanh layers in a row with no norm between them: gradients vanish
+    """Four or more saturating activations (sigmoid/tanh-like, registered ones too:
+    :func:`lit_dl.nn.layers.saturates`) in a row with no norm between them: gradients vanish
     (Glorot & Bengio, 2010; Ioffe & Szegedy, 2015)."""
     run: list[str] = []
     worst: list[str] = []
     for name, module in leaves(ctx.task.backbone, "backbone"):
         if isinstance(module, NORM_TYPES):
             run = []
-        elif isinstance(module, _SATURATING):
+        elif saturates(module):
             run.append(f"{name} ({type(module).__name__})")
             if len(run) > len(worst):
                 worst = run[:]
     if len(worst) < SATURATING_RUN:
-        return Finding("saturating_stack", "ok", f"longest unnormalised run of sigmoid/tanh: {len(worst)}")
+        return Finding(
+            "saturating_stack", "ok", f"longest unnormalised run of saturating activations: {len(worst)}"
+        )
     fix = (
         _opt(ctx.task, "norm", "before") or "insert a norm layer (BatchNorm/LayerNorm) before each activation"
     )
@@ -427,7 +433,12 @@ STATIC_CHECKS: tuple[Callable[[Context], Finding], ...] = (
 
 
 def run_static_checks(ctx: Context) -> list[Finding]:
-    """Run :data:`STATIC_CHECKS` on ``ctx``; a check that raises becomes an ``error`` finding naming it."""
+    """Run :data:`STATIC_CHECKS` on ``ctx``.
+
+    A check that raises becomes a ``skip`` finding under its name, with the exception as the reason:
+    a check that cannot read a recipe says nothing about the recipe, so it neither hides the other
+    checks nor fails the run (exit status 1 means pitfalls found).
+    """
     findings = []
     for check in STATIC_CHECKS:
         name = check.__name__.removeprefix("check_")

@@ -85,6 +85,8 @@ _ACTIVATION_KINDS: dict[type[nn.Module], ActivationKind] = {
     nn.Sigmoid: ActivationKind("xavier", "sigmoid"),
     nn.Tanh: ActivationKind("xavier", "tanh"),
     nn.Hardtanh: ActivationKind("xavier", "linear"),
+    nn.Hardsigmoid: ActivationKind("xavier", "sigmoid"),
+    nn.Softsign: ActivationKind("xavier", "linear"),
 }
 
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = tuple(_ACTIVATION_KINDS)
@@ -125,6 +127,14 @@ def activation_kind_of_type(cls: type) -> ActivationKind | None:
 def activation_kind(module: nn.Module | None) -> ActivationKind | None:
     """The kind of ``module`` if it is an activation (built-in or registered), else ``None``."""
     return None if module is None else activation_kind_of_type(type(module))
+
+
+def saturates(module: nn.Module) -> bool:
+    """Whether ``module`` is a bounded, saturating activation (sigmoid/tanh-like, built-in or registered):
+    the ``"xavier"`` init family, which Glorot & Bengio (2010) derived for such units and whose
+    gradients vanish where the outputs reach their bounds."""
+    kind = activation_kind(module)
+    return kind is not None and kind.init == "xavier"
 
 
 def is_activation(module: nn.Module) -> bool:

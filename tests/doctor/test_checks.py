@@ -7,9 +7,11 @@ import time
 
 import pytest
 import torch
+from torch import nn
 
 from lit_dl.doctor import Context, Finding, check_overfit_batch, check_schedule_vs_run, exit_status, lr_curve
 from lit_dl.doctor.batch import (
+    check_anomaly,
     check_dead_relu,
     check_gradient_ratio,
     check_host_syncs,
@@ -22,10 +24,23 @@ from lit_dl.doctor.batch import (
     time_steps,
 )
 from lit_dl.doctor.findings import format_json, format_table
-from lit_dl.doctor.static import check_decay_on_norms, check_init_vs_activation, check_params_in_optimizer
+from lit_dl.doctor.static import (
+    check_decay_on_norms,
+    check_dropout_before_batchnorm,
+    check_init_vs_activation,
+    check_params_in_optimizer,
+    check_saturating_stack,
+    check_softmax_head,
+)
 from lit_dl.models import MLPClassifier, SequenceClassifier
+from lit_dl.nn import ACTIVATIONS, layers, register_activation
 from lit_dl.optim import WarmupCosineLR
-from tests.doctor.broken_models import SoftmaxHeadClassifier
+from tests.doctor.broken_models import (
+    DecayEverythingClassifier,
+    DropoutBeforeBNClassifier,
+    InplaceClassifier,
+    SoftmaxHeadClassifier,
+)
 
 
 def mlp(**kwargs) -> MLPClassifier:
@@ -48,6 +63,10 @@ def test_params_outside_the_optimizer_are_an_error():
     optimizer = torch.optim.SGD(task.backbone.head.parameters(), lr=0.1)
     finding = check_params_in_optimizer(Context(task, None, optimizer, None))
     assert finding.status == "error" and "backbone.features.1.0.weight" in finding.found
+    assert finding.fix == (
+        "build the optimizer on the whole module's parameters (parameter_groups over the task), or set "
+        "requires_grad=False on what should stay fixed"
+    )
     assert check_params_in_optimizer(Context.from_task(task)).status == "ok"
 
 
@@ -69,6 +88,7 @@ def test_forced_he_init_under_tanh_is_named():
     ctx = Context.from_task(task, weight_init=WeightInit(scheme="kaiming_normal"))
     finding = check_init_vs_activation(ctx)
     assert finding.status == "warn" and "kaiming_normal -> Tanh" in finding.found
+    assert finding.fix == "use WeightInit scheme auto (configs/callbacks/default.yaml)"
     ctx.weight_init = WeightInit(scheme="auto")
     assert check_init_vs_activation(ctx).status == "ok"
 
@@ -80,6 +100,7 @@ def test_loss_at_init_far_from_log_classes_warns():
         task.backbone.head.weight.mul_(100)
     finding = batch_finding(check_init_loss, task)
     assert finding.status == "warn" and f"ln(3) = {math.log(3):.3f}" in finding.found
+    assert finding.fix == "scale the classifier head's init down (zero it, or xavier with a small gain)"
 
 
 def test_dead_relu_units_are_counted():
@@ -88,6 +109,10 @@ def test_dead_relu_units_are_counted():
         task.backbone.features[1][0].bias.fill_(-100.0)
     finding = batch_finding(check_dead_relu, task)
     assert finding.status == "warn" and finding.data["backbone.features.1.1"] == 1.0
+    assert finding.fix == (
+        "He init (--config configs/callbacks/weight_init.yaml), a smaller bias, or "
+        "--model.init_args.activation leaky_relu"
+    )
 
 
 def test_saturated_sigmoid_units_warn():
@@ -97,6 +122,43 @@ def test_saturated_sigmoid_units_warn():
         task.backbone.features[1][0].weight.mul_(50)
     finding = batch_finding(check_saturation, task)
     assert finding.status == "warn" and "backbone.features.1.1" in finding.found
+    assert finding.fix == SATURATION_FIX
+
+
+SATURATION_FIX = "Xavier init for tanh/sigmoid (--config configs/callbacks/weight_init.yaml) or normalised inputs/norm layers"
+
+
+class Bounded(nn.Module):
+    """A project's own saturating activation, unknown to lit_dl until registered: a sigmoid stretched to (-2, 2)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 4 * torch.sigmoid(x) - 2
+
+
+@pytest.fixture
+def bounded_activation():
+    register_activation("bounded_test", Bounded, init="xavier", nonlinearity="sigmoid")
+    yield "bounded_test"
+    del ACTIVATIONS["bounded_test"]
+    del layers._ACTIVATION_KINDS[Bounded]
+
+
+def test_a_registered_saturating_activation_is_seen_by_both_checks(bounded_activation):
+    task = mlp(activation=bounded_activation, norm="none", hidden_sizes=[16] * 4)
+    stack = check_saturating_stack(Context.from_task(task))
+    assert stack.status == "warn"
+    assert stack.data["run"] == [f"backbone.features.{i}.1 (Bounded)" for i in range(1, 5)]
+    at_init = batch_finding(check_saturation, task)
+    assert at_init.status == "ok" and sorted(at_init.data) == [
+        f"backbone.features.{i}.1" for i in range(1, 5)
+    ]
+    with torch.no_grad():
+        task.backbone.features[1][0].weight.mul_(50)
+    finding = batch_finding(check_saturation, task)  # bounds read off the module: -2 and 2
+    assert (
+        finding.status == "warn" and "of the outputs of backbone.features.1.1 are saturated" in finding.found
+    )
+    assert finding.fix == SATURATION_FIX
 
 
 def test_vanishing_gradient_through_deep_sigmoid_stack():
@@ -108,16 +170,87 @@ def test_vanishing_gradient_through_deep_sigmoid_stack():
     assert batch_finding(check_gradient_ratio, mlp()).status == "ok"
 
 
+def test_exploding_gradient_through_scaled_up_layers():
+    task = mlp(norm="none", hidden_sizes=[16] * 4)
+    with (
+        torch.no_grad()
+    ):  # every layer after the first 10x too large: the backward signal grows on the way down
+        for block in list(task.backbone.features)[2:]:
+            block[0].weight.mul_(10)
+        task.backbone.head.weight.mul_(10)
+    finding = batch_finding(check_gradient_ratio, task)
+    assert finding.status == "warn" and finding.data["ratio"] > 100
+    assert finding.found.startswith(
+        "exploding gradients: the loss gradient at the output of backbone.features.1.0 has "
+    )
+    assert finding.found.endswith("x the norm of the one at backbone.head")
+    assert finding.fix == "--model.init_args.norm before (BatchNorm before each activation)"
+
+
 def test_labels_outside_num_classes_are_an_error():
     x, _ = batch()
     finding = batch_finding(check_labels, mlp(), (x, torch.arange(32) % 5))
     assert finding.status == "error" and finding.fix == "--model.init_args.num_classes 5"
 
 
+SOFTMAX_OUTPUT_FIX = "return logits: drop the softmax/log_softmax at the end of forward/build_backbone"
+
+
 def test_probabilities_as_outputs_are_an_error():
     task = SoftmaxHeadClassifier(in_features=8, num_classes=3)
-    assert batch_finding(check_softmax_output, task).status == "error"
+    finding = batch_finding(check_softmax_output, task)
+    assert finding.status == "error" and finding.fix == SOFTMAX_OUTPUT_FIX
+    assert "the network outputs probabilities (rows >= 0 summing to 1)" in finding.found
     assert batch_finding(check_softmax_output, mlp()).status == "ok"
+
+
+def test_log_softmax_head_is_an_error_statically_and_on_a_batch():
+    task = SoftmaxHeadClassifier(in_features=8, num_classes=3)
+    task.backbone[-1] = nn.LogSoftmax(-1)
+    head = check_softmax_head(Context.from_task(task))
+    assert (head.status, head.data) == ("error", {"module": "backbone.3", "type": "LogSoftmax"})
+    assert head.found.startswith("the network ends in LogSoftmax (backbone.3) but the loss is cross-entropy")
+    assert (
+        head.fix
+        == "remove the final (Log)Softmax from build_backbone; predict_step already returns probabilities"
+    )
+    output = batch_finding(check_softmax_output, task)
+    assert output.status == "error" and output.fix == SOFTMAX_OUTPUT_FIX
+    assert "the network outputs log-probabilities (logsumexp 0)" in output.found
+
+
+def test_l1_reaching_norms_and_biases_is_named():
+    # no weight decay: only the L1 term, which follows the "decay" group of should_decay
+    sgd = lambda p: torch.optim.SGD(p, lr=0.1)  # noqa: E731
+    task = DecayEverythingClassifier(in_features=8, num_classes=3, l1=1e-4, optimizer=sgd)
+    finding = check_decay_on_norms(Context.from_task(task))
+    assert finding.status == "warn"
+    assert finding.found == (
+        "the L1 term reaches 3 norm, bias or embedding parameter(s) (backbone.1.weight, backbone.1.bias and 1 more)"
+    )
+    assert finding.data == {"l1": ["backbone.1.weight", "backbone.1.bias", "backbone.3.bias"]}
+    assert finding.fix == (
+        "DecayEverythingClassifier.should_decay returns True for them: let it fall back to super().should_decay "
+        "for norms, biases and embeddings"
+    )
+    healthy = mlp(l1=1e-4, optimizer=sgd)
+    assert check_decay_on_norms(Context.from_task(healthy)).status == "ok"
+
+
+def test_dropout_feeding_batchnorm_is_named():
+    finding = check_dropout_before_batchnorm(
+        Context.from_task(DropoutBeforeBNClassifier(in_features=8, num_classes=3))
+    )
+    assert finding.status == "warn" and finding.data == {"pairs": ["backbone.2 (p=0.3) -> backbone.3"]}
+    assert finding.fix == "move the dropout after the last BatchNorm (e.g. just before the classifier head)"
+
+
+def test_inplace_op_on_a_saved_tensor_is_an_anomaly():
+    finding = batch_finding(check_anomaly, InplaceClassifier(in_features=8, num_classes=3))
+    assert finding.status == "error" and "inplace operation" in finding.found
+    assert finding.fix == (
+        "replace the in-place op (x += ..., relu_(...), inplace=True) on that tensor with an out-of-place one"
+    )
 
 
 class SlowLoader:
@@ -160,6 +293,13 @@ def test_overfit_one_batch():
     frozen = mlp(optimizer=lambda p: torch.optim.SGD(p, lr=0.0))
     stuck = check_overfit_batch(Context.from_task(frozen), batch(), steps=10)
     assert stuck.status == "error" and stuck.data["steps"] == 10
+    assert stuck.fix == "check the LR (try lit-dl doctor --lr-find), frozen parameters and the loss"
+    slow = mlp(optimizer=lambda p: torch.optim.SGD(p, lr=0.01))
+    short = check_overfit_batch(Context.from_task(slow), batch(), steps=5)
+    assert short.status == "warn" and short.found.endswith(": it does not fit one batch")
+    assert short.fix == (
+        "more steps (--overfit-steps 20), a larger LR, or less regularisation (dropout, weight decay)"
+    )
 
 
 class RunOf(Context):
@@ -256,3 +396,19 @@ def test_table_json_and_exit_status():
     assert exit_status(findings) == 1 and exit_status(findings[:2]) == 0
     with pytest.raises(ValueError, match="status must be one of ok, warn, error, skip, got 'bad'"):
         Finding("x", "bad", "")  # type: ignore[arg-type]
+
+
+def test_a_static_check_that_raises_is_skipped_with_the_reason(monkeypatch):
+    from lit_dl.doctor import static
+
+    def check_broken(ctx):
+        raise AttributeError("no such thing")
+
+    monkeypatch.setattr(static, "STATIC_CHECKS", (check_broken, static.check_softmax_head))
+    broken, head = static.run_static_checks(Context.from_task(mlp()))
+    assert (broken.check, broken.status, broken.found) == (
+        "broken",
+        "skip",
+        "could not run: AttributeError: no such thing",
+    )
+    assert (head.check, head.status) == ("softmax_head", "ok")

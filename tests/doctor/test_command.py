@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from lit_dl.cli import main
+from lit_dl.cli import LitDLCLI, main
+from lit_dl.doctor import command
 from tests.conftest import REPO
 from tests.doctor.helpers import BROKEN, by_check, run_doctor
 
@@ -181,3 +185,116 @@ def test_a_setup_error_is_reported_as_a_finding(tiny_config, capsys):
     assert (finding["check"], finding["status"]) == ("setup", "error")
     assert "model num_classes=2 is smaller than the 3 classes in the data" in finding["found"]
     assert code == 1
+
+
+def _fit(tiny_config, root, *args: str) -> Path:
+    """A one-epoch `lit-dl fit` of the tiny recipe under ``root``: its checkpoint, also kept as last.ckpt."""
+    cli = LitDLCLI(
+        args=[
+            "fit",
+            "--config",
+            str(tiny_config),
+            f"--trainer.default_root_dir={root}",
+            "--trainer.max_epochs=1",
+            "--test_after_fit=false",
+            *args,
+        ]
+    )
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    shutil.copy(best, best.parent / "last.ckpt")  # what ModelCheckpoint(save_last=True) keeps
+    return best
+
+
+def _checked_weights(monkeypatch) -> list[dict[str, torch.Tensor]]:
+    """The task's weights each time the doctor's static checks start (filled as the doctor runs)."""
+    seen: list[dict[str, torch.Tensor]] = []
+    real = command.run_static_checks
+
+    def spy(ctx):
+        seen.append({k: v.detach().clone() for k, v in ctx.task.state_dict().items()})
+        return real(ctx)
+
+    monkeypatch.setattr(command, "run_static_checks", spy)
+    return seen
+
+
+def test_ckpt_path_checks_the_checkpoints_weights(tiny_config, capsys, tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    ckpt = _fit(tiny_config, root)
+    last = ckpt.parent / "last.ckpt"
+    seen = _checked_weights(monkeypatch)
+    code, report = run_doctor(
+        capsys, "--config", str(tiny_config), f"--ckpt_path={ckpt}", "--overfit-steps=5"
+    )
+    assert code == 0 and report["counts"]["error"] == 0, report
+    checkpoint = by_check(report)["checkpoint"]
+    assert (checkpoint["status"], checkpoint["found"]) == (
+        "ok",
+        f"checked with the weights of {ckpt}, as fit resumes from it (the optimizer state and the "
+        "schedule's position are checked from the start)",
+    )
+    init_loss = by_check(report)["init_loss"]  # trained weights: a loss far from ln(C) is no init pitfall
+    assert init_loss["status"] == "skip"
+    assert init_loss["found"].startswith("the weights come from a checkpoint, not an initialisation (loss ")
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    (checked,) = seen
+    assert checked.keys() == state.keys()
+    assert all(torch.equal(checked[k], state[k]) for k in state)
+    # --ckpt_path last: the newest last.ckpt of the earlier runs under the same root, as in fit
+    code, report = run_doctor(
+        capsys,
+        "--config",
+        str(tiny_config),
+        f"--trainer.default_root_dir={root}",
+        "--ckpt_path=last",
+        "--overfit-steps=5",
+    )
+    assert code == 0
+    assert by_check(report)["checkpoint"]["found"].startswith(f"checked with the weights of {last},")
+    assert sorted(p.name for p in (root / "lightning_logs").iterdir()) == ["version_0"]  # no new run folder
+
+
+def test_ckpt_of_another_model_needs_model_from_ckpt_like_fit(tiny_config, capsys, tmp_path, monkeypatch):
+    ckpt = _fit(tiny_config, tmp_path / "runs", "--model.init_args.hidden_sizes=[8]")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["doctor", "--config", str(tiny_config), f"--ckpt_path={ckpt}"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"lit-dl: error: checkpoint {str(ckpt)!r} was trained with a different model: ")
+    assert "model.init_args.hidden_sizes=[8] in the checkpoint, [16] in the config" in line
+    seen = _checked_weights(monkeypatch)
+    code, _ = run_doctor(
+        capsys,
+        "--config",
+        str(tiny_config),
+        f"--ckpt_path={ckpt}",
+        "--model_from_ckpt=true",
+        "--overfit-steps=5",
+    )
+    assert code == 0
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert all(torch.equal(seen[0][k], state[k]) for k in state) and seen[0].keys() == state.keys()
+
+
+@pytest.mark.parametrize(
+    ("ckpt_path", "message"),
+    [
+        ("missing.ckpt", "lit-dl: error: checkpoint 'missing.ckpt' does not exist"),
+        ("last", "lit-dl: error: --ckpt_path last: no last.ckpt under "),
+    ],
+    ids=["missing-file", "no-last"],
+)
+def test_bad_ckpt_path_exits_2_with_one_line_like_fit(tiny_config, capsys, tmp_path, ckpt_path, message):
+    args = [
+        "--config",
+        str(tiny_config),
+        f"--trainer.default_root_dir={tmp_path}",
+        f"--ckpt_path={ckpt_path}",
+    ]
+    for subcommand in ("doctor", "fit"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([subcommand, *args])
+        assert exit_info.value.code == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(message), (subcommand, line)
+    assert list(tmp_path.iterdir()) == [tiny_config]

@@ -43,14 +43,23 @@ def test_offline_recipe_is_healthy(name, capsys, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-def test_cifar_recipe_is_healthy_on_fake_files(capsys, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("cifar10_resnet18", []),
+        # batch 16 on the fake files; evaluation batches must fit the 16 validation samples
+        ("cifar10_resnet18_fast", ["--data.init_args.eval_batch_size=16"]),
+    ],
+    ids=["classic", "fast"],
+)
+def test_cifar_recipe_is_healthy_on_fake_files(name, extra, capsys, tmp_path):
     # The recipe as shipped, on a few fake CIFAR files; no augmentation (torchvision is optional) and a
     # narrow ResNet so the probe stays quick on a CPU. Structure, optimizer and schedule are unchanged.
     write_cifar(tmp_path, per_batch=16)
     code, report = run_doctor(
         capsys,
         "--config",
-        str(CONFIGS / "cifar10_resnet18.yaml"),
+        str(CONFIGS / f"{name}.yaml"),
         f"--data.init_args.root={tmp_path}",
         "--data.init_args.augment=false",
         "--data.init_args.val_size=16",
@@ -58,5 +67,7 @@ def test_cifar_recipe_is_healthy_on_fake_files(capsys, tmp_path):
         "--data.init_args.batch_size=16",
         "--model.init_args.width=8",
         "--trainer.accelerator=cpu",
+        *extra,
     )
-    _assert_healthy("cifar10_resnet18", code, report)
+    _assert_healthy(name, code, report)
+    assert {f["check"]: f["status"] for f in report["findings"]}["host_syncs"] == "skip"  # CPU only
