@@ -197,5 +197,5 @@ class WarmupStepLR(WarmupLR):
                 "WarmupStepLR(decay_at=...).total_steps is unset: pass total_steps or call fit_to_run(run_length)"
             )
         main = self.total_steps - self.warmup_steps
-        decays = sum(step >= round(f * main) for f in self.decay_at)
+        decays = sum(step >= f * main for f in self.decay_at)  # the first step at or past each fraction
         return base_lr * self.gamma**decays

@@ -43,7 +43,8 @@ def test_offline_config_fits_and_tests_from_the_cli(tmp_path, name, capsys):
     main(args)
     run = tmp_path / "lightning_logs" / "version_0"
     assert (run / "config.yaml").is_file()
-    assert [p.name for p in (run / "checkpoints").iterdir()] == ["epoch=0-step=2.ckpt"]
+    # the best epoch, and last.ckpt to resume from
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=0-step=2.ckpt", "last.ckpt"]
     assert "test/acc" in capsys.readouterr().out
 
 

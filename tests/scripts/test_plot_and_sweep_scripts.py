@@ -69,8 +69,9 @@ def test_plotted_warmup_step_follows_the_epochs():
         "lr-SGD/no_decay",
         "lr-SGD/no_decay-momentum",
     ]
-    # Per epoch: warmup 0.1 -> 1 over 3 epochs, then x0.1 every 10 epochs, floored at min_lr 1e-5.
-    factors = [0.1, 0.4, 0.7] + [1.0] * 10 + [0.1] * 10 + [0.01] * 7
+    # Per epoch: warmup 0.1 -> 1 over 3 epochs, then x0.1 at half (13.5 -> from the 14th) and at three
+    # quarters (20.25 -> from the 21st) of the 27 epochs after it.
+    factors = [0.1, 0.4, 0.7] + [1.0] * 14 + [0.1] * 7 + [0.01] * 6
     expected = [0.1 * f for f in factors for _ in range(19)]
     assert curves["lr-SGD/decay"] == pytest.approx(expected, rel=1e-12)
     assert curves["lr-SGD/no_decay"] == pytest.approx(expected, rel=1e-12)
