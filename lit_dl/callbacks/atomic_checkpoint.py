@@ -1,8 +1,12 @@
-"""``ModelCheckpoint`` whose files are never left half-written."""
+"""``ModelCheckpoint`` whose files are never left half-written and whose ``last.ckpt`` is the last epoch."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
 from weakref import proxy
 
 import lightning as L
@@ -12,14 +16,27 @@ __all__ = ["AtomicCheckpoint"]
 
 
 class AtomicCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` (same arguments) writing each file under a temporary name in the
-    same folder and renaming it into place (``os.replace``, atomic on POSIX and Windows).
+    """Lightning's ``ModelCheckpoint`` (same arguments) with three differences:
 
-    A process killed while it writes (preemption, SIGKILL, out of memory) leaves the previous
-    ``last.ckpt`` or ``step=N.ckpt`` intact and, at worst, a ``.partial-*.tmp`` file beside it; a
-    checkpoint under its final name is always complete. (Atomic against a killed process; surviving a
-    power cut also needs the file system to keep the rename's order, which journaling ones do.)
+    - **Atomic files.** Each file is written under a temporary name in the same folder and renamed
+      into place (``os.replace``, atomic on POSIX and Windows). A process killed while it writes
+      (preemption, SIGKILL, out of memory) leaves the previous ``last.ckpt`` or ``step=N.ckpt`` intact
+      and, at worst, a ``.partial-*.tmp`` file beside it; a checkpoint under its final name is always
+      complete. (Atomic against a killed process; surviving a power cut also needs the file system to
+      keep the rename's order, which journaling ones do.)
+    - **``last.ckpt`` at every epoch end.** With ``save_last: true``, Lightning 2.6 rewrites
+      ``last.ckpt`` at an epoch end only when a top-k checkpoint was saved at the same step, so with a
+      monitor it holds the last *improving* epoch and ``--ckpt_path last`` silently resumes from there.
+      Here it holds the last epoch (and the last ``every_n_train_steps`` step), as resuming needs.
+    - **One write per step.** When ``last.ckpt`` is due in the same hook call that just wrote a top-k
+      file, it becomes a hard link to that file (a copy where links are not supported): the two would
+      hold the same bytes but for the ``ModelCheckpoint``'s own ``last_model_path`` entry. A later
+      rewrite of either name replaces that name only.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._written_in_hook: list[str] | None = None  # files written by the current saving hook
 
     @property
     def state_key(self) -> str:
@@ -37,17 +54,72 @@ class AtomicCheckpoint(ModelCheckpoint):
             cached = self._state_key_cache = (inputs, super().state_key)
         return cached[1]
 
+    # The private ModelCheckpoint methods used below (_save_checkpoint, _save_last_checkpoint,
+    # _should_skip_saving_checkpoint, _should_save_on_train_epoch_end, _monitor_candidates,
+    # _last_global_step_saved, _last_checkpoint_saved) were checked against lightning 2.6.6.
+    @contextlib.contextmanager
+    def _saving_hook(self) -> Iterator[None]:
+        self._written_in_hook = []
+        try:
+            yield
+        finally:
+            self._written_in_hook = None
+
+    def _hooked(self, hook: Callable[..., None], *args: Any) -> None:
+        with self._saving_hook():
+            hook(*args)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self._hooked(super().on_train_batch_end, trainer, pl_module, *args)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        with self._saving_hook():
+            super().on_train_epoch_end(trainer, pl_module)
+            if self._should_save_on_train_epoch_end(trainer):
+                self._save_last_at_epoch_end(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        with self._saving_hook():
+            super().on_validation_end(trainer, pl_module)
+            if not self._should_save_on_train_epoch_end(trainer):
+                self._save_last_at_epoch_end(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._hooked(super().on_train_end, trainer, pl_module)
+
+    def _save_last_at_epoch_end(self, trainer: L.Trainer) -> None:
+        # Skipped when this step is already saved (a top-k file and last.ckpt both written above).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        # Overrides ModelCheckpoint._save_checkpoint (lightning 2.6.6); same bookkeeping after the write.
+        # Overrides ModelCheckpoint._save_checkpoint; same bookkeeping after the write.
         folder, name = os.path.split(filepath)
         # The temporary name must not contain "last": Lightning's ckpt_path="last" lists such files.
         temporary = os.path.join(folder, f".partial-{os.getpid()}-{abs(hash(name))}.tmp")
-        trainer.save_checkpoint(temporary, self.save_weights_only)
+        written = self._written_in_hook
+        source = written[-1] if written and filepath == self.last_model_path else None
+        if source is not None and source != filepath:
+            if trainer.is_global_zero:  # every rank takes this branch: no rank enters a collective
+                _link_or_copy(source, temporary)
+        else:
+            trainer.save_checkpoint(temporary, self.save_weights_only)
         if trainer.is_global_zero:
             os.replace(temporary, filepath)
         trainer.strategy.barrier("AtomicCheckpoint")
+        if written is not None:
+            written.append(filepath)
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(target)
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(source, target)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lit_dl.callbacks import AtomicCheckpoint
 from lit_dl.checkpoints import find_last_checkpoint
@@ -81,3 +82,53 @@ def test_state_key_is_modelcheckpoints_and_follows_its_inputs(tmp_path) -> None:
     assert atomic.state_key is atomic.state_key  # built once
     atomic.monitor = "val/loss"
     assert atomic.state_key == uncached(atomic) and "val/loss" in atomic.state_key
+
+
+class ScoredModel(BoringModel):
+    """Logs a fixed validation score per epoch, so when the monitor improves is known."""
+
+    def __init__(self, scores: list[float]) -> None:
+        super().__init__()
+        self.scores = scores
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("score", float(self.scores[self.current_epoch]))
+
+
+def fit_scored(tmp_path, scores: list[float], writes: list[str]) -> AtomicCheckpoint:
+    import lightning as L
+
+    callback = AtomicCheckpoint(dirpath=tmp_path, monitor="score", mode="max", save_last=True)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=len(scores), limit_train_batches=2, limit_val_batches=1,
+        num_sanity_val_steps=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[callback],
+    )  # fmt: skip
+    save = trainer.save_checkpoint
+    trainer.save_checkpoint = lambda path, *a, **k: (
+        writes.append(os.path.basename(path)),
+        save(path, *a, **k),
+    )
+    trainer.fit(ScoredModel(scores))
+    return callback
+
+
+def test_last_ckpt_is_the_last_epoch_after_the_monitor_stopped_improving(tmp_path) -> None:
+    writes: list[str] = []
+    callback = fit_scored(tmp_path, [1.0, 3.0, 2.0, 2.0], writes)
+    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["epoch=1-step=4.ckpt", "last.ckpt"]
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (3, 8)  # Lightning 2.6 alone leaves epoch 1 here
+    assert callback.best_model_path == str(tmp_path / "epoch=1-step=4.ckpt")
+    # epochs 0 and 1 improve: one write each, last.ckpt linked to it; epochs 2 and 3 write last.ckpt
+    assert len(writes) == 4 and all(name.endswith(".tmp") for name in writes)
+
+
+def test_last_ckpt_due_with_a_new_best_is_the_same_file_not_a_second_write(tmp_path) -> None:
+    writes: list[str] = []
+    fit_scored(tmp_path, [1.0, 2.0, 3.0], writes)
+    assert len(writes) == 3  # one torch.save per epoch
+    best, last = tmp_path / "epoch=2-step=6.ckpt", tmp_path / "last.ckpt"
+    assert os.path.samefile(best, last)
+    assert torch.load(last, weights_only=True)["global_step"] == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=2-step=6.ckpt", "last.ckpt"]  # no .tmp left
