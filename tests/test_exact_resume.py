@@ -39,7 +39,7 @@ def assert_same_training_state(a: dict, b: dict) -> None:
     assert a["lr_schedulers"] == b["lr_schedulers"]
 
 
-def kill_config(tmp_path: Path) -> Path:
+def kill_config(tmp_path: Path, device_resident: bool = False) -> Path:
     """The default recipe (digits, dropout, BatchNorm, shuffled batches, the default callback bundle)
     with a checkpoint every 2 steps instead of the best epoch's, and a warmup schedule stepped per batch
     (it reads estimated_stepping_batches: Lightning #20550); 6 steps per epoch, 3 epochs."""
@@ -55,6 +55,9 @@ def kill_config(tmp_path: Path) -> Path:
     model["scheduler_interval"] = "step"
     model["lr_scheduler"]["init_args"]["warmup_steps"] = 4
     config["test_after_fit"] = False
+    # true: the batches come from DeviceBatches (the on-device data path, here on the CPU) instead of
+    # the DataLoader; its position in the epoch is restored the same way
+    config["data"]["init_args"]["device_resident"] = device_resident
     path = tmp_path / "kill.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -86,8 +89,9 @@ def test_the_fit_loop_keeps_the_train_loader_where_exact_resume_drops_it(tmp_pat
     assert seen.holds_the_train_loader
 
 
-def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path) -> None:
-    config = kill_config(tmp_path)
+@pytest.mark.parametrize("device_resident", [False, True], ids=["dataloader", "device_batches"])
+def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path, device_resident) -> None:
+    config = kill_config(tmp_path, device_resident)
     killed_root, marker = tmp_path / "killed", tmp_path / "stalled"
     stall = {
         "class_path": "tests.probe_callbacks.StallAtStep",
