@@ -398,10 +398,26 @@ def run_command(command: Callable[[], Any]) -> Any:
         _exit_with(config_error)
 
 
+# One line each in `lit-dl --help`, after Lightning's subcommands.
+EXTRA_SUBCOMMAND_HELP = {
+    "doctor": "Check a recipe for the classic training pitfalls (takes fit's arguments).",
+    "export": "Write a checkpoint's network as a file for serving (state_dict, torchscript, "
+    "exported_program, onnx).",
+}
+
+
 def _dispatch(args: ArgsType) -> None:
     argv = sys.argv[1:] if args is None else args
     if isinstance(argv, (list, tuple)) and argv and argv[0] in EXTRA_SUBCOMMANDS:
         EXTRA_SUBCOMMANDS[argv[0]](list(argv[1:]))
+        return
+    if isinstance(argv, (list, tuple)) and list(argv[:1]) in (["-h"], ["--help"]):
+        try:
+            LitDLCLI(args=args)
+        finally:  # Lightning's parser knows only the Trainer's subcommands
+            print("\nMore subcommands (`lit-dl <name> --help`):")
+            for name in EXTRA_SUBCOMMANDS:
+                print(f"    {name:<20}{EXTRA_SUBCOMMAND_HELP.get(name, '')}")
         return
     LitDLCLI(args=args)
 

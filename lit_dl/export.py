@@ -93,7 +93,7 @@ class ExportCLI(LitDLCLI):
 
 def export_main(args: list[str]) -> Path:
     """``lit-dl export ...``: build model and data from the config, load the checkpoint, export."""
-    cli = ExportCLI(args=args, run=False)
+    cli = ExportCLI(args=args, run=False, parser_kwargs={"default_env": False, "prog": "lit-dl export"})
     config = cli.config
     if not config.get("ckpt_path"):
         raise ConfigError("lit-dl export needs --ckpt_path <checkpoint file>")

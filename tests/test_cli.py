@@ -104,6 +104,10 @@ def test_console_script_and_module_entry_points(tmp_path):
         result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert result.returncode == 0, result.stderr
         assert "{fit,validate,test,predict}" in result.stdout
+        # lit_dl's own subcommands, which Lightning's parser does not know, are listed after its own
+        lines = result.stdout.splitlines()
+        more = lines.index("More subcommands (`lit-dl <name> --help`):")
+        assert [line.split()[0] for line in lines[more + 1 :]] == ["doctor", "export"]
 
 
 def test_model_help_documents_recipe_and_task_arguments(capsys):
