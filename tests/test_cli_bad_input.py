@@ -279,6 +279,14 @@ FILES = [
     ),
     case(["--trainer.default_root_dir="], "trainer.default_root_dir='' is empty", "root-empty"),
     case(
+        [
+            "--trainer.callbacks+=lit_dl.callbacks.AtomicCheckpoint",
+            "--trainer.plugins+=lightning.pytorch.plugins.io.AsyncCheckpointIO",
+        ],
+        "AtomicCheckpoint renames each checkpoint file as soon as it is written, and AsyncCheckpointIO",
+        "atomic-checkpoint-with-async-io",
+    ),
+    case(
         ["--trainer.default_root_dir={text}"], "trainer.default_root_dir='{text}' is a file", "root-is-file"
     ),
     case(

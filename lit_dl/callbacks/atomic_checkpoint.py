@@ -11,6 +11,9 @@ from weakref import proxy
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import AsyncCheckpointIO
+
+from lit_dl.errors import ConfigError
 
 __all__ = ["AtomicCheckpoint"]
 
@@ -37,6 +40,16 @@ class AtomicCheckpoint(ModelCheckpoint):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._written_in_hook: list[str] | None = None  # files written by the current saving hook
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        checkpoint_io = getattr(trainer.strategy, "checkpoint_io", None)
+        if isinstance(checkpoint_io, AsyncCheckpointIO):
+            raise ConfigError(
+                "AtomicCheckpoint renames each checkpoint file as soon as it is written, and "
+                "AsyncCheckpointIO writes it later in a thread: remove the AsyncCheckpointIO plugin, or use "
+                "lightning.pytorch.callbacks.ModelCheckpoint instead of AtomicCheckpoint"
+            )
+        super().setup(trainer, pl_module, stage)
 
     @property
     def state_key(self) -> str:
