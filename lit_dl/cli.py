@@ -143,8 +143,7 @@ class LitDLCLI(LightningCLI):
 
     def _command_config(self) -> Any:
         """The parsed options of the command: the subcommand's namespace, or the whole config without one."""
-        subcommand = self.config.get("subcommand")
-        return self.config[subcommand] if subcommand else self.config
+        return self._run_config()[1]
 
     def _run_config(self) -> tuple[str | None, Any]:
         """``(subcommand, its part of the config)``; parsed without subcommands, ``(run_as, the config)``."""
@@ -183,7 +182,10 @@ class LitDLCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """Lightning's merge of the checkpoint's hyper-parameters into the config, also for a CLI parsed
-        without subcommands that reads its config as ``run_as`` (Lightning's own merge needs a subcommand)."""
+        without subcommands that reads its config as ``run_as`` (Lightning's own merge needs a subcommand).
+
+        Overrides the private ``LightningCLI._parse_ckpt_path`` (checked against lightning 2.6.6).
+        """
         if self.config.get("subcommand") or self.run_as is None:
             super()._parse_ckpt_path()
             return

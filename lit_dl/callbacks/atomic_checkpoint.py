@@ -89,19 +89,20 @@ class AtomicCheckpoint(ModelCheckpoint):
         with self._saving_hook():
             super().on_train_epoch_end(trainer, pl_module)
             if self._should_save_on_train_epoch_end(trainer):
-                self._save_last_at_epoch_end(trainer)
+                self._save_last_if_this_step_is_unsaved(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         with self._saving_hook():
             super().on_validation_end(trainer, pl_module)
             if not self._should_save_on_train_epoch_end(trainer):
-                self._save_last_at_epoch_end(trainer)
+                self._save_last_if_this_step_is_unsaved(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._hooked(super().on_train_end, trainer, pl_module)
 
-    def _save_last_at_epoch_end(self, trainer: L.Trainer) -> None:
-        # Skipped when this step is already saved (a top-k file and last.ckpt both written above).
+    def _save_last_if_this_step_is_unsaved(self, trainer: L.Trainer) -> None:
+        # At each epoch end or validation: skipped when this step is already saved (a top-k file and
+        # last.ckpt both written above) or when no checkpoint is due (sanity check, validate, test).
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 

@@ -95,14 +95,14 @@ class ScoredModel(BoringModel):
         self.log("score", float(self.scores[self.current_epoch]))
 
 
-def fit_scored(tmp_path, scores: list[float], writes: list[str]) -> AtomicCheckpoint:
+def fit_scored(tmp_path, scores: list[float], writes: list[str], **trainer_args) -> AtomicCheckpoint:
     import lightning as L
 
     callback = AtomicCheckpoint(dirpath=tmp_path, monitor="score", mode="max", save_last=True)
     trainer = L.Trainer(
         default_root_dir=tmp_path, max_epochs=len(scores), limit_train_batches=2, limit_val_batches=1,
         num_sanity_val_steps=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[callback],
+        callbacks=[callback], **trainer_args,
     )  # fmt: skip
     save = trainer.save_checkpoint
     trainer.save_checkpoint = lambda path, *a, **k: (
@@ -132,3 +132,13 @@ def test_last_ckpt_due_with_a_new_best_is_the_same_file_not_a_second_write(tmp_p
     assert os.path.samefile(best, last)
     assert torch.load(last, weights_only=True)["global_step"] == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=2-step=6.ckpt", "last.ckpt"]  # no .tmp left
+
+
+def test_last_ckpt_follows_validations_inside_the_epoch(tmp_path) -> None:
+    # validation twice per 2-batch epoch: checkpoints are written at validation end, not epoch end
+    writes: list[str] = []
+    fit_scored(tmp_path, [1.0, 3.0, 2.0], writes, val_check_interval=0.5)
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 6  # the last validation, in the epoch whose score fell
+    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["epoch=1-step=3.ckpt", "last.ckpt"]
+    assert len(writes) == 6  # one file per validation: steps 1 and 3 a new best (last.ckpt linked)
