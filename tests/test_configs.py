@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lit_dl.callbacks import AtomicCheckpoint, ExactResume, NonFiniteGuard
 from lit_dl.cli import LitDLCLI
 from tests.conftest import CONFIGS
 
@@ -113,8 +114,6 @@ def test_no_shipped_schedule_hard_codes_the_run_length(config):
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=name)
 def test_every_recipe_keeps_last_ckpt_resumes_exactly_and_stops_on_non_finite(recipe, tmp_path):
-    from lit_dl.callbacks import AtomicCheckpoint, ExactResume, NonFiniteGuard
-
     cli = LitDLCLI(args=["--config", str(recipe), f"--trainer.default_root_dir={tmp_path}"], run=False)
     kinds = [type(c) for c in cli.trainer.callbacks]
     assert {AtomicCheckpoint, ExactResume, NonFiniteGuard} <= set(kinds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from weakref import proxy
 
@@ -78,12 +78,9 @@ class AtomicCheckpoint(ModelCheckpoint):
         finally:
             self._written_in_hook = None
 
-    def _hooked(self, hook: Callable[..., None], *args: Any) -> None:
-        with self._saving_hook():
-            hook(*args)
-
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        self._hooked(super().on_train_batch_end, trainer, pl_module, *args)
+        with self._saving_hook():
+            super().on_train_batch_end(trainer, pl_module, *args)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         with self._saving_hook():
@@ -98,7 +95,8 @@ class AtomicCheckpoint(ModelCheckpoint):
                 self._save_last_if_this_step_is_unsaved(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._hooked(super().on_train_end, trainer, pl_module)
+        with self._saving_hook():
+            super().on_train_end(trainer, pl_module)
 
     def _save_last_if_this_step_is_unsaved(self, trainer: L.Trainer) -> None:
         # At each epoch end or validation: skipped when this step is already saved (a top-k file and

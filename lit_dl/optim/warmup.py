@@ -107,6 +107,14 @@ class WarmupLR(LRScheduler):
         """LR of a group with base LR ``base_lr`` at ``step`` scheduler steps after the warmup ended."""
         raise NotImplementedError
 
+    def main_steps(self) -> int:
+        """Length of the schedule after the warmup, in scheduler steps; needs ``total_steps``."""
+        if self.total_steps is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.total_steps is unset: pass total_steps or call fit_to_run(run_length)"
+            )
+        return self.total_steps - self.warmup_steps
+
     def get_lr(self) -> list[float]:
         t = self.last_epoch
         if t < self.warmup_steps:
@@ -126,11 +134,7 @@ class WarmupCosineLR(WarmupLR):
     def main_lr(self, base_lr: float, step: int) -> float:
         if step == 0:  # the start of the cosine does not depend on its length (total_steps may be unset)
             return base_lr
-        if self.total_steps is None:
-            raise RuntimeError(
-                "WarmupCosineLR.total_steps is unset: pass total_steps or call fit_to_run(run_length)"
-            )
-        progress = min(1.0, step / (self.total_steps - self.warmup_steps))
+        progress = min(1.0, step / self.main_steps())
         return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -192,10 +196,6 @@ class WarmupStepLR(WarmupLR):
             return base_lr * self.gamma ** (step // self.step_size)
         if step == 0:  # the start does not depend on the run's length (total_steps may be unset)
             return base_lr
-        if self.total_steps is None:
-            raise RuntimeError(
-                "WarmupStepLR(decay_at=...).total_steps is unset: pass total_steps or call fit_to_run(run_length)"
-            )
-        main = self.total_steps - self.warmup_steps
+        main = self.main_steps()
         decays = sum(step >= f * main for f in self.decay_at)  # the first step at or past each fraction
         return base_lr * self.gamma**decays
