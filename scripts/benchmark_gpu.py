@@ -14,6 +14,8 @@ capture), then ``--steps`` timed steps between two ``torch.cuda.synchronize()``;
 repeated ``--repeats`` times and the median is reported with the ratios fast / hand-written (same
 mode) and fast / shipped. ``--sync-check`` instead runs a few fast-recipe steps under
 ``torch.cuda.set_sync_debug_mode("error")`` (any host synchronisation in the step raises).
+``--breakdown`` adds the fast recipe without its callbacks and logger, and prints a host-side cProfile
+of the fast recipe's timed steps: where the Trainer's per-step host time goes.
 
 Without CUDA it says so and runs a tiny smoke version on the CPU (exit 0).
 
@@ -24,7 +26,9 @@ Without CUDA it says so and runs a tiny smoke version on the CPU (exit 0).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import pickle
+import pstats
 import statistics
 import sys
 import tempfile
@@ -59,10 +63,11 @@ def write_fake_cifar(root: Path, per_batch: int, n_test: int) -> None:
 class StepTimer(L.Callback):
     """Times steps ``warmup .. warmup + steps`` between CUDA synchronisations, then stops the run."""
 
-    def __init__(self, warmup: int, steps: int, sync_check: bool = False) -> None:
+    def __init__(self, warmup: int, steps: int, sync_check: bool = False, profile: bool = False) -> None:
         self.warmup, self.steps, self.sync_check = warmup, steps, sync_check
         self.seconds = float("nan")
         self.batch_size = 0
+        self.profiler = cProfile.Profile() if profile else None
 
     def _sync(self) -> None:
         if torch.cuda.is_available():
@@ -73,6 +78,8 @@ class StepTimer(L.Callback):
             self._sync()
             self.start = time.perf_counter()
             self.batch_size = batch[0].shape[0]
+            if self.profiler is not None:
+                self.profiler.enable()
         if self.sync_check and trainer.global_step >= self.warmup:
             torch.cuda.set_sync_debug_mode("error")
 
@@ -82,13 +89,21 @@ class StepTimer(L.Callback):
         if trainer.global_step == self.warmup + self.steps:
             self._sync()
             self.seconds = time.perf_counter() - self.start
+            if self.profiler is not None:
+                self.profiler.disable()
             trainer.should_stop = True
 
 
 def run_recipe(
-    config: str, root: Path, data: Path, args: argparse.Namespace, extra: list[str], sync_check=False
+    config: str,
+    root: Path,
+    data: Path,
+    args: argparse.Namespace,
+    extra: list[str],
+    sync_check: bool = False,
+    profile: bool = False,
 ):
-    timer = StepTimer(args.warmup, args.steps, sync_check)
+    timer = StepTimer(args.warmup, args.steps, sync_check, profile)
     cli_args = ["--config", str(CONFIGS / config), f"--trainer.default_root_dir={root}"]
     cli_args += [f"--data.init_args.root={data}", f"--data.init_args.val_size={args.val_size}"]
     cli_args += [f"--trainer.max_steps={args.warmup + args.steps + 1}", "--trainer.limit_val_batches=0"]
@@ -97,6 +112,11 @@ def run_recipe(
     cli = LitDLCLI(args=cli_args, run=False)
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    if timer.profiler is not None:
+        print(
+            f"host-side profile of {args.steps} timed steps of {config} {' '.join(extra)} (cProfile, by own time):"
+        )
+        pstats.Stats(timer.profiler).sort_stats("tottime").print_stats(25)
     return timer.batch_size * timer.steps / timer.seconds
 
 
@@ -151,6 +171,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile-mode", default="reduce-overhead")
     parser.add_argument("--sync-check", action="store_true", help="only run the host-sync check")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the fast recipe without its callbacks and logger (eager), and print a host-side "
+        "cProfile of its timed steps",
+    )
     parser.add_argument("recipe_args", nargs="*", help="extra lit-dl overrides for every recipe, after --")
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
@@ -205,6 +231,16 @@ def main() -> None:
                 args,
                 [*fast, f"--model.init_args.compile={args.compile_mode}"],
             )
+        if args.breakdown:
+            bare = [
+                "--trainer.callbacks=[]",
+                "--trainer.logger=false",
+                "--trainer.enable_checkpointing=false",
+            ]
+            contestants["fast, no callbacks/logger"] = lambda: run_recipe(
+                "cifar10_resnet18_fast.yaml", root, data, args, [*fast, *bare]
+            )
+            run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast, profile=True)
         results: dict[str, list[float]] = {name: [] for name in contestants}
         for _ in range(args.repeats):
             for name, run in contestants.items():
