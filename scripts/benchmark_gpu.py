@@ -12,10 +12,14 @@ temporary folder, so the recipes run unchanged through the CLI):
 Each contestant trains ``--warmup`` steps (not timed: cuDNN autotuning, compilation, CUDA graph
 capture), then ``--steps`` timed steps between two ``torch.cuda.synchronize()``; every contestant is
 repeated ``--repeats`` times and the median is reported with the ratios fast / hand-written (same
-mode) and fast / shipped. ``--sync-check`` instead runs a few fast-recipe steps under
-``torch.cuda.set_sync_debug_mode("error")`` (any host synchronisation in the step raises).
-``--breakdown`` adds the fast recipe without its callbacks and logger, and prints a host-side cProfile
-of the fast recipe's timed steps: where the Trainer's per-step host time goes.
+mode) and fast / shipped. ``--sync-check`` instead runs the fast recipe's timed steps under
+``torch.cuda.set_sync_debug_mode("error")``: any host synchronisation in them raises, in the task, the
+callbacks, Lightning's loop and logging, or the batch fetching between steps. Give it more steps than
+``log_every_n_steps`` (50) so that a log window and the NonFiniteGuard checks fall inside.
+``--breakdown`` adds the fast recipe without its callbacks and logger and the fast recipe with
+``trainer.benchmark`` (cuDNN autotuning) on, and prints a host-side cProfile of the fast recipe's
+timed steps: where the Trainer's per-step host time goes. The timed steps stay inside the first epoch
+(its end writes a checkpoint, which the hand-written loop does not).
 
 Without CUDA it says so and runs a tiny smoke version on the CPU (exit 0).
 
@@ -80,13 +84,13 @@ class StepTimer(L.Callback):
             self.batch_size = batch[0].shape[0]
             if self.profiler is not None:
                 self.profiler.enable()
-        if self.sync_check and trainer.global_step >= self.warmup:
-            torch.cuda.set_sync_debug_mode("error")
+            if self.sync_check:  # on for the whole timed window: hooks, logging and batch fetching too
+                torch.cuda.set_sync_debug_mode("error")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.sync_check:
-            torch.cuda.set_sync_debug_mode(0)
         if trainer.global_step == self.warmup + self.steps:
+            if self.sync_check:
+                torch.cuda.set_sync_debug_mode(0)
             self._sync()
             self.seconds = time.perf_counter() - self.start
             if self.profiler is not None:
@@ -166,8 +170,8 @@ def hand_written(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=50000, help="synthetic training images")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed steps per contestant")
-    parser.add_argument("--steps", type=int, default=100, help="timed steps per contestant")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps per contestant")
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per contestant")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile-mode", default="reduce-overhead")
     parser.add_argument("--sync-check", action="store_true", help="only run the host-sync check")
@@ -186,17 +190,22 @@ def main() -> None:
         args.images, args.warmup, args.steps, args.repeats = 64, 1, 2, 1
         args.recipe_args += ["--model.init_args.width=4", "--trainer.precision=32-true"]
         args.recipe_args += ["--data.init_args.batch_size=16"]
-    # the fast recipe's 435 warmup steps are longer than a smoke run; NHWC conv backward crawls on small CPUs
-    fast = (
-        ["--model.init_args.lr_scheduler.init_args.warmup_steps=1", "--model.init_args.channels_last=false"]
-        if smoke
-        else []
-    )
+    # The fast recipe's 435 warmup steps are longer than a benchmark run (refused); the LR's value does
+    # not change a step's cost. NHWC conv backward crawls on small CPUs.
+    fast = [f"--model.init_args.lr_scheduler.init_args.warmup_steps={max(1, args.warmup)}"]
+    if smoke:
+        fast.append("--model.init_args.channels_last=false")
     args.width = 4 if smoke else 64
     args.batch_size = 16 if smoke else 512
     args.precision = "32-true" if smoke else "bf16-mixed"
     args.channels_last = not smoke
     args.val_size = 16 if smoke else 5000
+    per_epoch = (args.images - args.val_size) // args.batch_size
+    if not smoke and args.warmup + args.steps > per_epoch:
+        parser.error(
+            f"--warmup + --steps = {args.warmup + args.steps} must stay within the first epoch ({per_epoch} steps "
+            "of the fast recipe): an epoch end writes a checkpoint"
+        )
     print(f"device: {torch.cuda.get_device_name() if cuda else 'cpu'}; torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         root, data = Path(tmp) / "runs", Path(tmp) / "data"
@@ -205,7 +214,11 @@ def main() -> None:
             if not cuda:
                 print("sync check needs CUDA: skipped")
                 return
-            ips = run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast, sync_check=True)
+            # the progress bar on, as in a user's run: it reads the logged loss every step
+            progress = ["--trainer.enable_progress_bar=true"]
+            ips = run_recipe(
+                "cifar10_resnet18_fast.yaml", root, data, args, [*fast, *progress], sync_check=True
+            )
             print(
                 f"sync check passed: {args.steps} fast-recipe steps without a host synchronisation ({ips:.0f} images/s)"
             )
@@ -240,10 +253,14 @@ def main() -> None:
             contestants["fast, no callbacks/logger"] = lambda: run_recipe(
                 "cifar10_resnet18_fast.yaml", root, data, args, [*fast, *bare]
             )
+            contestants["fast + cudnn.benchmark"] = lambda: run_recipe(
+                "cifar10_resnet18_fast.yaml", root, data, args, [*fast, "--trainer.benchmark=true"]
+            )
             run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast, profile=True)
         results: dict[str, list[float]] = {name: [] for name in contestants}
         for _ in range(args.repeats):
             for name, run in contestants.items():
+                torch.backends.cudnn.benchmark = False  # Trainer(benchmark=True) leaves it set
                 results[name].append(run())
     median = {name: statistics.median(v) for name, v in results.items()}
     print(

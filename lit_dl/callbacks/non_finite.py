@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from lit_dl.errors import ConfigError, NonFiniteError
+from lit_dl.host_reads import HostCopy
 
 __all__ = ["NonFiniteGuard"]
 
@@ -22,17 +23,20 @@ class NonFiniteGuard(L.Callback):
 
     Every step it keeps a reference to the loss and computes the total gradient norm on the device
     (one fused ``foreach`` norm): no host synchronisation. Every ``check_every_n_steps`` optimizer
-    steps, at the end of each training epoch and before every checkpoint is written, it checks the
-    values kept since the last check (one sync) and raises :class:`lit_dl.errors.NonFiniteError` at
-    the first non-finite one, with one line::
+    steps it starts a non-blocking copy of the values kept since the last check to the host
+    (:class:`lit_dl.host_reads.HostCopy`) and reads the copies that have arrived, so on a GPU the
+    steady state has no host synchronisation at all; at the end of each training epoch and before
+    every checkpoint is written it waits for every copy (one sync). It raises
+    :class:`lit_dl.errors.NonFiniteError` at the first non-finite value, with one line::
 
         non-finite training loss nan at step 12 (found at step 25); last good checkpoint: .../last.ckpt
 
     ``step`` counts optimizer steps done before the bad batch, as in ``step=N.ckpt``. Because no
     checkpoint is written while the flag is up, every checkpoint on disk was taken before the bad step.
-    The trade-off of the cadence: a larger one costs fewer syncs (one per check, about a kernel launch
-    on a GPU) but trains up to ``check_every_n_steps - 1`` wasted steps before stopping. The ``lit-dl``
-    command prints the line and exits with status 1.
+    The trade-off of the cadence: a larger one costs fewer copies and kernel launches but trains more
+    wasted steps before stopping: up to ``check_every_n_steps - 1`` on the CPU, up to about twice that
+    on a GPU (a copy is read at the next check after it arrives). The ``lit-dl`` command prints the
+    line and exits with status 1.
 
     Under fp16 mixed precision the gradient check is off: its loss scaler skips steps with infinite
     gradients on purpose.
@@ -48,16 +52,20 @@ class NonFiniteGuard(L.Callback):
         self.check_every_n_steps = int(check_every_n_steps)
         self.check_grad_norm = check_grad_norm
         self._window: list[tuple[int, int, Tensor]] | None = None  # (step, kind, value) since last check
+        self._copies: list[tuple[list[tuple[int, int]], HostCopy]] = []  # windows on their way to the host
+        self._bad: tuple[int, int, float] | None = None  # the first non-finite value read, not yet reported
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._window = []
+        self._copies = []
+        self._bad = None
 
     def _record(self, value: Tensor, step: int, kind: int) -> None:
         if self._window is None:
             return
         self._window.append((step, kind, value.detach()))  # no kernel, no sync: checked in batches
         if len(self._window) >= 4 * self.check_every_n_steps:  # accumulation: steps advance slowly
-            self._check_window()
+            self._read(wait=False)
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor) -> None:
         self._record(loss, trainer.global_step, 0)
@@ -75,7 +83,7 @@ class NonFiniteGuard(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         if trainer.global_step % self.check_every_n_steps == 0:
-            self.check(trainer)
+            self.check(trainer, wait=False)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.check(trainer)
@@ -86,34 +94,37 @@ class NonFiniteGuard(L.Callback):
         # Runs while the checkpoint dict is built, before the file is written: a bad run writes nothing.
         self.check(trainer)
 
-    def check(self, trainer: L.Trainer) -> None:
-        """Check the values recorded since the last check (one host sync) and raise
-        :class:`NonFiniteError` at the first non-finite one."""
-        bad = self._check_window()
-        if bad is None:
+    def check(self, trainer: L.Trainer, wait: bool = True) -> None:
+        """Check the values recorded since the last check and raise :class:`NonFiniteError` at the
+        first non-finite one: all of them when ``wait`` (one host sync), else those whose copy has
+        reached the host (none on a GPU; on the CPU all)."""
+        self._read(wait)
+        if self._bad is None:
             return
-        step, kind, value = bad
-        self._window = None  # report once (hooks that run while the error unwinds must not raise again)
+        step, kind, value = self._bad
+        # report once (hooks that run while the error unwinds must not raise again)
+        self._window, self._copies, self._bad = None, [], None
         raise NonFiniteError(
             f"non-finite {_KINDS[kind]} {value} at step {step} (found at step {trainer.global_step}); "
             f"last good checkpoint: {_last_checkpoint(trainer) or 'none written yet'}"
         )
 
-    def _check_window(self) -> tuple[int, int, float] | None:
-        """The first non-finite ``(step, kind, value)`` recorded since the last check, if any; a bad
-        value stays recorded until :meth:`check` reports it."""
-        if not self._window:
-            return None
-        values = torch.stack([v.float().reshape(()) for _, _, v in self._window])
-        finite = torch.isfinite(values)
-        if bool(finite.all()):  # the one host sync
+    def _read(self, wait: bool) -> None:
+        """Start the host copy of the window, then read the copies that arrived (all when ``wait``);
+        the first non-finite ``(step, kind, value)`` found stays in ``self._bad`` until reported."""
+        if self._window:
+            values = torch.stack([v.float().reshape(()) for _, _, v in self._window])
+            self._copies.append(([(step, kind) for step, kind, _ in self._window], HostCopy(values)))
             self._window = []
-            return None
-        first = int((~finite).nonzero()[0])
-        step, kind, _ = self._window[first]
-        value = float(values[first])
-        self._window = [(step, kind, values[first])]
-        return step, kind, value
+        while self._copies and (wait or self._copies[0][1].ready()):
+            where, copy = self._copies.pop(0)
+            if self._bad is not None:
+                continue
+            values = copy.get()  # a CPU tensor: the checks below read the host
+            finite = torch.isfinite(values)
+            if not bool(finite.all()):
+                first = int((~finite).nonzero()[0])
+                self._bad = (*where[first], float(values[first]))
 
 
 def _total_norm(tensors: list[Tensor]) -> Tensor:

@@ -11,6 +11,7 @@ import itertools
 import math
 import re
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -411,8 +412,57 @@ def input_bound_finding(load: float, compute: float, device: torch.device, datam
     return Finding("input_bound", "warn", found + ": the run is input-bound", fix, data)
 
 
+_TORCH_DIR = str(Path(torch.__file__).parent)
+_WARNINGS_FILE = warnings.__file__
+
+
+def _short_path(path: str) -> str:
+    """``path`` without its site-packages or working-directory prefix."""
+    if "site-packages/" in path:
+        return path.rsplit("site-packages/", 1)[1]
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def sync_site(stack: list[traceback.FrameSummary]) -> str:
+    """Where a host synchronisation was asked for, from the Python stack at the warning: the innermost
+    frame outside torch (the code that called into torch) and, when torch's own Python code made the
+    synchronising call, that frame too (``"a.py:12 in step, via torch/cuda/__init__.py:1219 in synchronize"``).
+    """
+    frames = [f for f in stack if f.filename != _WARNINGS_FILE]
+    if not frames:
+        return "unknown"
+    caller = next((f for f in reversed(frames) if not f.filename.startswith(_TORCH_DIR)), None)
+    inner = frames[-1]
+    where = lambda f: f"{_short_path(f.filename)}:{f.lineno} in {f.name}"  # noqa: E731
+    if caller is None:
+        return where(inner)
+    return where(caller) if caller is inner else f"{where(caller)}, via {where(inner)}"
+
+
+def record_sync_sites(step: Callable[[], None]) -> list[str]:
+    """Run ``step`` and return the site (:func:`sync_site`) of each host-synchronisation warning it
+    raised (``torch.cuda.set_sync_debug_mode("warn")`` must be on); other warnings are dropped."""
+    sites: list[str] = []
+
+    def show(
+        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        if "synchroniz" in str(message):
+            sites.append(sync_site(traceback.extract_stack()[:-1]))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        step()
+    return sites
+
+
 def check_host_syncs(ctx: Context, batch: Any, device: torch.device) -> Finding:
-    """CUDA host synchronisations in one training step (``torch.cuda.set_sync_debug_mode``)."""
+    """CUDA host synchronisations in one training step (``torch.cuda.set_sync_debug_mode``), each
+    reported with the code that asked for it."""
     if device.type != "cuda":
         return Finding("host_syncs", "skip", f"needs a CUDA device (the run uses {device.type})")
     task = copy_task(ctx.task).to(device)
@@ -421,22 +471,19 @@ def check_host_syncs(ctx: Context, batch: Any, device: torch.device) -> Finding:
     _train_step(task, optimizer, batch)  # warm-up: lazy init, first-call syncs
     torch.cuda.synchronize(device)
     previous = torch.cuda.get_sync_debug_mode()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            _train_step(task, optimizer, batch)
-        finally:
-            torch.cuda.set_sync_debug_mode(previous)
-    syncs = [w for w in caught if "synchroniz" in str(w.message)]
-    where = sorted({f"{w.filename}:{w.lineno}" for w in syncs})
-    if syncs:
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        sites = record_sync_sites(lambda: _train_step(task, optimizer, batch))
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+    if sites:
+        where = sorted(set(sites))
         return Finding(
             "host_syncs",
             "warn",
-            f"{len(syncs)} host synchronisation(s) per training step, at {', '.join(where[:3])}",
+            f"{len(sites)} host synchronisation(s) per training step, at {'; '.join(where[:3])}",
             "keep values on the device in the step (no .item(), no bool(tensor), no host-indexed masks)",
-            {"count": len(syncs), "where": where},
+            {"count": len(sites), "where": where},
         )
     return Finding("host_syncs", "ok", "no host synchronisation in a training step", data={"count": 0})
 

@@ -16,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_dl.checkpoints import refuse_unsafe_pickles
 from lit_dl.errors import ConfigError
+from lit_dl.host_reads import HostCopy
 from lit_dl.models.init_from import load_initial_weights
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
@@ -153,6 +154,7 @@ class ClassificationTask(L.LightningModule):
         self._l1_params: list[nn.Parameter] | None = None
         self._train_sums: dict[str, Tensor] = {}
         self._train_count = 0
+        self._train_windows: list[tuple[list[str], int, HostCopy]] = []  # closed, not yet written
         self._few_batches_filter = FewBatchesWarningFilter()
 
         self.eval_metrics = nn.ModuleDict(
@@ -355,32 +357,52 @@ class ClassificationTask(L.LightningModule):
     def _log_train_window(self, terms: dict[str, Tensor], batch_idx: int) -> None:
         """Log the mean of each term over the micro-batches since the last write.
 
-        ``self.log`` costs about as much as a small model's whole step: so the terms are summed on the
-        device (no host sync) and written once per window (:mod:`lit_dl.models.train_window`: every
-        ``log_every_n_steps`` optimizer steps and at the end of each epoch and of the run). The value
-        averages every micro-batch of the window, a steadier signal than the last batch alone. It
-        goes to the loggers directly, at the window's last optimizer step (rank 0's value under DDP,
-        as Lightning's step logging does), and to the progress bar through ``self.log``.
+        ``self.log`` costs about as much as a small model's whole step, and reading a CUDA value on the
+        host stalls the GPU: so the terms are summed on the device and, when a window closes
+        (:mod:`lit_dl.models.train_window`: every ``log_every_n_steps`` optimizer steps and at the end
+        of each epoch and of the run), their means start a non-blocking copy to the host
+        (:class:`lit_dl.host_reads.HostCopy`). A window is written once its copy has arrived, at a
+        later step (on the CPU: at once), and at the latest at the epoch's end; it goes to the loggers
+        at the window's own last optimizer step (rank 0's value under DDP, as Lightning's step logging
+        does) and to the progress bar through ``self.log`` as a CPU tensor, which the bar reads
+        without a sync. The value averages every micro-batch of the window, a steadier signal than the
+        last batch alone.
         """
         for name, value in terms.items():
             previous = self._train_sums.get(name)
             value = value.detach()
             self._train_sums[name] = value if previous is None else previous + value
         self._train_count += 1
-        if self._trainer is None or not closes_log_window(self._trainer, batch_idx):
-            return  # the window stays open (or there is no Trainer to log to: a unit test)
-        means = {name: total / self._train_count for name, total in self._train_sums.items()}
-        self._train_sums, self._train_count = {}, 0
-        for name, mean in means.items():
-            self.log(name, mean, on_step=True, on_epoch=False, logger=False, prog_bar=name == "train/loss")
-        for logger in self.loggers:
-            logger.log_metrics(means, step=self._trainer.global_step)
+        if self._trainer is None:
+            return  # no Trainer to log to: a unit test
+        if closes_log_window(self._trainer, batch_idx):
+            names = list(self._train_sums)
+            means = torch.stack([self._train_sums[name].float() for name in names]) / self._train_count
+            self._train_windows.append((names, self._trainer.global_step, HostCopy(means)))
+            self._train_sums, self._train_count = {}, 0
+        self._write_train_windows(wait=False)
+
+    def _write_train_windows(self, wait: bool) -> None:
+        """Write the closed windows whose values have reached the host (all of them when ``wait``; the
+        progress bar only from ``training_step``, where ``self.log`` may log per step)."""
+        while self._train_windows and (wait or self._train_windows[0][2].ready()):
+            names, step, copy = self._train_windows.pop(0)
+            values = copy.get()
+            if not wait:
+                for name, value in zip(names, values, strict=True):
+                    self.log(
+                        name, value, on_step=True, on_epoch=False, logger=False, prog_bar=name == "train/loss"
+                    )
+            means = dict(zip(names, values.unbind(), strict=True))  # 0-dim CPU tensors
+            for logger in self.loggers:
+                logger.log_metrics(means, step=step)
 
     def on_fit_start(self) -> None:
         self._few_batches_filter.enter()
 
     def on_train_start(self) -> None:
         self._few_batches_filter.exit()
+        self._train_windows = []
         # Here, not in configure_optimizers: the train loader (and a resumed loader state) is set up.
         fit_schedules_to_run(self.trainer)
 
@@ -389,6 +411,12 @@ class ClassificationTask(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._train_sums, self._train_count = {}, 0
+
+    def on_train_epoch_end(self) -> None:
+        self._write_train_windows(wait=True)  # the epoch's last window (still on its way on a GPU)
+
+    def on_train_end(self) -> None:
+        self._write_train_windows(wait=True)
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y = batch

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import yaml
 
 from lit_dl.callbacks import NonFiniteGuard
-from lit_dl.errors import ConfigError
+from lit_dl.errors import ConfigError, NonFiniteError
+from lit_dl.host_reads import HostCopy
 
 
 def diverging_config(tmp_path: Path, check_every_n_steps: int) -> Path:
@@ -109,3 +111,28 @@ def test_total_gradient_norm_is_torchs_get_total_norm() -> None:
     for bad in (float("nan"), float("inf")):
         poisoned = [grads[0], torch.full((4,), bad)]
         assert not torch.isfinite(_total_norm(poisoned))
+
+
+def test_a_periodic_check_reads_only_values_that_reached_the_host_and_an_epoch_end_check_waits(monkeypatch):
+    guard = NonFiniteGuard(check_every_n_steps=1)
+    guard.on_train_start(None, None)
+    trainer = SimpleNamespace(global_step=3, checkpoint_callbacks=[])
+    arrived = False
+    monkeypatch.setattr(HostCopy, "ready", lambda self: arrived)  # a GPU copy still on its way
+    guard._record(torch.tensor(1.0), step=1, kind=0)
+    guard._record(torch.tensor(float("inf")), step=2, kind=1)
+    guard.check(trainer, wait=False)  # nothing has arrived: no wait, no error yet
+    arrived = True
+    with pytest.raises(
+        NonFiniteError, match=r"^non-finite gradient norm inf at step 2 \(found at step 3\); last good"
+    ):
+        guard.check(trainer, wait=False)
+    guard.check(trainer)  # reported once: the hooks that run while the error unwinds stay quiet
+
+    waiting = NonFiniteGuard(check_every_n_steps=1)
+    waiting.on_train_start(None, None)
+    arrived = False
+    waiting._record(torch.tensor(float("nan")), step=5, kind=0)
+    waiting.check(trainer, wait=False)
+    with pytest.raises(NonFiniteError, match=r"^non-finite training loss nan at step 5 "):
+        waiting.check(trainer)  # epoch end / checkpoint: reads every copy, arrived or not

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,6 +24,8 @@ from lit_dl.doctor.batch import (
     check_softmax_output,
     input_bound_finding,
     record_batch,
+    record_sync_sites,
+    sync_site,
     time_steps,
 )
 from lit_dl.doctor.findings import format_json, format_table
@@ -285,6 +290,31 @@ def test_input_bound_when_loading_is_slower_than_the_step():
 def test_host_syncs_are_skipped_without_cuda():
     finding = check_host_syncs(Context.from_task(mlp()), batch(), torch.device("cpu"))
     assert finding.status == "skip" and "CUDA" in finding.found
+
+
+def test_a_sync_is_reported_at_the_code_that_called_into_torch():
+    torch_file = str(Path(torch.__file__).parent / "cuda" / "__init__.py")
+    user = traceback.FrameSummary("/proj/train.py", 12, "step")
+    inner = traceback.FrameSummary(torch_file, 1219, "synchronize")
+    shown = traceback.FrameSummary(warnings.__file__, 101, "_showwarnmsg")
+    torch_short = torch_file.rsplit("site-packages/", 1)[-1]
+    assert (
+        sync_site([user, inner, shown]) == f"/proj/train.py:12 in step, via {torch_short}:1219 in synchronize"
+    )
+    assert sync_site([user, shown]) == "/proj/train.py:12 in step"  # `.item()` in the user's own line
+    assert sync_site([inner]) == f"{torch_short}:1219 in synchronize"
+
+
+def test_sync_warnings_are_recorded_with_their_call_site_and_others_dropped():
+    def step():
+        warnings.warn("a deprecation", DeprecationWarning, stacklevel=1)
+        warnings.warn(
+            "called a synchronizing CUDA operation", stacklevel=1
+        )  # the text of torch's sync-debug warning
+
+    line = step.__code__.co_firstlineno + 2
+    assert record_sync_sites(step) == [f"tests/doctor/test_checks.py:{line} in step"]
+    assert record_sync_sites(step) == [f"tests/doctor/test_checks.py:{line} in step"]  # nothing suppressed
 
 
 def test_overfit_one_batch():
