@@ -16,7 +16,7 @@ mode) and fast / shipped. ``--sync-check`` instead runs the fast recipe's timed 
 ``torch.cuda.set_sync_debug_mode("error")``: any host synchronisation in them raises, in the task, the
 callbacks, Lightning's loop and logging, or the batch fetching between steps. Give it more steps than
 ``log_every_n_steps`` (50) so that a log window and the NonFiniteGuard checks fall inside.
-``--breakdown`` adds the fast recipe without its callbacks and logger and the fast recipe with
+``--breakdown`` adds the fast recipe without its callbacks and logger (eager and compiled) and the fast recipe with
 ``trainer.benchmark`` (cuDNN autotuning) on, and prints a host-side cProfile of the fast recipe's
 timed steps: where the Trainer's per-step host time goes. The timed steps stay inside the first epoch
 (its end writes a checkpoint, which the hand-written loop does not).
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pickle
 import pstats
 import statistics
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 import numpy as np
@@ -64,6 +66,37 @@ def write_fake_cifar(root: Path, per_batch: int, n_test: int) -> None:
             pickle.dump(batch, f)
 
 
+class Run(NamedTuple):
+    """One contestant's timed steps: images/s, and Python's garbage collector inside them."""
+
+    images_per_s: float
+    gc_ms: float
+    gc_collections: int
+
+
+class GcClock:
+    """Time spent in Python's garbage collector between :meth:`start` and :meth:`stop` (``gc.callbacks``):
+    a collection pauses the host, and a host-bound loop loses that time directly."""
+
+    def __init__(self) -> None:
+        self.seconds, self.collections, self._began = 0.0, 0, None
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self._began is not None:
+            self.seconds += time.perf_counter() - self._began
+            self.collections += 1
+            self._began = None
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+
 class StepTimer(L.Callback):
     """Times steps ``warmup .. warmup + steps`` between CUDA synchronisations, then stops the run."""
 
@@ -72,6 +105,7 @@ class StepTimer(L.Callback):
         self.seconds = float("nan")
         self.batch_size = 0
         self.profiler = cProfile.Profile() if profile else None
+        self.gc = GcClock()
 
     def _sync(self) -> None:
         if torch.cuda.is_available():
@@ -82,6 +116,7 @@ class StepTimer(L.Callback):
             self._sync()
             self.start = time.perf_counter()
             self.batch_size = batch[0].shape[0]
+            self.gc.start()
             if self.profiler is not None:
                 self.profiler.enable()
             if self.sync_check:  # on for the whole timed window: hooks, logging and batch fetching too
@@ -93,6 +128,7 @@ class StepTimer(L.Callback):
                 torch.cuda.set_sync_debug_mode(0)
             self._sync()
             self.seconds = time.perf_counter() - self.start
+            self.gc.stop()
             if self.profiler is not None:
                 self.profiler.disable()
             trainer.should_stop = True
@@ -121,7 +157,7 @@ def run_recipe(
             f"host-side profile of {args.steps} timed steps of {config} {' '.join(extra)} (cProfile, by own time):"
         )
         pstats.Stats(timer.profiler).sort_stats("tottime").print_stats(25)
-    return timer.batch_size * timer.steps / timer.seconds
+    return Run(timer.batch_size * timer.steps / timer.seconds, timer.gc.seconds * 1e3, timer.gc.collections)
 
 
 def hand_written(
@@ -147,11 +183,13 @@ def hand_written(
     params = tuple(p.to(device) for p in transform.augment.draw(n, generator))
     dtype = torch.bfloat16 if args.precision.startswith("bf16") else None
     start = 0.0
+    clock = GcClock()
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             if cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
+            clock.start()
         i = step % (n // batch)
         idx = order[i * batch : (i + 1) * batch]
         x = transform(images[idx], tuple(p[idx] for p in params))
@@ -164,7 +202,9 @@ def hand_written(
         optimizer.step()
     if cuda:
         torch.cuda.synchronize()
-    return batch * args.steps / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    clock.stop()
+    return Run(batch * args.steps / seconds, clock.seconds * 1e3, clock.collections)
 
 
 def main() -> None:
@@ -253,21 +293,31 @@ def main() -> None:
             contestants["fast, no callbacks/logger"] = lambda: run_recipe(
                 "cifar10_resnet18_fast.yaml", root, data, args, [*fast, *bare]
             )
+            if not smoke:
+                contestants["fast + compile, no callbacks/logger"] = lambda: run_recipe(
+                    "cifar10_resnet18_fast.yaml",
+                    root,
+                    data,
+                    args,
+                    [*fast, *bare, f"--model.init_args.compile={args.compile_mode}"],
+                )
             contestants["fast + cudnn.benchmark"] = lambda: run_recipe(
                 "cifar10_resnet18_fast.yaml", root, data, args, [*fast, "--trainer.benchmark=true"]
             )
             run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast, profile=True)
-        results: dict[str, list[float]] = {name: [] for name in contestants}
+        results: dict[str, list[Run]] = {name: [] for name in contestants}
         for _ in range(args.repeats):
             for name, run in contestants.items():
                 torch.backends.cudnn.benchmark = False  # Trainer(benchmark=True) leaves it set
                 results[name].append(run())
-    median = {name: statistics.median(v) for name, v in results.items()}
+    median = {name: statistics.median(r.images_per_s for r in v) for name, v in results.items()}
     print(
         f"batch {args.batch_size}, {args.warmup} warmup + {args.steps} timed steps, {args.repeats} repeats (median)"
     )
     for name, values in results.items():
-        print(f"{name:24s}: {median[name]:9.0f} images/s  (runs: {', '.join(f'{v:.0f}' for v in values)})")
+        runs = ", ".join(f"{r.images_per_s:.0f}" for r in values)
+        collected = ", ".join(f"{r.gc_ms:.0f} ms/{r.gc_collections}" for r in values)
+        print(f"{name:24s}: {median[name]:9.0f} images/s  (runs: {runs}; gc in the timed steps: {collected})")
     print(f"ratio fast / hand-written (eager): {median['fast recipe'] / median['hand-written eager']:.2f}x")
     if "fast recipe + compile" in median:
         print(

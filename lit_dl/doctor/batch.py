@@ -442,6 +442,12 @@ def sync_site(stack: list[traceback.FrameSummary]) -> str:
     return where(caller) if caller is inner else f"{where(caller)}, via {where(inner)}"
 
 
+_SYNC_WARNING = "called a synchronizing CUDA operation"
+"""The text of torch's sync-debug warning (c10/cuda/CUDAFunctions.cpp). Not just "synchroniz": the first
+``set_sync_debug_mode`` call warns "Synchronization debug mode is a prototype feature", which a looser
+match counted as a sync in the step (seen on an H100 with torch 2.11)."""
+
+
 def record_sync_sites(step: Callable[[], None]) -> list[str]:
     """Run ``step`` and return the site (:func:`sync_site`) of each host-synchronisation warning it
     raised (``torch.cuda.set_sync_debug_mode("warn")`` must be on); other warnings are dropped."""
@@ -450,7 +456,7 @@ def record_sync_sites(step: Callable[[], None]) -> list[str]:
     def show(
         message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
     ) -> None:
-        if "synchroniz" in str(message):
+        if _SYNC_WARNING in str(message):
             sites.append(sync_site(traceback.extract_stack()[:-1]))
 
     with warnings.catch_warnings():

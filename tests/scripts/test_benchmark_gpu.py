@@ -25,3 +25,20 @@ def test_without_cuda_the_benchmark_runs_a_cpu_smoke_run(monkeypatch, capsys):
     for name in ("hand-written eager", "shipped recipe", "fast recipe"):
         assert f"{name}" in out and "images/s" in out
     assert "ratio fast / hand-written (eager): " in out and "ratio fast / shipped: " in out
+
+
+def test_the_gc_clock_counts_collections_between_start_and_stop():
+    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import gc
+
+    clock = module.GcClock()
+    gc.collect()  # before start: not counted
+    clock.start()
+    gc.collect()
+    gc.collect()
+    clock.stop()
+    gc.collect()  # after stop: not counted
+    assert clock.collections == 2 and clock.seconds > 0
+    assert clock._callback not in gc.callbacks
