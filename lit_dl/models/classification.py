@@ -27,7 +27,7 @@ from lit_dl.models.speed import (
     compile_module,
     to_channels_last,
 )
-from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window
+from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window, ends_epoch_or_run
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.optim import (
     LRScaling,
@@ -362,7 +362,8 @@ class ClassificationTask(L.LightningModule):
         (:mod:`lit_dl.models.train_window`: every ``log_every_n_steps`` optimizer steps and at the end
         of each epoch and of the run), their means start a non-blocking copy to the host
         (:class:`lit_dl.host_reads.HostCopy`). A window is written once its copy has arrived, at a
-        later step (on the CPU: at once), and at the latest at the epoch's end; it goes to the loggers
+        later step (on the CPU: at once); the last window of an epoch or of the run is waited for at
+        once (one sync per epoch), so epoch-end hooks see it. A window goes to the loggers
         at the window's own last optimizer step (rank 0's value under DDP, as Lightning's step logging
         does) and to the progress bar through ``self.log`` as a CPU tensor, which the bar reads
         without a sync. The value averages every micro-batch of the window, a steadier signal than the
@@ -375,20 +376,25 @@ class ClassificationTask(L.LightningModule):
         self._train_count += 1
         if self._trainer is None:
             return  # no Trainer to log to: a unit test
+        last = False
         if closes_log_window(self._trainer, batch_idx):
             names = list(self._train_sums)
             means = torch.stack([self._train_sums[name].float() for name in names]) / self._train_count
             self._train_windows.append((names, self._trainer.global_step, HostCopy(means)))
             self._train_sums, self._train_count = {}, 0
-        self._write_train_windows(wait=False)
+            # The epoch's (or run's) last window is written now, waiting for it (one sync per epoch):
+            # epoch-end hooks (a scheduler or checkpoint monitoring train/loss) read it.
+            last = ends_epoch_or_run(self._trainer, batch_idx)
+        self._write_train_windows(wait=last)
 
-    def _write_train_windows(self, wait: bool) -> None:
-        """Write the closed windows whose values have reached the host (all of them when ``wait``; the
-        progress bar only from ``training_step``, where ``self.log`` may log per step)."""
+    def _write_train_windows(self, wait: bool, progress_bar: bool = True) -> None:
+        """Write the closed windows whose values have reached the host (all of them when ``wait``); the
+        progress bar and ``callback_metrics`` only from ``training_step``, where ``self.log`` may log
+        per step."""
         while self._train_windows and (wait or self._train_windows[0][2].ready()):
             names, step, copy = self._train_windows.pop(0)
             values = copy.get()
-            if not wait:
+            if progress_bar:
                 for name, value in zip(names, values, strict=True):
                     self.log(
                         name, value, on_step=True, on_epoch=False, logger=False, prog_bar=name == "train/loss"
@@ -413,10 +419,10 @@ class ClassificationTask(L.LightningModule):
         self._train_sums, self._train_count = {}, 0
 
     def on_train_epoch_end(self) -> None:
-        self._write_train_windows(wait=True)  # the epoch's last window (still on its way on a GPU)
+        self._write_train_windows(wait=True, progress_bar=False)  # normally none left: see training_step
 
     def on_train_end(self) -> None:
-        self._write_train_windows(wait=True)
+        self._write_train_windows(wait=True, progress_bar=False)
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y = batch

@@ -15,7 +15,7 @@ import warnings
 import lightning as L
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
-__all__ = ["FewBatchesWarningFilter", "closes_log_window"]
+__all__ = ["FewBatchesWarningFilter", "closes_log_window", "ends_epoch_or_run"]
 
 # Lightning's fit loop warns that an epoch shorter than log_every_n_steps logs nothing; a lit_dl task
 # writes its window at every epoch end, so for it the advice is wrong (checked with lightning 2.6.6).
@@ -37,6 +37,14 @@ def closes_log_window(trainer: L.Trainer, batch_idx: int) -> bool:
     step = trainer.global_step + 1
     last_of_run = trainer.max_steps > 0 and step >= trainer.max_steps
     return step % every == 0 or last_of_epoch or last_of_run or trainer.should_stop
+
+
+def ends_epoch_or_run(trainer: L.Trainer, batch_idx: int) -> bool:
+    """Whether training batch ``batch_idx`` (called from ``training_step``) is the last of its epoch or
+    of the run: the window it closes must be written before the epoch-end hooks read the metrics."""
+    step = trainer.global_step + 1
+    last_of_run = trainer.max_steps > 0 and step >= trainer.max_steps
+    return batch_idx + 1 >= trainer.num_training_batches or last_of_run or trainer.should_stop
 
 
 class FewBatchesWarningFilter:

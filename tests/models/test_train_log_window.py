@@ -114,3 +114,36 @@ def test_a_run_ending_at_max_steps_logs_its_last_window(tmp_path):
 def test_log_every_n_steps_zero_logs_no_window(tmp_path):
     _, logger, _ = fit(tmp_path, num_train=48, batch_size=16, epochs=1, log_every_n_steps=0)
     assert logger.series("train/loss") == []
+
+
+class EpochEndReader(L.Callback):
+    """Reads ``train/loss`` from ``callback_metrics`` at each epoch end (a scheduler or checkpoint would)."""
+
+    def __init__(self) -> None:
+        self.seen: list[torch.Tensor] = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seen.append(trainer.callback_metrics["train/loss"])
+
+
+def test_windows_still_on_their_way_to_the_host_are_written_late_and_the_epochs_last_at_once(
+    tmp_path, monkeypatch
+):
+    # On a GPU a window's values reach the host a few steps after it closes (HostCopy); here no copy
+    # ever "arrives" by itself, so mid-epoch windows wait for the epoch's last one, which is waited for
+    # at once: every window reaches the loggers with its own step and values, and the epoch-end hooks
+    # see the epoch's last window.
+    from lit_dl.host_reads import HostCopy
+
+    monkeypatch.setattr(HostCopy, "ready", lambda self: False)
+    reader = EpochEndReader()
+    model, logger, _ = fit(
+        tmp_path, num_train=112, batch_size=16, epochs=2, log_every_n_steps=3, callbacks=[reader]
+    )
+    logged = logger.series("train/loss")
+    assert [step for step, _ in logged] == [2, 5, 6, 8, 11, 13]  # 7 batches per epoch
+    assert torch.equal(logged[0][1], window_mean(model.losses[0:3]))
+    assert torch.equal(logged[2][1], window_mean(model.losses[6:7]))
+    assert torch.equal(logged[3][1], window_mean(model.losses[7:9]))
+    assert torch.equal(logged[5][1], window_mean(model.losses[12:14]))
+    assert [float(v) for v in reader.seen] == [float(logged[2][1]), float(logged[5][1])]
