@@ -54,6 +54,8 @@ class NonFiniteGuard(L.Callback):
         self._window: list[tuple[int, int, Tensor]] | None = None  # (step, kind, value) since last check
         self._copies: list[tuple[list[tuple[int, int]], HostCopy]] = []  # windows on their way to the host
         self._bad: tuple[int, int, float] | None = None  # the first non-finite value read, not yet reported
+        self._params_key: tuple | None = None
+        self._params: tuple[list[Tensor], bool] = ([], True)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._window = []
@@ -75,9 +77,20 @@ class NonFiniteGuard(L.Callback):
     ) -> None:
         if not self.check_grad_norm or getattr(trainer.precision_plugin, "scaler", None) is not None:
             return
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        params, uniform = self._parameters(optimizer)
+        grads = [p.grad for p in params if p.grad is not None]
         if grads:
-            self._record(_total_norm(grads), trainer.global_step, 1)
+            self._record(_total_norm(grads, uniform), trainer.global_step, 1)
+
+    def _parameters(self, optimizer: torch.optim.Optimizer) -> tuple[list[Tensor], bool]:
+        """The optimizer's parameters and whether they share one dtype and device (so do their
+        gradients), worked out again only when its groups change (``add_param_group``, a new optimizer)."""
+        key = (id(optimizer), tuple(len(group["params"]) for group in optimizer.param_groups))
+        if self._params_key != key:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            uniform = len({(p.dtype, p.device) for p in params}) <= 1
+            self._params_key, self._params = key, (params, uniform)
+        return self._params
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -127,13 +140,16 @@ class NonFiniteGuard(L.Callback):
                 self._bad = (*where[first], float(values[first]))
 
 
-def _total_norm(tensors: list[Tensor]) -> Tensor:
+def _total_norm(tensors: list[Tensor], uniform: bool | None = None) -> Tensor:
     """The 2-norm of all ``tensors`` together, as ``torch.nn.utils.get_total_norm`` computes it, without
     its per-call grouping by device and dtype (a third of its cost on a small model's step): one fused
-    ``foreach`` norm and one norm of the per-tensor norms."""
-    norms = torch._foreach_norm(tensors)
-    if len({n.dtype for n in norms}) > 1 or len({n.device for n in norms}) > 1:
+    ``foreach`` norm and one norm of the per-tensor norms. ``uniform``: whether the tensors share one
+    dtype and device, when the caller knows (else it is checked here)."""
+    if uniform is None:
+        uniform = len({(t.dtype, t.device) for t in tensors}) <= 1
+    if not uniform:
         return torch.nn.utils.get_total_norm(tensors)
+    norms = torch._foreach_norm(tensors)
     return torch.linalg.vector_norm(torch.stack(norms))
 
 

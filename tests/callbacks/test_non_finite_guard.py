@@ -136,3 +136,21 @@ def test_a_periodic_check_reads_only_values_that_reached_the_host_and_an_epoch_e
     waiting.check(trainer, wait=False)
     with pytest.raises(NonFiniteError, match=r"^non-finite training loss nan at step 5 "):
         waiting.check(trainer)  # epoch end / checkpoint: reads every copy, arrived or not
+
+
+def test_the_guard_follows_parameters_added_to_the_optimizer():
+    from lit_dl.callbacks.non_finite import _total_norm
+
+    guard = NonFiniteGuard()
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.SGD([a, b], lr=0.1)
+    params, uniform = guard._parameters(optimizer)
+    assert params == [a, b] and uniform
+    c = torch.nn.Parameter(torch.ones(4, dtype=torch.float64))  # unfrozen later, another dtype
+    optimizer.add_param_group({"params": [c]})
+    params, uniform = guard._parameters(optimizer)
+    assert params == [a, b, c] and not uniform
+    for p in params:
+        p.grad = torch.full_like(p, 2.0)
+    expected = torch.nn.utils.get_total_norm([p.grad for p in params])
+    assert torch.equal(_total_norm([p.grad for p in params], uniform), expected)
