@@ -16,7 +16,8 @@ mode) and fast / shipped. ``--sync-check`` instead runs the fast recipe's timed 
 ``torch.cuda.set_sync_debug_mode("error")``: any host synchronisation in them raises, in the task, the
 callbacks, Lightning's loop and logging, or the batch fetching between steps. Give it more steps than
 ``log_every_n_steps`` (50) so that a log window and the NonFiniteGuard checks fall inside.
-``--breakdown`` adds the fast recipe without its callbacks and logger (eager and compiled) and the fast recipe with
+``--breakdown`` adds the fast recipe without its callbacks and logger (eager and compiled), compiled
+with ``gc.collect(); gc.freeze()`` before its timed steps, and the fast recipe with
 ``trainer.benchmark`` (cuDNN autotuning) on, and prints a host-side cProfile of the fast recipe's
 timed steps: where the Trainer's per-step host time goes. The timed steps stay inside the first epoch
 (its end writes a checkpoint, which the hand-written loop does not).
@@ -100,8 +101,15 @@ class GcClock:
 class StepTimer(L.Callback):
     """Times steps ``warmup .. warmup + steps`` between CUDA synchronisations, then stops the run."""
 
-    def __init__(self, warmup: int, steps: int, sync_check: bool = False, profile: bool = False) -> None:
-        self.warmup, self.steps, self.sync_check = warmup, steps, sync_check
+    def __init__(
+        self,
+        warmup: int,
+        steps: int,
+        sync_check: bool = False,
+        profile: bool = False,
+        freeze_gc: bool = False,
+    ) -> None:
+        self.warmup, self.steps, self.sync_check, self.freeze_gc = warmup, steps, sync_check, freeze_gc
         self.seconds = float("nan")
         self.batch_size = 0
         self.profiler = cProfile.Profile() if profile else None
@@ -116,6 +124,9 @@ class StepTimer(L.Callback):
             self._sync()
             self.start = time.perf_counter()
             self.batch_size = batch[0].shape[0]
+            if self.freeze_gc:  # what compilation left behind is collected once and never scanned again
+                gc.collect()
+                gc.freeze()
             self.gc.start()
             if self.profiler is not None:
                 self.profiler.enable()
@@ -129,6 +140,8 @@ class StepTimer(L.Callback):
             self._sync()
             self.seconds = time.perf_counter() - self.start
             self.gc.stop()
+            if self.freeze_gc:
+                gc.unfreeze()
             if self.profiler is not None:
                 self.profiler.disable()
             trainer.should_stop = True
@@ -142,8 +155,9 @@ def run_recipe(
     extra: list[str],
     sync_check: bool = False,
     profile: bool = False,
+    freeze_gc: bool = False,
 ):
-    timer = StepTimer(args.warmup, args.steps, sync_check, profile)
+    timer = StepTimer(args.warmup, args.steps, sync_check, profile, freeze_gc)
     cli_args = ["--config", str(CONFIGS / config), f"--trainer.default_root_dir={root}"]
     cli_args += [f"--data.init_args.root={data}", f"--data.init_args.val_size={args.val_size}"]
     cli_args += [f"--trainer.max_steps={args.warmup + args.steps + 1}", "--trainer.limit_val_batches=0"]
@@ -300,6 +314,14 @@ def main() -> None:
                     data,
                     args,
                     [*fast, *bare, f"--model.init_args.compile={args.compile_mode}"],
+                )
+                contestants["fast + compile, gc.freeze() before timing"] = lambda: run_recipe(
+                    "cifar10_resnet18_fast.yaml",
+                    root,
+                    data,
+                    args,
+                    [*fast, f"--model.init_args.compile={args.compile_mode}"],
+                    freeze_gc=True,
                 )
             contestants["fast + cudnn.benchmark"] = lambda: run_recipe(
                 "cifar10_resnet18_fast.yaml", root, data, args, [*fast, "--trainer.benchmark=true"]
