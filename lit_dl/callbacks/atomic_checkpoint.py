@@ -11,8 +11,10 @@ from weakref import proxy
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
+from lit_dl.callbacks.background_io import BackgroundCheckpointIO
 from lit_dl.errors import ConfigError
 
 __all__ = ["AtomicCheckpoint"]
@@ -35,21 +37,42 @@ class AtomicCheckpoint(ModelCheckpoint):
       file, it becomes a hard link to that file (a copy where links are not supported): the two would
       hold the same bytes but for the ``ModelCheckpoint``'s own ``last_model_path`` entry. A later
       rewrite of either name replaces that name only.
+
+    With ``async_write: true`` the files are written in a background thread
+    (:class:`~lit_dl.callbacks.background_io.BackgroundCheckpointIO`): the state's tensors are copied
+    at the save point and training goes on while the copy is pickled and written; the rename, the
+    links and the removal of older top-k files follow each write in order, so the files stay atomic
+    and a killed run leaves the previous ones intact. Every write has landed when ``fit`` returns
+    (also after an error). A logger that reads the checkpoint files (``after_save_checkpoint``, e.g.
+    W&B or MLflow with ``log_model``) keeps the writes synchronous.
+
+    Args:
+        async_write: Write the files in a background thread.
+        *args, **kwargs: ``ModelCheckpoint``'s.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, async_write: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.async_write = bool(async_write)
         self._written_in_hook: list[str] | None = None  # files written by the current saving hook
+        self._background: BackgroundCheckpointIO | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         checkpoint_io = getattr(trainer.strategy, "checkpoint_io", None)
         if isinstance(checkpoint_io, AsyncCheckpointIO):
             raise ConfigError(
                 "AtomicCheckpoint renames each checkpoint file as soon as it is written, and "
-                "AsyncCheckpointIO writes it later in a thread: remove the AsyncCheckpointIO plugin, or use "
-                "lightning.pytorch.callbacks.ModelCheckpoint instead of AtomicCheckpoint"
+                "AsyncCheckpointIO writes it later in a thread: remove the AsyncCheckpointIO plugin and set "
+                "AtomicCheckpoint(async_write=True) instead (atomic files written in the background)"
             )
         super().setup(trainer, pl_module, stage)
+        self._background = None
+        if self.async_write and not any(_reads_checkpoint_files(logger) for logger in trainer.loggers):
+            checkpoint_io = trainer.strategy.checkpoint_io
+            if not isinstance(checkpoint_io, BackgroundCheckpointIO):
+                checkpoint_io = BackgroundCheckpointIO(checkpoint_io)
+                trainer.strategy.checkpoint_io = checkpoint_io
+            self._background = checkpoint_io
 
     @property
     def state_key(self) -> str:
@@ -74,9 +97,19 @@ class AtomicCheckpoint(ModelCheckpoint):
     def _saving_hook(self) -> Iterator[None]:
         self._written_in_hook = []
         try:
-            yield
+            with (
+                self._background.in_background() if self._background is not None else contextlib.nullcontext()
+            ):
+                yield
         finally:
             self._written_in_hook = None
+
+    def _run(self, fn: Any, *args: Any) -> None:
+        """``fn(*args)`` now, or queued behind the pending writes with ``async_write``."""
+        if self._background is not None and self._written_in_hook is not None:
+            self._background.submit(fn, *args)
+        else:
+            fn(*args)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         with self._saving_hook():
@@ -97,6 +130,10 @@ class AtomicCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         with self._saving_hook():
             super().on_train_end(trainer, pl_module)
+        if self._background is not None:
+            # Every file is on disk before any rank goes on (fit-then-test loads "best" on every rank).
+            self._background.wait()
+            trainer.strategy.barrier("AtomicCheckpoint.on_train_end")
 
     def _save_last_if_this_step_is_unsaved(self, trainer: L.Trainer) -> None:
         # At each epoch end or validation: skipped when this step is already saved (a top-k file and
@@ -113,11 +150,11 @@ class AtomicCheckpoint(ModelCheckpoint):
         source = written[-1] if written and filepath == self.last_model_path else None
         if source is not None and source != filepath:
             if trainer.is_global_zero:  # every rank takes this branch: no rank enters a collective
-                _link_or_copy(source, temporary)
+                self._run(_link_or_copy, source, temporary)
         else:
-            trainer.save_checkpoint(temporary, self.save_weights_only)
+            trainer.save_checkpoint(temporary, self.save_weights_only)  # queued with async_write
         if trainer.is_global_zero:
-            os.replace(temporary, filepath)
+            self._run(os.replace, temporary, filepath)
         trainer.strategy.barrier("AtomicCheckpoint")
         if written is not None:
             written.append(filepath)
@@ -126,6 +163,14 @@ class AtomicCheckpoint(ModelCheckpoint):
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+
+def _reads_checkpoint_files(logger: Logger) -> bool:
+    """Whether ``logger`` overrides ``after_save_checkpoint`` (to upload the files, say). TensorBoard's
+    override does nothing (checked against lightning 2.6.6)."""
+    if isinstance(logger, TensorBoardLogger):
+        return False
+    return type(logger).after_save_checkpoint is not Logger.after_save_checkpoint
 
 
 def _link_or_copy(source: str, target: str) -> None:

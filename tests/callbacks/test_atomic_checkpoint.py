@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.loggers import CSVLogger
 
 from lit_dl.callbacks import AtomicCheckpoint
+from lit_dl.callbacks.background_io import BackgroundCheckpointIO
 from lit_dl.checkpoints import find_last_checkpoint
 from lit_dl.cli import main
 from lit_dl.errors import ConfigError
@@ -95,10 +100,14 @@ class ScoredModel(BoringModel):
         self.log("score", float(self.scores[self.current_epoch]))
 
 
-def fit_scored(tmp_path, scores: list[float], writes: list[str], **trainer_args) -> AtomicCheckpoint:
+def fit_scored(
+    tmp_path, scores: list[float], writes: list[str], async_write: bool = False, **trainer_args
+) -> AtomicCheckpoint:
     import lightning as L
 
-    callback = AtomicCheckpoint(dirpath=tmp_path, monitor="score", mode="max", save_last=True)
+    callback = AtomicCheckpoint(
+        dirpath=tmp_path, monitor="score", mode="max", save_last=True, async_write=async_write
+    )
     trainer = L.Trainer(
         default_root_dir=tmp_path, max_epochs=len(scores), limit_train_batches=2, limit_val_batches=1,
         num_sanity_val_steps=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
@@ -113,9 +122,10 @@ def fit_scored(tmp_path, scores: list[float], writes: list[str], **trainer_args)
     return callback
 
 
-def test_last_ckpt_is_the_last_epoch_after_the_monitor_stopped_improving(tmp_path) -> None:
+@pytest.mark.parametrize("async_write", [False, True])
+def test_last_ckpt_is_the_last_epoch_after_the_monitor_stopped_improving(tmp_path, async_write) -> None:
     writes: list[str] = []
-    callback = fit_scored(tmp_path, [1.0, 3.0, 2.0, 2.0], writes)
+    callback = fit_scored(tmp_path, [1.0, 3.0, 2.0, 2.0], writes, async_write)
     assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["epoch=1-step=4.ckpt", "last.ckpt"]
     last = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (3, 8)  # Lightning 2.6 alone leaves epoch 1 here
@@ -124,9 +134,10 @@ def test_last_ckpt_is_the_last_epoch_after_the_monitor_stopped_improving(tmp_pat
     assert len(writes) == 4 and all(name.endswith(".tmp") for name in writes)
 
 
-def test_last_ckpt_due_with_a_new_best_is_the_same_file_not_a_second_write(tmp_path) -> None:
+@pytest.mark.parametrize("async_write", [False, True])
+def test_last_ckpt_due_with_a_new_best_is_the_same_file_not_a_second_write(tmp_path, async_write) -> None:
     writes: list[str] = []
-    fit_scored(tmp_path, [1.0, 2.0, 3.0], writes)
+    fit_scored(tmp_path, [1.0, 2.0, 3.0], writes, async_write)
     assert len(writes) == 3  # one torch.save per epoch
     best, last = tmp_path / "epoch=2-step=6.ckpt", tmp_path / "last.ckpt"
     assert os.path.samefile(best, last)
@@ -134,11 +145,119 @@ def test_last_ckpt_due_with_a_new_best_is_the_same_file_not_a_second_write(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=2-step=6.ckpt", "last.ckpt"]  # no .tmp left
 
 
-def test_last_ckpt_follows_validations_inside_the_epoch(tmp_path) -> None:
+@pytest.mark.parametrize("async_write", [False, True])
+def test_last_ckpt_follows_validations_inside_the_epoch(tmp_path, async_write) -> None:
     # validation twice per 2-batch epoch: checkpoints are written at validation end, not epoch end
     writes: list[str] = []
-    fit_scored(tmp_path, [1.0, 3.0, 2.0], writes, val_check_interval=0.5)
+    fit_scored(tmp_path, [1.0, 3.0, 2.0], writes, async_write, val_check_interval=0.5)
     last = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert last["global_step"] == 6  # the last validation, in the epoch whose score fell
     assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["epoch=1-step=3.ckpt", "last.ckpt"]
     assert len(writes) == 6  # one file per validation: steps 1 and 3 a new best (last.ckpt linked)
+
+
+class RecordWeights(L.Callback):
+    """The weights at each save point, to compare with what reaches the files."""
+
+    def __init__(self) -> None:
+        self.at_save: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        self.at_save[trainer.global_step] = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+
+def slow_writes(monkeypatch, seconds: float = 0.2, fail: bool = False) -> None:
+    """The background worker's writes take a while (training goes on meanwhile), or fail."""
+    original = TorchCheckpointIO.save_checkpoint
+
+    def save(self, checkpoint, path, storage_options=None):
+        time.sleep(seconds)
+        if fail:
+            raise OSError(f"No space left on device: {path}")
+        original(self, checkpoint, path, storage_options)
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", save)
+
+
+def test_async_writes_hold_the_state_of_their_save_point_and_have_landed_when_fit_returns(
+    tmp_path, monkeypatch
+):
+    slow_writes(monkeypatch)
+    record = RecordWeights()
+    callback = AtomicCheckpoint(
+        dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1, save_last=True, async_write=True
+    )
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=1, limit_train_batches=4, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback, record],
+    )  # fmt: skip
+    trainer.fit(BoringModel())
+    assert isinstance(trainer.strategy.checkpoint_io, BackgroundCheckpointIO)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [f"epoch=0-step={s}.ckpt" for s in (1, 2, 3, 4)] + ["last.ckpt"]  # no .tmp left
+    for step in (1, 2, 3, 4):
+        saved = torch.load(tmp_path / f"epoch=0-step={step}.ckpt", weights_only=True)
+        assert saved["global_step"] == step
+        for name, value in record.at_save[step].items():
+            assert torch.equal(saved["state_dict"][name], value)  # training went on during the write
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 4
+
+
+def test_an_async_write_that_fails_stops_the_run_with_its_error(tmp_path, monkeypatch):
+    slow_writes(monkeypatch, seconds=0.0, fail=True)
+    callback = AtomicCheckpoint(dirpath=tmp_path, every_n_train_steps=1, async_write=True)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=1, limit_train_batches=4, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
+    )  # fmt: skip
+    with pytest.raises(OSError, match="No space left on device"):
+        trainer.fit(BoringModel())
+    assert not list(tmp_path.glob("*.ckpt"))
+
+
+def test_saves_outside_the_callback_stay_synchronous_with_async_write(tmp_path, monkeypatch):
+    # Lightning's SLURM handler requeues the job as soon as trainer.save_checkpoint returns
+    slow_writes(monkeypatch)
+
+    class SaveMidRun(L.Callback):
+        def on_train_batch_end(self, trainer, *args) -> None:
+            if trainer.global_step == 2:
+                trainer.save_checkpoint(tmp_path / "hpc.ckpt")
+                assert (tmp_path / "hpc.ckpt").is_file()
+                assert torch.load(tmp_path / "epoch=0-step=1.ckpt", weights_only=True)["global_step"] == 1
+
+    callback = AtomicCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1, async_write=True)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback, SaveMidRun()],
+    )  # fmt: skip
+    trainer.fit(BoringModel())
+
+
+def test_a_logger_that_reads_checkpoint_files_keeps_the_writes_synchronous(tmp_path):
+    class UploadingLogger(CSVLogger):
+        def after_save_checkpoint(self, checkpoint_callback) -> None:
+            paths = [checkpoint_callback.best_model_path, checkpoint_callback.last_model_path]
+            assert all(os.path.isfile(path) for path in paths if path)
+            uploads.append(paths)
+
+    uploads: list[list[str]] = []
+
+    callback = AtomicCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, async_write=True)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=2, limit_train_batches=2, limit_val_batches=0,
+        logger=UploadingLogger(tmp_path), enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[callback],
+    )  # fmt: skip
+    trainer.fit(BoringModel())
+    assert not isinstance(trainer.strategy.checkpoint_io, BackgroundCheckpointIO)
+    assert len(uploads) == 4  # the top-1 file and last.ckpt of each epoch, on disk when the logger was told
+
+
+def test_the_default_loggers_let_the_writes_run_in_the_background(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from lit_dl.callbacks.atomic_checkpoint import _reads_checkpoint_files
+
+    assert not _reads_checkpoint_files(TensorBoardLogger(tmp_path))  # its override is a no-op
+    assert not _reads_checkpoint_files(CSVLogger(tmp_path))
