@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from lit_dl.cli import LitDLCLI
 from tests.conftest import CONFIGS, REPO, read_scalars
@@ -85,8 +86,15 @@ def two_nodes(tmp_path_factory):
     on node 0's address (here 127.0.0.1)."""
     tmp = tmp_path_factory.mktemp("two_nodes")
     port = free_port()
+    # The default bundle with AtomicCheckpoint(async_write=True): rank 0 writes in a background thread,
+    # and the test after fit loads the best file on both ranks (they wait for it at the end of fit).
+    bundle = yaml.safe_load((CONFIGS / "callbacks" / "default.yaml").read_text())
+    (atomic,) = [c for c in bundle if c["class_path"] == "lit_dl.callbacks.AtomicCheckpoint"]
+    atomic["init_args"]["async_write"] = True
+    callbacks = tmp / "callbacks.yaml"
+    callbacks.write_text(yaml.safe_dump(bundle))
     args = lit_dl_args("fit", tmp / "runs", *ONE_EPOCH, "--trainer.devices=1", "--trainer.num_nodes=2")
-    args.append("--trainer.strategy=ddp")
+    args += ["--trainer.strategy=ddp", f"--trainer.callbacks={callbacks}"]
     nodes = [
         subprocess.Popen(
             [
