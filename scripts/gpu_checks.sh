@@ -6,7 +6,9 @@
 #      its host_syncs check, which only runs on CUDA, must be ok;
 #   3. the device tests that the CPU CI cannot run (device-resident batches, compile, channels_last);
 #   4. SyncBatchNorm under configs/trainer/ddp.yaml, bf16;
-#   5. scripts/benchmark_gpu.py: hand-written loop vs shipped vs fast vs fast+compile, images/s + ratios.
+#   5. scripts/benchmark_gpu.py: hand-written loop vs shipped vs fast vs fast+compile, images/s + ratios;
+#   6. scripts/benchmark_checkpoint.py on the fast recipe: the training thread's stall per checkpoint
+#      (90 MB) with synchronous writes and with AtomicCheckpoint(async_write=True).
 # Everything is printed and, when $OUT is set, also written to $OUT/gpu_checks.log.
 #
 # Run from a copy of the repository root:  bash scripts/gpu_checks.sh [benchmark_gpu.py arguments]
@@ -75,5 +77,9 @@ echo "== 4. SyncBatchNorm under configs/trainer/ddp.yaml, bf16 (one GPU: layers 
 skip 4 || python3 scripts/check_sync_batchnorm_gpu.py --steps 30 || status=1
 echo "== 5. benchmark"
 python3 scripts/benchmark_gpu.py "$@" || status=1
+echo "== 6. checkpoint stall: synchronous vs async_write (fast recipe, 3 epochs, no validation)"
+skip 6 || python3 scripts/benchmark_checkpoint.py --fake-cifar --config configs/cifar10_resnet18_fast.yaml \
+  --epochs 3 --repeats 2 -- --model.init_args.lr_scheduler.init_args.warmup_steps=10 \
+  --trainer.limit_val_batches=0 || status=1
 echo "== done (status $status); log: $LOG"
 exit $status
