@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import shutil
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Any
 from weakref import proxy
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
@@ -134,6 +136,23 @@ class AtomicCheckpoint(ModelCheckpoint):
             # Every file is on disk before any rank goes on (fit-then-test loads "best" on every rank).
             self._background.wait()
             trainer.strategy.barrier("AtomicCheckpoint.on_train_end")
+
+    def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, Any]:
+        # ModelCheckpoint's own deep-copies every callback metric: about 0.15 ms a scalar tensor on a
+        # small CPU, called twice per epoch here. A clone is the same point-in-time copy, far cheaper;
+        # the epoch/step handling is ModelCheckpoint's (lightning 2.6.6).
+        candidates = {
+            name: value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+            for name, value in trainer.callback_metrics.items()
+        }
+        epoch, step = candidates.get("epoch"), candidates.get("step")
+        candidates["epoch"] = (
+            epoch.int() if isinstance(epoch, torch.Tensor) else torch.tensor(trainer.current_epoch)
+        )
+        candidates["step"] = (
+            step.int() if isinstance(step, torch.Tensor) else torch.tensor(trainer.global_step)
+        )
+        return candidates
 
     def _save_last_if_this_step_is_unsaved(self, trainer: L.Trainer) -> None:
         # At each epoch end or validation: skipped when this step is already saved (a top-k file and

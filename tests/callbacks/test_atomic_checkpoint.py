@@ -261,3 +261,24 @@ def test_the_default_loggers_let_the_writes_run_in_the_background(tmp_path):
 
     assert not _reads_checkpoint_files(TensorBoardLogger(tmp_path))  # its override is a no-op
     assert not _reads_checkpoint_files(CSVLogger(tmp_path))
+
+
+def test_monitor_candidates_equal_model_checkpoints_and_are_copies():
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    metrics = {"val/acc": torch.tensor(0.75), "epoch": torch.tensor(3.0), "lr": 0.1}
+    trainer = SimpleNamespace(callback_metrics=metrics, current_epoch=3, global_step=70)
+    callback = AtomicCheckpoint()
+    ours, theirs = (
+        callback._monitor_candidates(trainer),
+        ModelCheckpoint._monitor_candidates(callback, trainer),
+    )
+    assert ours.keys() == theirs.keys() == {"val/acc", "epoch", "lr", "step"}
+    for name, value in theirs.items():
+        assert type(ours[name]) is type(value)
+        if isinstance(value, torch.Tensor):
+            assert ours[name].dtype == value.dtype and torch.equal(ours[name], value)
+        else:
+            assert ours[name] == value
+    metrics["val/acc"].add_(1)  # a later in-place update does not reach the candidates
+    assert ours["val/acc"].item() == 0.75
