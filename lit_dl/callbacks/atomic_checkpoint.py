@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 
 from lit_dl.callbacks.background_io import BackgroundCheckpointIO
 from lit_dl.errors import ConfigError
@@ -46,7 +47,8 @@ class AtomicCheckpoint(ModelCheckpoint):
     links and the removal of older top-k files follow each write in order, so the files stay atomic
     and a killed run leaves the previous ones intact. Every write has landed when ``fit`` returns
     (also after an error). A logger that reads the checkpoint files (``after_save_checkpoint``, e.g.
-    W&B or MLflow with ``log_model``) keeps the writes synchronous.
+    W&B or MLflow with ``log_model``) keeps the writes synchronous, and so does a strategy other than
+    single-device and DDP (FSDP and DeepSpeed write their own, possibly sharded, files).
 
     Args:
         async_write: Write the files in a background thread.
@@ -69,7 +71,13 @@ class AtomicCheckpoint(ModelCheckpoint):
             )
         super().setup(trainer, pl_module, stage)
         self._background = None
-        if self.async_write and not any(_reads_checkpoint_files(logger) for logger in trainer.loggers):
+        if (
+            self.async_write
+            and isinstance(
+                trainer.strategy, (SingleDeviceStrategy, DDPStrategy)
+            )  # they write through checkpoint_io
+            and not any(_reads_checkpoint_files(logger) for logger in trainer.loggers)
+        ):
             checkpoint_io = trainer.strategy.checkpoint_io
             if not isinstance(checkpoint_io, BackgroundCheckpointIO):
                 checkpoint_io = BackgroundCheckpointIO(checkpoint_io)
