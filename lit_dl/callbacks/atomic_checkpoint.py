@@ -73,9 +73,7 @@ class AtomicCheckpoint(ModelCheckpoint):
         self._background = None
         if (
             self.async_write
-            and isinstance(
-                trainer.strategy, (SingleDeviceStrategy, DDPStrategy)
-            )  # they write through checkpoint_io
+            and _writes_through_checkpoint_io(trainer.strategy)
             and not any(_reads_checkpoint_files(logger) for logger in trainer.loggers)
         ):
             checkpoint_io = trainer.strategy.checkpoint_io
@@ -190,6 +188,12 @@ class AtomicCheckpoint(ModelCheckpoint):
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+
+def _writes_through_checkpoint_io(strategy: Any) -> bool:
+    """Whether ``strategy`` writes its checkpoints through ``checkpoint_io``: exactly the single-device
+    and DDP strategies; DeepSpeed (a DDPStrategy subclass) and FSDP write their own files."""
+    return type(strategy) in (SingleDeviceStrategy, DDPStrategy)
 
 
 def _reads_checkpoint_files(logger: Logger) -> bool:

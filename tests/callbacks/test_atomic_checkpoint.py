@@ -282,3 +282,16 @@ def test_monitor_candidates_equal_model_checkpoints_and_are_copies():
             assert ours[name] == value
     metrics["val/acc"].add_(1)  # a later in-place update does not reach the candidates
     assert ours["val/acc"].item() == 0.75
+
+
+def test_async_write_is_only_for_the_strategies_that_write_through_checkpoint_io():
+    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+
+    from lit_dl.callbacks.atomic_checkpoint import _writes_through_checkpoint_io
+
+    class OwnFilesStrategy(DDPStrategy):  # as DeepSpeedStrategy is
+        pass
+
+    assert _writes_through_checkpoint_io(SingleDeviceStrategy(device="cpu"))
+    assert _writes_through_checkpoint_io(DDPStrategy())
+    assert not _writes_through_checkpoint_io(OwnFilesStrategy())
