@@ -264,69 +264,52 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root, data = Path(tmp) / "runs", Path(tmp) / "data"
         write_fake_cifar(data, per_batch=(args.images + args.val_size) // 5, n_test=100)
+
+        def fast_recipe(*extra: str, **options: bool) -> Run:
+            return run_recipe("cifar10_resnet18_fast.yaml", root, data, args, [*fast, *extra], **options)
+
         if args.sync_check:
             if not cuda:
                 print("sync check needs CUDA: skipped")
                 return
             # the progress bar on, as in a user's run: it reads the logged loss every step
-            progress = ["--trainer.enable_progress_bar=true"]
-            ips = run_recipe(
-                "cifar10_resnet18_fast.yaml", root, data, args, [*fast, *progress], sync_check=True
-            )
+            run = fast_recipe("--trainer.enable_progress_bar=true", sync_check=True)
             print(
-                f"sync check passed: {args.steps} fast-recipe steps without a host synchronisation ({ips:.0f} images/s)"
+                f"sync check passed: {args.steps} fast-recipe steps without a host synchronisation "
+                f"({run.images_per_s:.0f} images/s)"
             )
             return
         device = torch.device("cuda" if cuda else "cpu")
         images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8).to(device)
         labels = (torch.arange(args.images) % 10).to(device)
+
         contestants = {
             "hand-written eager": lambda: hand_written(args, images, labels, None),
             "shipped recipe": lambda: run_recipe(
                 "cifar10_resnet18.yaml", root, data, args, ["--data.init_args.num_workers=0"] if smoke else []
             ),
-            "fast recipe": lambda: run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast),
+            "fast recipe": lambda: fast_recipe(),
         }
+        compiled = f"--model.init_args.compile={args.compile_mode}"
         if not smoke:
             contestants["hand-written compiled"] = lambda: hand_written(
                 args, images, labels, args.compile_mode
             )
-            contestants["fast recipe + compile"] = lambda: run_recipe(
-                "cifar10_resnet18_fast.yaml",
-                root,
-                data,
-                args,
-                [*fast, f"--model.init_args.compile={args.compile_mode}"],
-            )
+            contestants["fast recipe + compile"] = lambda: fast_recipe(compiled)
         if args.breakdown:
             bare = [
                 "--trainer.callbacks=[]",
                 "--trainer.logger=false",
                 "--trainer.enable_checkpointing=false",
             ]
-            contestants["fast, no callbacks/logger"] = lambda: run_recipe(
-                "cifar10_resnet18_fast.yaml", root, data, args, [*fast, *bare]
-            )
+            contestants["fast, no callbacks/logger"] = lambda: fast_recipe(*bare)
             if not smoke:
-                contestants["fast + compile, no callbacks/logger"] = lambda: run_recipe(
-                    "cifar10_resnet18_fast.yaml",
-                    root,
-                    data,
-                    args,
-                    [*fast, *bare, f"--model.init_args.compile={args.compile_mode}"],
+                contestants["fast + compile, no callbacks/logger"] = lambda: fast_recipe(*bare, compiled)
+                contestants["fast + compile, gc.freeze() before timing"] = lambda: fast_recipe(
+                    compiled, freeze_gc=True
                 )
-                contestants["fast + compile, gc.freeze() before timing"] = lambda: run_recipe(
-                    "cifar10_resnet18_fast.yaml",
-                    root,
-                    data,
-                    args,
-                    [*fast, f"--model.init_args.compile={args.compile_mode}"],
-                    freeze_gc=True,
-                )
-            contestants["fast + cudnn.benchmark"] = lambda: run_recipe(
-                "cifar10_resnet18_fast.yaml", root, data, args, [*fast, "--trainer.benchmark=true"]
-            )
-            run_recipe("cifar10_resnet18_fast.yaml", root, data, args, fast, profile=True)
+            contestants["fast + cudnn.benchmark"] = lambda: fast_recipe("--trainer.benchmark=true")
+            fast_recipe(profile=True)
         results: dict[str, list[Run]] = {name: [] for name in contestants}
         for _ in range(args.repeats):
             for name, run in contestants.items():

@@ -42,3 +42,29 @@ def test_the_gc_clock_counts_collections_between_start_and_stop():
     gc.collect()  # after stop: not counted
     assert clock.collections == 2 and clock.seconds > 0
     assert clock._callback not in gc.callbacks
+
+
+def test_the_sync_check_runs_the_fast_recipe_with_the_progress_bar_and_reports_its_speed(monkeypatch, capsys):
+    # The CUDA path's bookkeeping, with the recipe run itself stubbed (this machine has no GPU).
+    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    calls = []
+
+    def run_recipe(config, root, data, args, extra, **options):
+        calls.append((config, extra, options))
+        return module.Run(1234.0, 0.0, 0)
+
+    monkeypatch.setattr(module, "run_recipe", run_recipe)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "fake GPU")
+    argv = ["benchmark_gpu.py", "--sync-check", "--images", "10000", "--warmup", "1", "--steps", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert module.main() is None
+    ((config, extra, options),) = calls
+    assert config == "cifar10_resnet18_fast.yaml" and options == {"sync_check": True}
+    assert extra[-1] == "--trainer.enable_progress_bar=true"
+    assert (
+        "sync check passed: 2 fast-recipe steps without a host synchronisation (1234 images/s)"
+        in capsys.readouterr().out
+    )
