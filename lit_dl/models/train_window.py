@@ -34,9 +34,7 @@ def closes_log_window(trainer: L.Trainer, batch_idx: int) -> bool:
     last_of_epoch = batch_idx + 1 >= trainer.num_training_batches  # inf for unsized loaders
     if (batch_idx + 1) % trainer.accumulate_grad_batches and not last_of_epoch:
         return False  # an accumulation micro-batch: no optimizer step
-    step = trainer.global_step + 1
-    last_of_run = trainer.max_steps > 0 and step >= trainer.max_steps
-    return step % every == 0 or last_of_epoch or last_of_run or trainer.should_stop
+    return (trainer.global_step + 1) % every == 0 or ends_epoch_or_run(trainer, batch_idx)
 
 
 def ends_epoch_or_run(trainer: L.Trainer, batch_idx: int) -> bool:
