@@ -100,7 +100,8 @@ class AtomicCheckpoint(ModelCheckpoint):
 
     # The private ModelCheckpoint methods used below (_save_checkpoint, _save_last_checkpoint,
     # _should_skip_saving_checkpoint, _should_save_on_train_epoch_end, _monitor_candidates,
-    # _last_global_step_saved, _last_checkpoint_saved) were checked against lightning 2.6.6.
+    # _last_global_step_saved, _last_checkpoint_saved) and attributes (_every_n_train_steps,
+    # _train_time_interval) were checked against lightning 2.6.6.
     @contextlib.contextmanager
     def _saving_hook(self) -> Iterator[None]:
         self._written_in_hook = []
@@ -120,6 +121,8 @@ class AtomicCheckpoint(ModelCheckpoint):
             fn(*args)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self._every_n_train_steps < 1 and self._train_time_interval is None:
+            return  # nothing can be due at a batch end: ModelCheckpoint would return too, a little later
         with self._saving_hook():
             super().on_train_batch_end(trainer, pl_module, *args)
 

@@ -27,7 +27,12 @@ from lit_dl.models.speed import (
     compile_module,
     to_channels_last,
 )
-from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window, ends_epoch_or_run
+from lit_dl.models.train_window import (
+    FewBatchesWarningFilter,
+    closes_log_window,
+    ends_epoch_or_run,
+    publish_step_metrics,
+)
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.optim import (
     LRScaling,
@@ -365,9 +370,10 @@ class ClassificationTask(L.LightningModule):
         later step (on the CPU: at once); the last window of an epoch or of the run is waited for at
         once (one sync per epoch), so epoch-end hooks see it. A window goes to the loggers
         at the window's own last optimizer step (rank 0's value under DDP, as Lightning's step logging
-        does) and to the progress bar through ``self.log`` as a CPU tensor, which the bar reads
-        without a sync. The value averages every micro-batch of the window, a steadier signal than the
-        last batch alone.
+        does), and to ``callback_metrics`` and the progress bar as CPU tensors, which the bar reads
+        without a sync (:func:`~lit_dl.models.train_window.publish_step_metrics`: what ``self.log``
+        would do, without its cost). The value averages every micro-batch of the window, a steadier
+        signal than the last batch alone.
         """
         for name, value in terms.items():
             previous = self._train_sums.get(name)
@@ -387,19 +393,13 @@ class ClassificationTask(L.LightningModule):
             last = ends_epoch_or_run(self._trainer, batch_idx)
         self._write_train_windows(wait=last)
 
-    def _write_train_windows(self, wait: bool, progress_bar: bool = True) -> None:
-        """Write the closed windows whose values have reached the host (all of them when ``wait``); the
-        progress bar and ``callback_metrics`` only from ``training_step``, where ``self.log`` may log
-        per step."""
+    def _write_train_windows(self, wait: bool) -> None:
+        """Write the closed windows whose values have reached the host (all of them when ``wait``) to
+        the loggers, ``callback_metrics`` and the progress bar (``train/loss``)."""
         while self._train_windows and (wait or self._train_windows[0][2].ready()):
             names, step, copy = self._train_windows.pop(0)
-            values = copy.get()
-            if progress_bar:
-                for name, value in zip(names, values, strict=True):
-                    self.log(
-                        name, value, on_step=True, on_epoch=False, logger=False, prog_bar=name == "train/loss"
-                    )
-            means = dict(zip(names, values.unbind(), strict=True))  # 0-dim CPU tensors
+            means = dict(zip(names, copy.get().unbind(), strict=True))  # 0-dim CPU tensors
+            publish_step_metrics(self._trainer, means, prog_bar=("train/loss",))
             for logger in self.loggers:
                 logger.log_metrics(means, step=step)
 
@@ -419,10 +419,10 @@ class ClassificationTask(L.LightningModule):
         self._train_sums, self._train_count = {}, 0
 
     def on_train_epoch_end(self) -> None:
-        self._write_train_windows(wait=True, progress_bar=False)  # normally none left: see training_step
+        self._write_train_windows(wait=True)  # normally none left: see training_step
 
     def on_train_end(self) -> None:
-        self._write_train_windows(wait=True, progress_bar=False)
+        self._write_train_windows(wait=True)
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y = batch

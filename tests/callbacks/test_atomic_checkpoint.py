@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from types import SimpleNamespace
 
 import lightning as L
@@ -295,3 +296,19 @@ def test_async_write_is_only_for_the_strategies_that_write_through_checkpoint_io
     assert _writes_through_checkpoint_io(SingleDeviceStrategy(device="cpu"))
     assert _writes_through_checkpoint_io(DDPStrategy())
     assert not _writes_through_checkpoint_io(OwnFilesStrategy())
+
+
+@pytest.mark.parametrize(
+    ("cadence", "steps"),
+    [({"every_n_train_steps": 2}, [2, 4]), ({"train_time_interval": timedelta(0)}, [1, 2, 3, 4, 5])],
+    ids=["every_n_train_steps", "train_time_interval"],
+)
+def test_batch_end_saves_follow_the_step_or_time_cadence(tmp_path, cadence, steps):
+    # a checkpoint with neither cadence skips its batch-end hook early; with one it saves there
+    callback = AtomicCheckpoint(dirpath=tmp_path, save_top_k=-1, every_n_epochs=0, **cadence)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=1, limit_train_batches=5, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
+    )  # fmt: skip
+    trainer.fit(BoringModel())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"epoch=0-step={s}.ckpt" for s in steps]

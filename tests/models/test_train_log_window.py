@@ -52,9 +52,9 @@ class LossRecorder(MLPClassifier):
         return loss
 
 
-def fit(tmp_path, *, num_train: int, batch_size: int, epochs: int, **trainer_kwargs):
+def fit(tmp_path, *, num_train: int, batch_size: int, epochs: int, l1: float = 0.0, **trainer_kwargs):
     L.seed_everything(0)
-    model = LossRecorder(num_classes=3, in_features=8, hidden_sizes=[8])
+    model = LossRecorder(num_classes=3, in_features=8, hidden_sizes=[8], l1=l1)
     data = SyntheticClassificationDataModule(
         num_classes=3, num_features=8, num_train=num_train, batch_size=batch_size
     )
@@ -147,3 +147,17 @@ def test_windows_still_on_their_way_to_the_host_are_written_late_and_the_epochs_
     assert torch.equal(logged[3][1], window_mean(model.losses[7:9]))
     assert torch.equal(logged[5][1], window_mean(model.losses[12:14]))
     assert [float(v) for v in reader.seen] == [float(logged[2][1]), float(logged[5][1])]
+
+
+def test_the_last_window_is_in_callback_metrics_and_its_loss_on_the_progress_bar(tmp_path):
+    # as self.log(on_step=True, logger=False) would leave them: every term for callbacks, the data loss
+    # (not the L1 term) for the bar, as a number
+    model, logger, _ = fit(tmp_path, num_train=48, batch_size=16, epochs=2, log_every_n_steps=2, l1=1e-3)
+    ((step, last),) = logger.calls[-1:]
+    assert step == 5 and set(last) == {"train/loss", "train/l1"}
+    trainer = model.trainer
+    for name in ("train/loss", "train/l1"):
+        assert torch.equal(trainer.callback_metrics[name], last[name])
+        assert trainer.callback_metrics[name].device.type == "cpu"
+    assert trainer.progress_bar_metrics["train/loss"] == last["train/loss"].item()
+    assert "train/l1" not in trainer.progress_bar_metrics
