@@ -287,6 +287,14 @@ FILES = [
         "atomic-checkpoint-with-async-io",
     ),
     case(
+        [
+            "--trainer.callbacks+=lit_dl.callbacks.AtomicCheckpoint",
+            "--trainer.callbacks.init_args.last_min_seconds=-1",
+        ],
+        "last_min_seconds must be >= 0, got -1.0",
+        "atomic-checkpoint-negative-interval",
+    ),
+    case(
         ["--trainer.default_root_dir={text}"], "trainer.default_root_dir='{text}' is a file", "root-is-file"
     ),
     case(

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 from weakref import proxy
@@ -36,6 +37,8 @@ class AtomicCheckpoint(ModelCheckpoint):
       ``last.ckpt`` at an epoch end only when a top-k checkpoint was saved at the same step, so with a
       monitor it holds the last *improving* epoch and ``--ckpt_path last`` silently resumes from there.
       Here it holds the last epoch (and the last ``every_n_train_steps`` step), as resuming needs.
+      With ``last_min_seconds`` it is rewritten at most that often (see below), and always brought up
+      to date when training ends.
     - **One write per step.** When ``last.ckpt`` is due in the same hook call that just wrote a top-k
       file, it becomes a hard link to that file (a copy where links are not supported): the two would
       hold the same bytes but for the ``ModelCheckpoint``'s own ``last_model_path`` entry. A later
@@ -50,14 +53,31 @@ class AtomicCheckpoint(ModelCheckpoint):
     W&B or MLflow with ``log_model``) keeps the writes synchronous, and so does a strategy other than
     single-device and DDP (FSDP and DeepSpeed write their own, possibly sharded, files).
 
+    ``last_min_seconds`` bounds what ``last.ckpt`` costs when epochs are short: a save point (epoch
+    end, ``every_n_train_steps`` step) writes it only once that many seconds have passed since fit
+    started or it was last written; the end of training (``max_epochs``, ``max_steps``, early stopping)
+    always writes it if it is behind, and a top-k file saved at a save point is still linked to it
+    (no second write). A run stopped before its end loses at most that many seconds or one epoch,
+    whichever is longer, and resumes bit-identical from whatever ``last.ckpt`` holds. Rank 0's clock
+    decides under DDP.
+
     Args:
         async_write: Write the files in a background thread.
+        last_min_seconds: Seconds between two writes of ``last.ckpt`` at least (>= 0); 0 writes it at
+            every save point.
         *args, **kwargs: ``ModelCheckpoint``'s.
     """
 
-    def __init__(self, *args: Any, async_write: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, async_write: bool = False, last_min_seconds: float = 0.0, **kwargs: Any
+    ) -> None:
+        if not last_min_seconds >= 0:  # also NaN
+            raise ConfigError(f"last_min_seconds must be >= 0, got {last_min_seconds!r}")
         super().__init__(*args, **kwargs)
         self.async_write = bool(async_write)
+        self.last_min_seconds = float(last_min_seconds)
+        self._last_written_at: float | None = None  # _clock() of the last write of last.ckpt
+        self._force_last = False  # the end of training: write last.ckpt whatever the interval
         self._written_in_hook: list[str] | None = None  # files written by the current saving hook
         self._background: BackgroundCheckpointIO | None = None
 
@@ -70,6 +90,7 @@ class AtomicCheckpoint(ModelCheckpoint):
                 "AtomicCheckpoint(async_write=True) instead (atomic files written in the background)"
             )
         super().setup(trainer, pl_module, stage)
+        self._last_written_at = _clock()  # the interval counts from the start of fit
         self._background = None
         if (
             self.async_write
@@ -141,6 +162,13 @@ class AtomicCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         with self._saving_hook():
             super().on_train_end(trainer, pl_module)
+            if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+                # the last save point's last.ckpt was skipped (last_min_seconds): bring it up to date
+                self._force_last = True
+                try:
+                    self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+                finally:
+                    self._force_last = False
         if self._background is not None:
             # Every file is on disk before any rank goes on (fit-then-test loads "best" on every rank).
             self._background.wait()
@@ -162,6 +190,30 @@ class AtomicCheckpoint(ModelCheckpoint):
             step.int() if isinstance(step, torch.Tensor) else torch.tensor(trainer.global_step)
         )
         return candidates
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self._force_last = True  # save_on_exception: last.ckpt too, whatever the interval
+        try:
+            super().on_exception(trainer, pl_module, exception)
+        finally:
+            self._force_last = False
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        if self.save_last and self._last_is_due(trainer):
+            super()._save_last_checkpoint(trainer, monitor_candidates)
+
+    def _last_is_due(self, trainer: L.Trainer) -> bool:
+        """Whether ``last.ckpt`` is written at this save point (``last_min_seconds``); every rank takes
+        rank 0's answer, so that all of them enter the save together or none does."""
+        if self.last_min_seconds > 0 and not self._force_last and not self._written_in_hook:
+            # (a top-k file written in this hook is linked to last.ckpt: no second write to spare)
+            elapsed = _clock() - (self._last_written_at or 0.0)
+            if not trainer.strategy.broadcast(elapsed >= self.last_min_seconds):
+                return False
+        self._last_written_at = _clock()
+        return True
 
     def _save_last_if_this_step_is_unsaved(self, trainer: L.Trainer) -> None:
         # At each epoch end or validation: skipped when this step is already saved (a top-k file and
@@ -191,6 +243,9 @@ class AtomicCheckpoint(ModelCheckpoint):
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+
+_clock = time.monotonic  # the interval's clock (a test replaces it)
 
 
 def _writes_through_checkpoint_io(strategy: Any) -> bool:

@@ -312,3 +312,121 @@ def test_batch_end_saves_follow_the_step_or_time_cadence(tmp_path, cadence, step
     )  # fmt: skip
     trainer.fit(BoringModel())
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"epoch=0-step={s}.ckpt" for s in steps]
+
+
+class RecordDumps(L.Callback):
+    """The global step of every checkpoint written (a link to a file adds none)."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        self.steps.append(checkpoint["global_step"])
+
+
+class EpochClock(L.Callback):
+    """A fake clock for AtomicCheckpoint's interval: epoch k ends at second k + 1 of the fit."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.now = 0.0
+        monkeypatch.setattr("lit_dl.callbacks.atomic_checkpoint._clock", lambda: self.now)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.now += 1.0
+
+
+@pytest.mark.parametrize(
+    ("interval", "written"),
+    [(0.0, [2, 4, 6, 8, 10]), (1.5, [4, 8, 10]), (3600.0, [10])],
+    ids=["every-epoch", "every-other-epoch", "only-at-the-end"],
+)
+def test_last_min_seconds_spaces_the_writes_of_last_ckpt_and_the_end_brings_it_up_to_date(
+    tmp_path, monkeypatch, interval, written
+):
+    # 5 epochs of 2 steps; no top-k files, so every write is last.ckpt's
+    dumps = RecordDumps()
+    callback = AtomicCheckpoint(dirpath=tmp_path, save_top_k=0, save_last=True, last_min_seconds=interval)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=5, limit_train_batches=2, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[EpochClock(monkeypatch), callback, dumps],
+    )  # fmt: skip
+    trainer.fit(BoringModel())
+    assert dumps.steps == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 10
+
+
+class ImprovesAtEpochs(BoringModel):
+    """Logs ``score`` = 1 at the listed epochs and 0 at the others (a monitor that rarely improves)."""
+
+    def __init__(self, improving: set[int]) -> None:
+        super().__init__()
+        self.improving = improving
+
+    def on_train_epoch_end(self) -> None:
+        self.log("score", float(self.current_epoch in self.improving) * (self.current_epoch + 1))
+
+
+def test_a_top_k_save_still_refreshes_last_ckpt_by_a_link_within_the_interval(tmp_path, monkeypatch):
+    dumps = RecordDumps()
+    callback = AtomicCheckpoint(
+        dirpath=tmp_path, monitor="score", mode="max", save_last=True, last_min_seconds=3600,
+        filename="{epoch}",
+    )  # fmt: skip
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=4, limit_train_batches=2, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[EpochClock(monkeypatch), callback, dumps],
+    )  # fmt: skip
+    trainer.fit(ImprovesAtEpochs(improving={1}))
+    # epoch 0's score (0) is the first best, epoch 1's (2) the next; the end writes last.ckpt (step 8)
+    assert dumps.steps == [2, 4, 8]
+    best = tmp_path / "epoch=1.ckpt"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=1.ckpt", "last.ckpt"]
+    assert torch.load(best, weights_only=True)["global_step"] == 4
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 8
+
+
+class RankClocks(L.Callback):
+    """Each rank's own fake clock for the interval: rank 0's epoch k ends at second k + 1, rank 1's
+    clock never moves (so rank 1 alone would never write). Records each rank's checkpoint steps."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        from lit_dl.callbacks import atomic_checkpoint
+
+        self.now, self.steps, self.rank = 0.0, [], trainer.global_rank
+        atomic_checkpoint._clock = lambda: self.now  # in this spawned process only
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.now += 1.0 if self.rank == 0 else 0.0
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        self.steps.append(checkpoint["global_step"])
+
+    def teardown(self, trainer, pl_module, stage) -> None:
+        (self.folder / f"rank{self.rank}.txt").write_text(repr(self.steps))
+        if torch.distributed.is_initialized():  # see test_weight_init: close gloo before the exit
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
+
+def test_every_rank_follows_rank_zeros_clock_for_last_ckpt(tmp_path):
+    # Were each rank to read its own clock, rank 0 would enter a save that rank 1 skips and wait for
+    # it at the save's barrier (60 s timeout here, then an error).
+    from lightning.pytorch.strategies import DDPStrategy
+
+    callback = AtomicCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=0, save_last=True, last_min_seconds=1.5)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=5, limit_train_batches=2, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=2,
+        strategy=DDPStrategy(start_method="spawn", timeout=timedelta(seconds=60)),
+        callbacks=[callback, RankClocks(tmp_path)],
+    )  # fmt: skip
+    trainer.fit(BoringModel())
+    for rank in (0, 1):
+        assert (tmp_path / f"rank{rank}.txt").read_text() == "[4, 8, 10]"
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == 10
