@@ -8,6 +8,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
@@ -19,6 +20,7 @@ from lit_dl.errors import ConfigError
 from lit_dl.host_reads import HostCopy
 from lit_dl.models.init_from import load_initial_weights
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
+from lit_dl.models.publish import publish_epoch_metrics, publish_step_metrics
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
 from lit_dl.models.speed import (
     CompileMode,
@@ -27,12 +29,7 @@ from lit_dl.models.speed import (
     compile_module,
     to_channels_last,
 )
-from lit_dl.models.train_window import (
-    FewBatchesWarningFilter,
-    closes_log_window,
-    ends_epoch_or_run,
-    publish_step_metrics,
-)
+from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window, ends_epoch_or_run
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.optim import (
     LRScaling,
@@ -371,7 +368,7 @@ class ClassificationTask(L.LightningModule):
         once (one sync per epoch), so epoch-end hooks see it. A window goes to the loggers
         at the window's own last optimizer step (rank 0's value under DDP, as Lightning's step logging
         does), and to ``callback_metrics`` and the progress bar as CPU tensors, which the bar reads
-        without a sync (:func:`~lit_dl.models.train_window.publish_step_metrics`: what ``self.log``
+        without a sync (:func:`~lit_dl.models.publish.publish_step_metrics`: what ``self.log``
         would do, without its cost). The value averages every micro-batch of the window, a steadier
         signal than the last batch alone.
         """
@@ -433,14 +430,25 @@ class ClassificationTask(L.LightningModule):
         self.eval_metrics[stage].update(logits.detach(), y)
 
     def _log_eval_epoch(self, stage: str) -> None:
-        """Log the epoch's metrics, as metric objects: Lightning computes and resets them at the epoch end.
+        """Log the epoch's metrics, once per epoch (logging from every step would cost one ``self.log``
+        per metric and batch, as much as a small model's forward pass).
 
         ``compute`` reduces across processes (torchmetrics syncs its states under DDP; every sample
         was seen by exactly one rank, see :class:`~lit_dl.data.EvalShardSampler`), so every rank logs
-        the same, already reduced value. Logging the objects (not their values) is how Lightning is
-        told that no ``sync_dist`` is needed. Once per epoch: logging from every step would cost one
-        ``self.log`` per metric and batch, as much as a small model's forward pass.
+        the same, already reduced value. The validation inside ``fit`` computes the values and
+        publishes them itself (:func:`~lit_dl.models.publish.publish_epoch_metrics`: the same names,
+        values and logger steps as ``self.log``, without its cost, which on a small model's short
+        epoch is a tenth of the run's time over Lightning's own loop). ``validate`` and ``test`` log the
+        metric objects through ``self.log``, which Lightning computes and resets at the epoch end and
+        also returns from ``trainer.validate``/``trainer.test`` and prints; logging the objects (not
+        their values) is how Lightning is told that no ``sync_dist`` is needed.
         """
+        trainer = self._trainer
+        if trainer is not None and trainer.state.fn == TrainerFn.FITTING:
+            values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
+            self._reset_eval(stage)  # empty until the next epoch, as Lightning leaves logged metric objects
+            publish_epoch_metrics(trainer, values)
+            return
         self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
 

@@ -11,13 +11,11 @@ the mean covers every micro-batch of it.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection
 
 import lightning as L
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
-from torch import Tensor
 
-__all__ = ["FewBatchesWarningFilter", "closes_log_window", "ends_epoch_or_run", "publish_step_metrics"]
+__all__ = ["FewBatchesWarningFilter", "closes_log_window", "ends_epoch_or_run"]
 
 # Lightning's fit loop warns that an epoch shorter than log_every_n_steps logs nothing; a lit_dl task
 # writes its window at every epoch end, so for it the advice is wrong (checked with lightning 2.6.6).
@@ -45,25 +43,6 @@ def ends_epoch_or_run(trainer: L.Trainer, batch_idx: int) -> bool:
     step = trainer.global_step + 1
     last_of_run = trainer.max_steps > 0 and step >= trainer.max_steps
     return batch_idx + 1 >= trainer.num_training_batches or last_of_run or trainer.should_stop
-
-
-def publish_step_metrics(trainer: L.Trainer, values: dict[str, Tensor], prog_bar: Collection[str]) -> None:
-    """Put ``values`` (0-dim CPU tensors) into ``trainer.callback_metrics``, and those named in
-    ``prog_bar`` into ``trainer.progress_bar_metrics`` (as numbers): what ``self.log(name, value, on_step=True,
-    on_epoch=False, logger=False)`` does for a value logged from ``training_step``, and callable from
-    any hook.
-
-    ``self.log`` costs about 0.8 ms a call on a small CPU (Lightning moves each result's whole
-    ``Metric`` state dict to the value's device at every call), as much as a small model's training
-    step. The values stay until replaced, as logged step values do, and are cleared with the rest at
-    the start of each stage. Reaches into the logger connector's private ``_callback_metrics`` and
-    ``_progress_bar_metrics``, the dicts that Lightning's public properties return after merging in
-    what ``self.log`` collected (checked against lightning 2.6.6).
-    """
-    connector = trainer._logger_connector
-    connector._callback_metrics.update(values)
-    # the bar holds Python numbers, as Lightning's own (a CPU tensor's item() is no device sync)
-    connector._progress_bar_metrics.update({name: values[name].item() for name in prog_bar if name in values})
 
 
 class FewBatchesWarningFilter:

@@ -61,7 +61,8 @@ def test_updates_after_an_inference_mode_compute_and_reset():
 
 
 def test_the_task_starts_every_validation_epoch_with_empty_metrics():
-    # The task logs its metric objects and Lightning computes and resets them at each epoch end.
+    # The task resets its metrics at each epoch end once it has computed them (Lightning does so for
+    # the metric objects that validate and test log), and again at each epoch start.
     class Census(L.Callback):
         def __init__(self) -> None:
             self.at_start: list[tuple[int, int]] = []
