@@ -164,11 +164,8 @@ class AtomicCheckpoint(ModelCheckpoint):
             super().on_train_end(trainer, pl_module)
             if self.save_last and not self._should_skip_saving_checkpoint(trainer):
                 # the last save point's last.ckpt was skipped (last_min_seconds): bring it up to date
-                self._force_last = True
-                try:
+                with self._last_forced():
                     self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-                finally:
-                    self._force_last = False
         if self._background is not None:
             # Every file is on disk before any rank goes on (fit-then-test loads "best" on every rank).
             self._background.wait()
@@ -194,32 +191,39 @@ class AtomicCheckpoint(ModelCheckpoint):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        self._force_last = True  # save_on_exception: last.ckpt too, whatever the interval
-        try:
+        with self._last_forced():  # save_on_exception: last.ckpt too, whatever the interval
             super().on_exception(trainer, pl_module, exception)
+
+    @contextlib.contextmanager
+    def _last_forced(self) -> Iterator[None]:
+        """Write ``last.ckpt`` at the saves in this block whatever ``last_min_seconds`` says."""
+        self._force_last = True
+        try:
+            yield
         finally:
             self._force_last = False
 
     def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
-        if self.save_last and self._last_is_due(trainer):
+        if self.save_last and (self._force_last or self._last_is_due(trainer)):
+            self._last_written_at = _clock()
             super()._save_last_checkpoint(trainer, monitor_candidates)
 
     def _last_is_due(self, trainer: L.Trainer) -> bool:
-        """Whether ``last.ckpt`` is written at this save point (``last_min_seconds``); every rank takes
-        rank 0's answer, so that all of them enter the save together or none does."""
-        if self.last_min_seconds > 0 and not self._force_last and not self._written_in_hook:
-            # (a top-k file written in this hook is linked to last.ckpt: no second write to spare)
-            elapsed = _clock() - (self._last_written_at or 0.0)
-            if not trainer.strategy.broadcast(elapsed >= self.last_min_seconds):
-                return False
-        self._last_written_at = _clock()
-        return True
+        """Whether this save point writes ``last.ckpt`` (``last_min_seconds``); every rank takes rank
+        0's answer, so that all of them enter the save together or none does. A top-k file written
+        in the same hook is linked to it: no write to spare."""
+        if self.last_min_seconds <= 0 or self._written_in_hook:
+            return True
+        elapsed = _clock() - (self._last_written_at or 0.0)
+        return bool(trainer.strategy.broadcast(elapsed >= self.last_min_seconds))
 
     def _save_last_if_this_step_is_unsaved(self, trainer: L.Trainer) -> None:
         # At each epoch end or validation: skipped when this step is already saved (a top-k file and
-        # last.ckpt both written above) or when no checkpoint is due (sanity check, validate, test).
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        # last.ckpt both written above), when no checkpoint is due (sanity check, validate, test) or
+        # when last.ckpt is not due yet (decided before its metrics are copied).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer) and self._last_is_due(trainer):
+            with self._last_forced():  # decided: no second broadcast
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         # Overrides ModelCheckpoint._save_checkpoint; same bookkeeping after the write.
