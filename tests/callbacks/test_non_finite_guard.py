@@ -154,3 +154,14 @@ def test_the_guard_follows_parameters_added_to_the_optimizer():
         p.grad = torch.full_like(p, 2.0)
     expected = torch.nn.utils.get_total_norm([p.grad for p in params])
     assert torch.equal(_total_norm([p.grad for p in params], uniform), expected)
+
+
+def test_recorded_values_of_any_float_dtype_and_one_element_shape_stack_into_floats() -> None:
+    from lit_dl.callbacks.non_finite import _stack_scalars
+
+    scalars = [torch.tensor(1.5), torch.tensor(2.0, dtype=torch.bfloat16), torch.tensor(float("nan"))]
+    stacked = _stack_scalars(scalars)
+    assert stacked.dtype == torch.float32
+    assert torch.equal(stacked[:2], torch.tensor([1.5, 2.0])) and torch.isnan(stacked[2])
+    mixed = _stack_scalars([torch.tensor([3.0]), torch.tensor(4.0, dtype=torch.float64)])
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, torch.tensor([3.0, 4.0]))
