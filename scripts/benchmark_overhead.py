@@ -8,7 +8,8 @@ every epoch:
 - **lit_dl**: the recipe exactly as ``lit-dl fit`` builds it from configs/digits_mlp.yaml (logger,
   checkpointing, LR monitor, weight init), only with the overrides given after ``--``;
 - **Lightning barebones**: the lit_dl model and data under ``Trainer(barebones=True)`` (no logger,
-  no callbacks, no progress tracking): the floor of Lightning's own training loop;
+  no callbacks, no progress tracking; the task, seeing logging off, sums no training-loss window and
+  computes no validation metric): the floor of Lightning's own training loop;
 - **naive Lightning**: the recipe, but written the way a first Lightning module usually is:
   ``self.log`` of the loss on every step, metric objects logged from every validation step, and a
   ``TensorDataset`` whose samples the DataLoader collates one by one.

@@ -370,8 +370,11 @@ class ClassificationTask(L.LightningModule):
         does), and to ``callback_metrics`` and the progress bar as CPU tensors, which the bar reads
         without a sync (:func:`~lit_dl.models.publish.publish_step_metrics`: what ``self.log``
         would do, without its cost). The value averages every micro-batch of the window, a steadier
-        signal than the last batch alone.
+        signal than the last batch alone. Under ``Trainer(barebones=True)``, which turns logging off,
+        nothing is summed or written.
         """
+        if self._trainer is not None and self._trainer.barebones:
+            return
         for name, value in terms.items():
             previous = self._train_sums.get(name)
             value = value.detach()
@@ -444,6 +447,8 @@ class ClassificationTask(L.LightningModule):
         their values) is how Lightning is told that no ``sync_dist`` is needed.
         """
         trainer = self._trainer
+        if trainer is not None and trainer.barebones:
+            return  # logging is off (self.log would only warn): nothing to compute
         if trainer is not None and trainer.state.fn == TrainerFn.FITTING:
             values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
             self._reset_eval(stage)  # empty until the next epoch, as Lightning leaves logged metric objects

@@ -53,3 +53,19 @@ def test_fit_validation_values_equal_what_validate_logs_through_lightning(tmp_pa
     for name in NAMES:
         assert torch.equal(fitted[name], trainer.callback_metrics[name])
         assert bar[name] == validated[name] == fitted[name].item()
+
+
+def test_barebones_computes_and_publishes_no_metric(tmp_path):
+    # Lightning's barebones turns logging off: the task then sums no training window and computes no
+    # validation metric (self.log would only have warned)
+    L.seed_everything(0)
+    model = MLPClassifier(num_classes=3, in_features=8, hidden_sizes=[8])
+    data = SyntheticClassificationDataModule(
+        num_classes=3, num_features=8, num_train=64, num_val=40, batch_size=16
+    )
+    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=2, barebones=True)
+    trainer.fit(model, datamodule=data)
+    assert trainer.callback_metrics == {} and trainer.progress_bar_metrics == {}
+    assert model._train_sums == {} and model._train_count == 0
+    assert model.eval_metrics["val"]["acc"]._update_count == 3  # the last epoch's batches, never reset
+    assert model.eval_metrics["val"]["acc"]._computed is None
