@@ -29,7 +29,12 @@ from lit_dl.models.speed import (
     compile_module,
     to_channels_last,
 )
-from lit_dl.models.train_window import FewBatchesWarningFilter, closes_log_window, ends_epoch_or_run
+from lit_dl.models.train_window import (
+    FewBatchesWarningFilter,
+    OpenWindow,
+    closes_log_window,
+    ends_epoch_or_run,
+)
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.optim import (
     LRScaling,
@@ -154,8 +159,7 @@ class ClassificationTask(L.LightningModule):
         self.lr_scaling = lr_scaling
         self.base_batch_size = int(base_batch_size)
         self._l1_params: list[nn.Parameter] | None = None
-        self._train_sums: dict[str, Tensor] = {}
-        self._train_count = 0
+        self._window = OpenWindow()
         self._train_windows: list[tuple[list[str], int, HostCopy]] = []  # closed, not yet written
         self._few_batches_filter = FewBatchesWarningFilter()
 
@@ -375,19 +379,13 @@ class ClassificationTask(L.LightningModule):
         """
         if self._trainer is not None and self._trainer.barebones:
             return
-        for name, value in terms.items():
-            previous = self._train_sums.get(name)
-            value = value.detach()
-            self._train_sums[name] = value if previous is None else previous + value
-        self._train_count += 1
+        self._window.add(terms)
         if self._trainer is None:
             return  # no Trainer to log to: a unit test
         last = False
         if closes_log_window(self._trainer, batch_idx):
-            names = list(self._train_sums)
-            means = torch.stack([self._train_sums[name].float() for name in names]) / self._train_count
+            names, means = self._window.close()
             self._train_windows.append((names, self._trainer.global_step, HostCopy(means)))
-            self._train_sums, self._train_count = {}, 0
             # The epoch's (or run's) last window is written now, waiting for it (one sync per epoch):
             # epoch-end hooks (a scheduler or checkpoint monitoring train/loss) read it.
             last = ends_epoch_or_run(self._trainer, batch_idx)
@@ -416,7 +414,7 @@ class ClassificationTask(L.LightningModule):
         self._few_batches_filter.exit()
 
     def on_train_epoch_start(self) -> None:
-        self._train_sums, self._train_count = {}, 0
+        self._window.reset()
 
     def on_train_epoch_end(self) -> None:
         self._write_train_windows(wait=True)  # normally none left: see training_step

@@ -66,6 +66,6 @@ def test_barebones_computes_and_publishes_no_metric(tmp_path):
     trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=2, barebones=True)
     trainer.fit(model, datamodule=data)
     assert trainer.callback_metrics == {} and trainer.progress_bar_metrics == {}
-    assert model._train_sums == {} and model._train_count == 0
+    assert model._window.sums == {} and model._window.count == 0
     assert model.eval_metrics["val"]["acc"]._update_count == 3  # the last epoch's batches, never reset
     assert model.eval_metrics["val"]["acc"]._computed is None
