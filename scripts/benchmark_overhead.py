@@ -16,7 +16,10 @@ every epoch:
 
 ``--breakdown`` adds one lit_dl contestant per default component, the recipe with that component
 removed (each callback of the bundle, the logger, the task's train-loss window): how much of the
-gap to barebones each one costs.
+gap to barebones each one costs. Those differences of best times carry the run's noise;
+``--hook-times`` adds a steadier account from one more lit_dl run under Lightning's
+``SimpleProfiler``: the time spent inside each callback's hooks and the task's validation-epoch end,
+and how many callback hook calls Lightning made (each also costs its dispatch, outside these times).
 
 Timings cover ``fit`` / the loop only (no imports, no test pass). The contestants run interleaved,
 ``--repeats`` times; the best time of each is reported (the run least disturbed by other processes,
@@ -24,7 +27,7 @@ as ``timeit`` reports it), with the ratios measured in the same run.
 
     python scripts/benchmark_overhead.py
     python scripts/benchmark_overhead.py --repeats 5 -- --model.init_args.hidden_sizes=[1024,1024]
-    python scripts/benchmark_overhead.py --breakdown
+    python scripts/benchmark_overhead.py --breakdown --hook-times
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.profilers import SimpleProfiler
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_dl.cli import LitDLCLI, run_command
@@ -171,6 +175,29 @@ BREAKDOWN = (
 )
 
 
+def hook_times(
+    epochs: int, root: str, progress_bar: bool, overrides: list[str]
+) -> tuple[dict[str, float], int]:
+    """Seconds inside each callback's hooks (by class) and the task's ``on_validation_epoch_end`` in
+    one lit_dl run, and the number of callback hook calls, from Lightning's ``SimpleProfiler``."""
+    cli = build(epochs, root, progress_bar, overrides)
+    profiler = SimpleProfiler(dirpath=root, filename="hook-times")  # its report to a file, not stdout
+    cli.trainer.profiler = profiler
+    lightning(cli)
+    totals: dict[str, float] = {}
+    calls = 0
+    for action, durations in profiler.recorded_durations.items():
+        if action.startswith("[Callback]"):  # "[Callback]<state key>.<hook>"
+            name = action[len("[Callback]") :].rsplit(".", 1)[0].split("{")[0]
+            calls += len(durations)
+        elif action.startswith("[LightningModule]") and action.endswith(".on_validation_epoch_end"):
+            name = "task: validation metrics"
+        else:
+            continue
+        totals[name] = totals.get(name, 0.0) + sum(durations)
+    return dict(sorted(totals.items(), key=lambda item: -item[1])), calls
+
+
 def lightning(cli: LitDLCLI) -> float:
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -184,6 +211,9 @@ def main() -> None:
     parser.add_argument("--progress-bar", action="store_true", help="keep the TQDM progress bar on")
     parser.add_argument(
         "--breakdown", action="store_true", help="also time the recipe without each default component"
+    )
+    parser.add_argument(
+        "--hook-times", action="store_true", help="also time each callback's hooks in one more lit_dl run"
     )
     parser.add_argument("overrides", nargs="*", help="lit-dl overrides for the recipe, after --")
     args = parser.parse_args()
@@ -224,6 +254,12 @@ def main() -> None:
     for part in parts:
         saved = best["lit_dl recipe"] - best[f"lit_dl - {part}"]
         print(f"cost of {part:28s}: {saved:+.3f} s ({saved / gap:+.0%} of the gap to barebones)")
+    if args.hook_times:
+        with tempfile.TemporaryDirectory() as root:
+            totals, calls = hook_times(args.epochs, root, args.progress_bar, args.overrides)
+        for name, seconds in totals.items():
+            print(f"inside {name:28s}: {seconds:.3f} s")
+        print(f"callback hook calls: {calls} (Lightning's dispatch of each is not in the times above)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""scripts/benchmark_overhead.py: every contestant runs, the ratios and the per-hook account print."""
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load():
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_overhead", ROOT / "scripts" / "benchmark_overhead.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["benchmark_overhead"] = module  # the naive contestant's class path names this module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_times(monkeypatch, capsys):
+    module = load()
+    monkeypatch.setattr(
+        sys, "argv", ["benchmark_overhead.py", "--epochs", "1", "--repeats", "1", "--hook-times"]
+    )
+    module.main()
+    out = capsys.readouterr().out
+    for name in ("hand-written loop", "lit_dl recipe", "Lightning barebones", "naive Lightning"):
+        assert re.search(rf"^{name} +: \d+\.\d{{3}} s best", out, re.M), name
+    assert re.search(r"^ratio lit_dl / barebones: \d+\.\d\dx$", out, re.M)
+    inside = dict(re.findall(r"^inside (.+?) *: (\d+\.\d{3}) s$", out, re.M))
+    # the bundle's callbacks, Lightning CLI's config saver and the task's validation metrics
+    assert set(inside) == {
+        "AtomicCheckpoint", "ExactResume", "NonFiniteGuard", "LearningRateMonitor", "WeightInit",
+        "SaveConfigCallback", "task: validation metrics",
+    }  # fmt: skip
+    calls = int(re.search(r"^callback hook calls: (\d+) ", out, re.M).group(1))
+    assert calls > 0 and calls % 6 == 0  # every hook call reaches each of the 6 callbacks
