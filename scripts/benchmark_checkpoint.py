@@ -36,6 +36,7 @@ def fit(
     cli = LitDLCLI(args=args, run=False)
     callback = next(c for c in cli.trainer.callbacks if isinstance(c, AtomicCheckpoint))
     callback.async_write = async_write
+    callback.last_min_seconds = 0.0  # a save at every epoch end (the bundle spaces last.ckpt's writes)
     spent: list[float] = []
     for hook in SAVING_HOOKS:
         original = getattr(callback, hook)
