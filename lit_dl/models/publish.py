@@ -5,10 +5,10 @@ state dict to the value's device at every call, then merges the results again at
 as much as a small model's training step. The task logs few values, at known points (a closed
 training-loss window, the end of a validation epoch), so it puts them into the Trainer's metric dicts
 and hands them to the loggers itself. Both functions reach into Lightning's logger connector
-(``_callback_metrics``, ``_progress_bar_metrics``, ``log_metrics``: the dicts that the public
-``trainer.callback_metrics`` and ``trainer.progress_bar_metrics`` return after merging what
-``self.log`` collected, and the method Lightning logs epoch-end values with), checked against
-lightning 2.6.6. The values are cleared with the rest at the start of each stage.
+(``_callback_metrics``, ``_progress_bar_metrics``, ``_logged_metrics``: the dicts that the public
+``trainer.callback_metrics``, ``progress_bar_metrics`` and ``logged_metrics`` return after merging
+what ``self.log`` collected; ``log_metrics``: the method Lightning logs epoch-end values with),
+checked against lightning 2.6.6. The values are cleared with the rest at the start of each stage.
 """
 
 from __future__ import annotations
@@ -40,4 +40,6 @@ def publish_epoch_metrics(trainer: L.Trainer, values: dict[str, Tensor]) -> None
     value, once per epoch, as Lightning's)."""
     publish_step_metrics(trainer, values, prog_bar=values)
     if not trainer.sanity_checking:
-        trainer._logger_connector.log_metrics(dict(values))
+        connector = trainer._logger_connector
+        connector._logged_metrics.update(values)  # trainer.logged_metrics, with or without a logger
+        connector.log_metrics(dict(values))

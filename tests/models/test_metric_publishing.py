@@ -69,3 +69,18 @@ def test_barebones_computes_and_publishes_no_metric(tmp_path):
     assert model._window.sums == {} and model._window.count == 0
     assert model.eval_metrics["val"]["acc"]._update_count == 3  # the last epoch's batches, never reset
     assert model.eval_metrics["val"]["acc"]._computed is None
+
+
+def test_fit_validation_values_are_in_logged_metrics_without_a_logger(tmp_path):
+    L.seed_everything(0)
+    model = MLPClassifier(num_classes=3, in_features=8, hidden_sizes=[8])
+    data = SyntheticClassificationDataModule(
+        num_classes=3, num_features=8, num_train=64, num_val=40, batch_size=16
+    )
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    for name in NAMES:
+        assert torch.equal(trainer.logged_metrics[name], trainer.callback_metrics[name])
