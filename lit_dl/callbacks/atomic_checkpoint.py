@@ -77,7 +77,7 @@ class AtomicCheckpoint(ModelCheckpoint):
         self.async_write = bool(async_write)
         self.last_min_seconds = float(last_min_seconds)
         self._last_written_at: float | None = None  # _clock() of the last write of last.ckpt
-        self._force_last = False  # the end of training: write last.ckpt whatever the interval
+        self._force_last = False  # write last.ckpt whatever the interval (see _last_forced)
         self._written_in_hook: list[str] | None = None  # files written by the current saving hook
         self._background: BackgroundCheckpointIO | None = None
 
