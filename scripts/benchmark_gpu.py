@@ -232,8 +232,9 @@ def main() -> None:
     parser.add_argument(
         "--breakdown",
         action="store_true",
-        help="also time the fast recipe without its callbacks and logger (eager), and print a host-side "
-        "cProfile of its timed steps",
+        help="also time the fast recipe without its callbacks and logger (eager and compiled), compiled "
+        "with gc.freeze() before timing, and with cudnn.benchmark, and print a host-side cProfile of its "
+        "timed steps",
     )
     parser.add_argument("recipe_args", nargs="*", help="extra lit-dl overrides for every recipe, after --")
     args = parser.parse_args()

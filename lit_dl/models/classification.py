@@ -371,7 +371,7 @@ class ClassificationTask(L.LightningModule):
         later step (on the CPU: at once); the last window of an epoch or of the run is waited for at
         once (one sync per epoch), so epoch-end hooks see it. A window goes to the loggers
         at the window's own last optimizer step (rank 0's value under DDP, as Lightning's step logging
-        does), and to ``callback_metrics`` and the progress bar as CPU tensors, which the bar reads
+        does), to ``callback_metrics`` as CPU tensors and to the progress bar as numbers, read
         without a sync (:func:`~lit_dl.models.publish.publish_step_metrics`: what ``self.log``
         would do, without its cost). The value averages every micro-batch of the window, a steadier
         signal than the last batch alone. Under ``Trainer(barebones=True)``, which turns logging off,
@@ -440,10 +440,10 @@ class ClassificationTask(L.LightningModule):
         publishes them itself (:func:`~lit_dl.models.publish.publish_epoch_metrics`: the same names,
         values and logger steps as ``self.log``, without its cost: about 0.8 ms a call on a small CPU,
         three calls an epoch, and Lightning's merge of the results at every batch end). ``validate``
-        and ``test`` log the
-        metric objects through ``self.log``, which Lightning computes and resets at the epoch end and
-        also returns from ``trainer.validate``/``trainer.test`` and prints; logging the objects (not
-        their values) is how Lightning is told that no ``sync_dist`` is needed.
+        and ``test`` log the metric objects through ``self.log``, which Lightning computes and resets
+        at the epoch end and also returns from ``trainer.validate``/``trainer.test`` and prints;
+        logging the objects (not their values) is how Lightning is told that no ``sync_dist`` is
+        needed.
         """
         trainer = self._trainer
         if trainer is not None and trainer.barebones:
