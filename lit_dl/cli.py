@@ -24,6 +24,7 @@ from lit_dl.cli_errors import summarize_parse_error, to_config_error, trainer_er
 from lit_dl.config_files import resolve_config_arguments
 from lit_dl.errors import ConfigError, NonFiniteError
 from lit_dl.models import ClassificationTask
+from lit_dl.profilers import NullProfiler
 from lit_dl.run_folder import RunFolderCleanup
 
 __all__ = ["EXTRA_SUBCOMMANDS", "LitDLArgumentParser", "LitDLCLI", "main", "run_command"]
@@ -258,6 +259,9 @@ class LitDLCLI(LightningCLI):
             raise to_config_error(err) or ConfigError(" ".join(str(err).split())) from err
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        trainer_config = self._command_config().get("trainer") or {}
+        if trainer_config.get("profiler") is None and not trainer_config.get("barebones"):
+            kwargs.setdefault("profiler", NullProfiler())  # the pass-through profiler, cheaper per hook
         try:
             return super().instantiate_trainer(**kwargs)
         except ConfigError:
