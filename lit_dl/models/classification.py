@@ -176,6 +176,9 @@ class ClassificationTask(L.LightningModule):
             }
         )
         self.eval_loss = nn.ModuleDict({stage: OrderInvariantMean() for stage in _EVAL_STAGES})
+        # Stages whose metric states fit's validation has just reset (outside inference mode) and nothing
+        # has updated since: the next epoch start need not reset them again (about 0.3 ms each).
+        self._eval_fresh: set[str] = set()
         self.backbone = self.build_backbone()
         self.channels_last = bool(channels_last)
         self.compile_mode = compile
@@ -451,6 +454,7 @@ class ClassificationTask(L.LightningModule):
         if trainer is not None and trainer.state.fn == TrainerFn.FITTING:
             values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
             self._reset_eval(stage)  # empty until the next epoch, as Lightning leaves logged metric objects
+            self._eval_fresh.add(stage)
             publish_epoch_metrics(trainer, values)
             return
         self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
@@ -466,11 +470,19 @@ class ClassificationTask(L.LightningModule):
             self.eval_loss[stage].reset()
             self.eval_metrics[stage].reset()
 
+    def _start_eval(self, stage: str) -> None:
+        """Empty metric states for an evaluation epoch: reset them unless fit's last validation epoch
+        already did and nothing has run since (``validate`` and ``test`` leave inference tensors)."""
+        if stage in self._eval_fresh:
+            self._eval_fresh.discard(stage)
+        else:
+            self._reset_eval(stage)
+
     def on_validation_epoch_start(self) -> None:
-        self._reset_eval("val")
+        self._start_eval("val")
 
     def on_test_epoch_start(self) -> None:
-        self._reset_eval("test")
+        self._start_eval("test")
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "val")

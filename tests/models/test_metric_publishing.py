@@ -84,3 +84,18 @@ def test_fit_validation_values_are_in_logged_metrics_without_a_logger(tmp_path):
     trainer.fit(model, datamodule=data)
     for name in NAMES:
         assert torch.equal(trainer.logged_metrics[name], trainer.callback_metrics[name])
+
+
+def test_fit_resets_the_validation_metrics_once_per_epoch(tmp_path, monkeypatch):
+    # fit's validation resets its metrics right after computing them; the next epoch start does not
+    # reset them again (validate and test, which leave inference tensors, still reset at the start)
+    resets: list[str] = []
+    reset = MLPClassifier._reset_eval
+    monkeypatch.setattr(
+        MLPClassifier, "_reset_eval", lambda self, stage: (resets.append(stage), reset(self, stage))
+    )
+    fit_and_validate(tmp_path)
+    # the sanity check: at its start (nothing has reset them yet) and after its compute; each of the 2
+    # epochs: after its compute; validate: not at its start (fit's last reset left them empty),
+    # Lightning resets the objects it logged at validate's end
+    assert resets == ["val"] * 4
