@@ -16,7 +16,8 @@ every epoch:
 
 ``--breakdown`` adds one lit_dl contestant per default component, the recipe with that component
 removed (each callback of the bundle, the logger, the task's train-loss window): how much of the
-gap to barebones each one costs. Those differences of best times carry the run's noise;
+gap to barebones each one costs. One more swaps the CLI's ``NullProfiler`` for Lightning's default
+``PassThroughProfiler``: its "cost" is negative, the time it saves. Those differences of best times carry the run's noise;
 ``--hook-times`` adds a steadier account from one more lit_dl run under Lightning's
 ``SimpleProfiler``: the time spent inside each callback's hooks and the task's validation-epoch end,
 and how many callback hook calls Lightning made (each also costs its dispatch, outside these times).
@@ -42,7 +43,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.profilers import SimpleProfiler
+from lightning.pytorch.profilers import PassThroughProfiler, SimpleProfiler
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_dl.cli import LitDLCLI, run_command
@@ -159,6 +160,8 @@ def _without(component: str, cli: LitDLCLI) -> LitDLCLI:
         trainer.callbacks = [c for c in trainer.callbacks if type(c).__name__ != "LearningRateMonitor"]
     elif component == "train-loss window":
         cli.model.__class__ = _NoTrainWindow
+    elif component == "NullProfiler":  # Lightning's default in its place
+        trainer.profiler = PassThroughProfiler()
     else:
         trainer.callbacks = [c for c in trainer.callbacks if type(c).__name__ != component]
     return cli
@@ -172,6 +175,7 @@ BREAKDOWN = (
     "WeightInit",
     "logger + LearningRateMonitor",
     "train-loss window",
+    "NullProfiler",
 )
 
 

@@ -21,7 +21,9 @@ def load():
 def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_times(monkeypatch, capsys):
     module = load()
     monkeypatch.setattr(
-        sys, "argv", ["benchmark_overhead.py", "--epochs", "1", "--repeats", "1", "--hook-times"]
+        sys,
+        "argv",
+        ["benchmark_overhead.py", "--epochs", "1", "--repeats", "1", "--hook-times", "--breakdown"],
     )
     module.main()
     out = capsys.readouterr().out
@@ -36,3 +38,17 @@ def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_
     }  # fmt: skip
     calls = int(re.search(r"^callback hook calls: (\d+) ", out, re.M).group(1))
     assert calls > 0 and calls % 6 == 0  # every hook call reaches each of the 6 callbacks
+    costs = re.findall(r"^cost of (.+?) *: [+-]\d+\.\d{3} s", out, re.M)
+    assert costs == list(module.BREAKDOWN)
+    assert module.BREAKDOWN[-1] == "NullProfiler"  # the CLI's profiler, swapped for Lightning's default
+
+
+def test_the_breakdown_swaps_the_null_profiler_for_lightnings_default(tmp_path):
+    from lightning.pytorch.profilers import PassThroughProfiler
+
+    from lit_dl.profilers import NullProfiler
+
+    module = load()
+    assert type(module.build(1, str(tmp_path), False, []).trainer.profiler) is NullProfiler
+    swapped = module._without("NullProfiler", module.build(1, str(tmp_path), False, []))
+    assert type(swapped.trainer.profiler) is PassThroughProfiler
