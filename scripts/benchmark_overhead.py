@@ -21,7 +21,9 @@ barebones each one costs (a negative cost is time saved). A cost is the median o
 the recipe's time minus the contestant's time in the same repeat; it still carries the run's noise.
 ``--hook-times`` adds a steadier account from one more lit_dl run under Lightning's
 ``SimpleProfiler``: the time spent inside each callback's hooks and the task's validation-epoch end,
-and how many callback hook calls Lightning made (each also costs its dispatch, outside these times).
+and how many callback hook calls Lightning made (each also costs its dispatch, outside these times);
+and how many profiler contexts Lightning opened in that run, with what one costs under its default
+``PassThroughProfiler`` and under the CLI's ``NullProfiler`` (timed here): what the swap saves.
 
 Timings cover ``fit`` / the loop only (no imports, no test pass). The contestants run interleaved,
 ``--repeats`` times; the best time of each is reported (the run least disturbed by other processes,
@@ -39,17 +41,19 @@ import copy
 import statistics
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.profilers import PassThroughProfiler, SimpleProfiler
+from lightning.pytorch.profilers import PassThroughProfiler, Profiler, SimpleProfiler
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_dl.cli import LitDLCLI, run_command
 from lit_dl.models import MLPClassifier
 from lit_dl.optim import parameter_groups
+from lit_dl.profilers import NullProfiler
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "digits_mlp.yaml"
 
@@ -182,15 +186,17 @@ BREAKDOWN = (
 
 def hook_times(
     epochs: int, root: str, progress_bar: bool, overrides: list[str]
-) -> tuple[dict[str, float], int]:
+) -> tuple[dict[str, float], int, int]:
     """Seconds inside each callback's hooks (by class) and the task's ``on_validation_epoch_end`` in
-    one lit_dl run, and the number of callback hook calls, from Lightning's ``SimpleProfiler``."""
+    one lit_dl run, the number of callback hook calls and the number of all the profiler contexts
+    Lightning opened (callback, module and strategy hooks, loop steps), from its ``SimpleProfiler``."""
     cli = build(epochs, root, progress_bar, overrides)
     profiler = SimpleProfiler(dirpath=root, filename="hook-times")  # its report to a file, not stdout
     cli.trainer.profiler = profiler
     lightning(cli)
     totals: dict[str, float] = {}
     calls = 0
+    contexts = sum(len(durations) for durations in profiler.recorded_durations.values())
     for action, durations in profiler.recorded_durations.items():
         if action.startswith("[Callback]"):  # "[Callback]<state key>.<hook>"
             name = action[len("[Callback]") :].rsplit(".", 1)[0].split("{")[0]
@@ -200,7 +206,17 @@ def hook_times(
         else:
             continue
         totals[name] = totals.get(name, 0.0) + sum(durations)
-    return dict(sorted(totals.items(), key=lambda item: -item[1])), calls
+    return dict(sorted(totals.items(), key=lambda item: -item[1])), calls, contexts
+
+
+def context_cost(profiler: Profiler, number: int = 20_000) -> float:
+    """Seconds per ``with profiler.profile(name):`` as Lightning opens one around a callback hook."""
+
+    def one() -> None:
+        with profiler.profile(f"[Callback]{type(profiler).__qualname__}.on_train_batch_end"):
+            pass
+
+    return min(timeit.repeat(one, number=number, repeat=5)) / number
 
 
 def lightning(cli: LitDLCLI) -> float:
@@ -269,10 +285,16 @@ def main() -> None:
         print(f"cost of {part:28s}: {saved:+.3f} s ({saved / gap:+.0%} of the gap to barebones)")
     if args.hook_times:
         with tempfile.TemporaryDirectory() as root:
-            totals, calls = hook_times(args.epochs, root, args.progress_bar, args.overrides)
+            totals, calls, contexts = hook_times(args.epochs, root, args.progress_bar, args.overrides)
         for name, seconds in totals.items():
             print(f"inside {name:28s}: {seconds:.3f} s")
         print(f"callback hook calls: {calls} (Lightning's dispatch of each is not in the times above)")
+        passthrough, null = context_cost(PassThroughProfiler()), context_cost(NullProfiler())
+        print(
+            f"profiler contexts: {contexts}, {passthrough * 1e6:.1f} us each with Lightning's "
+            f"PassThroughProfiler, {null * 1e6:.1f} us with NullProfiler: "
+            f"{contexts * (passthrough - null):.3f} s saved"
+        )
 
 
 if __name__ == "__main__":

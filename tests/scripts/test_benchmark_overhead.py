@@ -38,6 +38,13 @@ def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_
     }  # fmt: skip
     calls = int(re.search(r"^callback hook calls: (\d+) ", out, re.M).group(1))
     assert calls > 0 and calls % 6 == 0  # every hook call reaches each of the 6 callbacks
+    contexts = re.search(
+        r"^profiler contexts: (\d+), (\d+\.\d) us each with Lightning's PassThroughProfiler, "
+        r"(\d+\.\d) us with NullProfiler: (-?\d+\.\d{3}) s saved$",
+        out,
+        re.M,
+    ).group(1)
+    assert int(contexts) > calls  # the module's and the strategy's hooks too
     costs = re.findall(r"^cost of (.+?) *: [+-]\d+\.\d{3} s", out, re.M)
     assert costs == list(module.BREAKDOWN)
     assert module.BREAKDOWN[-1] == "NullProfiler"  # the CLI's profiler, swapped for Lightning's default
