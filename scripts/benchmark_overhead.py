@@ -25,9 +25,11 @@ and how many callback hook calls Lightning made (each also costs its dispatch, o
 and how many profiler contexts Lightning opened in that run, with what one costs under its default
 ``PassThroughProfiler`` and under the CLI's ``NullProfiler`` (timed here): what the swap saves.
 
-Timings cover ``fit`` / the loop only (no imports, no test pass). The contestants run interleaved,
-``--repeats`` times; the best time of each is reported (the run least disturbed by other processes,
-as ``timeit`` reports it), with the ratios measured in the same run.
+Timings cover ``fit`` / the loop only (no imports, no test pass), each after a ``gc.collect()``
+(garbage collection stays on: what a contestant allocates is collected on its own clock). The
+contestants run interleaved, ``--repeats`` times, each repeat in a rotated order; the best time of
+each is reported (the run least disturbed by other processes, as ``timeit`` reports it), with the
+ratios measured in the same run, and the ratio of the medians next to the main one.
 
     python scripts/benchmark_overhead.py
     python scripts/benchmark_overhead.py --repeats 5 -- --model.init_args.hidden_sizes=[1024,1024]
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import statistics
 import tempfile
 import time
@@ -110,6 +113,7 @@ def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
     batch, n = dm.batch_size, x_train.shape[0]
     steps = n // batch if dm.drop_last else -(-n // batch)
     gen = torch.Generator().manual_seed(seed)
+    gc.collect()  # the previous contestants' garbage is not collected on this one's clock
     start = time.perf_counter()
     for _ in range(epochs):
         model.train()
@@ -220,9 +224,30 @@ def context_cost(profiler: Profiler, number: int = 20_000) -> float:
 
 
 def lightning(cli: LitDLCLI) -> float:
+    gc.collect()  # the previous contestants' garbage is not collected on this one's clock
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     return time.perf_counter() - start
+
+
+def rotated(names: tuple[str, ...], shift: int) -> list[str]:
+    """``names`` starting from the ``shift``-th (modulo their number), the earlier ones moved to the end."""
+    shift %= len(names)
+    return [*names[shift:], *names[:shift]]
+
+
+def run(name: str, args: argparse.Namespace, root: str, parts: tuple[str, ...], seed: int) -> float:
+    """One timed run of the contestant ``name``."""
+    cli = build(args.epochs, root, args.progress_bar, args.overrides, naive=name == "naive Lightning")
+    if name == "hand-written loop":
+        return hand_written(cli, args.epochs, seed=seed)
+    if name == "Lightning barebones":
+        cli.trainer = L.Trainer(barebones=True, max_epochs=args.epochs, default_root_dir=root)
+    elif name == "naive Lightning":
+        _per_sample_loaders(cli)
+    elif name != "lit_dl recipe":
+        cli = _without(name.removeprefix("lit_dl - "), cli)
+    return lightning(cli)
 
 
 def main() -> None:
@@ -244,20 +269,10 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as root:
         for r in range(args.repeats):
-            cli = build(args.epochs, root, args.progress_bar, args.overrides)
-            times["hand-written loop"].append(hand_written(cli, args.epochs, seed=r))
-            times["lit_dl recipe"].append(
-                lightning(build(args.epochs, root, args.progress_bar, args.overrides))
-            )
-            bare = build(args.epochs, root, args.progress_bar, args.overrides)
-            bare.trainer = L.Trainer(barebones=True, max_epochs=args.epochs, default_root_dir=root)
-            times["Lightning barebones"].append(lightning(bare))
-            naive = build(args.epochs, root, args.progress_bar, args.overrides, naive=True)
-            _per_sample_loaders(naive)
-            times["naive Lightning"].append(lightning(naive))
-            for part in parts:
-                cli = _without(part, build(args.epochs, root, args.progress_bar, args.overrides))
-                times[f"lit_dl - {part}"].append(lightning(cli))
+            # Each repeat runs the contestants in a rotated order, so that none always runs in the
+            # same place (right after the hand-written loop, say) on this noisy, shared machine.
+            for name in rotated(names, r):
+                times[name].append(run(name, args, root, parts, seed=r))
     best = {name: min(values) for name, values in times.items()}
     base = best["hand-written loop"]
     print(
@@ -270,6 +285,10 @@ def main() -> None:
         )
     print(f"ratio lit_dl / hand-written: {best['lit_dl recipe'] / base:.2f}x")
     print(f"ratio lit_dl / barebones: {best['lit_dl recipe'] / best['Lightning barebones']:.2f}x")
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(
+        f"ratio lit_dl / barebones, medians: {medians['lit_dl recipe'] / medians['Lightning barebones']:.2f}x"
+    )
     print(f"ratio naive / lit_dl: {best['naive Lightning'] / best['lit_dl recipe']:.2f}x")
 
     # A component's cost: the median over the repeats of the recipe's time minus the time without it

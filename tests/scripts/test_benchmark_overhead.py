@@ -30,6 +30,7 @@ def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_
     for name in ("hand-written loop", "lit_dl recipe", "Lightning barebones", "naive Lightning"):
         assert re.search(rf"^{name} +: \d+\.\d{{3}} s best", out, re.M), name
     assert re.search(r"^ratio lit_dl / barebones: \d+\.\d\dx$", out, re.M)
+    assert re.search(r"^ratio lit_dl / barebones, medians: \d+\.\d\dx$", out, re.M)
     inside = dict(re.findall(r"^inside (.+?) *: (\d+\.\d{3}) s$", out, re.M))
     # the bundle's callbacks, Lightning CLI's config saver and the task's validation metrics
     assert set(inside) == {
@@ -59,3 +60,14 @@ def test_the_breakdown_swaps_the_null_profiler_for_lightnings_default(tmp_path):
     assert type(module.build(1, str(tmp_path), False, []).trainer.profiler) is NullProfiler
     swapped = module._without("NullProfiler", module.build(1, str(tmp_path), False, []))
     assert type(swapped.trainer.profiler) is PassThroughProfiler
+
+
+def test_each_repeat_runs_the_contestants_in_a_rotated_order():
+    module = load()
+    names = ("hand", "lit", "bare")
+    assert [module.rotated(names, r) for r in range(4)] == [
+        ["hand", "lit", "bare"],
+        ["lit", "bare", "hand"],
+        ["bare", "hand", "lit"],
+        ["hand", "lit", "bare"],
+    ]
