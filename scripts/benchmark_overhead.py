@@ -236,7 +236,7 @@ def rotated(names: tuple[str, ...], shift: int) -> list[str]:
     return [*names[shift:], *names[:shift]]
 
 
-def run(name: str, args: argparse.Namespace, root: str, parts: tuple[str, ...], seed: int) -> float:
+def run(name: str, args: argparse.Namespace, root: str, seed: int) -> float:
     """One timed run of the contestant ``name``."""
     cli = build(args.epochs, root, args.progress_bar, args.overrides, naive=name == "naive Lightning")
     if name == "hand-written loop":
@@ -272,7 +272,7 @@ def main() -> None:
             # Each repeat runs the contestants in a rotated order, so that none always runs in the
             # same place (right after the hand-written loop, say) on this noisy, shared machine.
             for name in rotated(names, r):
-                times[name].append(run(name, args, root, parts, seed=r))
+                times[name].append(run(name, args, root, seed=r))
     best = {name: min(values) for name, values in times.items()}
     base = best["hand-written loop"]
     print(
