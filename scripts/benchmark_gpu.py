@@ -12,7 +12,9 @@ temporary folder, so the recipes run unchanged through the CLI):
 Each contestant trains ``--warmup`` steps (not timed: cuDNN autotuning, compilation, CUDA graph
 capture), then ``--steps`` timed steps between two ``torch.cuda.synchronize()``; every contestant is
 repeated ``--repeats`` times and the median is reported with the ratios fast / hand-written (same
-mode) and fast / shipped. ``--sync-check`` instead runs the fast recipe's timed steps under
+mode) and fast / shipped. Each run also prints its per-step clocks (:class:`StepTrace`: the host's and
+the GPU's step times, p50/p90/max, and its slowest steps with the garbage collection inside them), which
+tell a steadily slower loop from one that stalls now and then. ``--sync-check`` instead runs the fast recipe's timed steps under
 ``torch.cuda.set_sync_debug_mode("error")``: any host synchronisation in them raises, in the task, the
 callbacks, Lightning's loop and logging, or the batch fetching between steps. Give it more steps than
 ``log_every_n_steps`` (50) so that a log window and the NonFiniteGuard checks fall inside.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import itertools
 import pickle
 import pstats
 import statistics
@@ -68,11 +71,13 @@ def write_fake_cifar(root: Path, per_batch: int, n_test: int) -> None:
 
 
 class Run(NamedTuple):
-    """One contestant's timed steps: images/s, and Python's garbage collector inside them."""
+    """One contestant's timed steps: images/s, Python's garbage collector inside them, and the
+    per-step clocks (:meth:`StepTrace.summary`)."""
 
     images_per_s: float
     gc_ms: float
     gc_collections: int
+    steps: str = ""
 
 
 class GcClock:
@@ -98,6 +103,57 @@ class GcClock:
             gc.callbacks.remove(self._callback)
 
 
+class StepTrace:
+    """Per-step clocks of a contestant's timed steps, to tell a steady loop from one that stalls.
+
+    :meth:`mark` at the start of each timed step and once after the last records the host's clock
+    (``perf_counter``), the GC clock's running total and, with CUDA, an event on the current stream
+    (its GPU timestamp, read after the final synchronisation: no sync while the steps run). A
+    host-bound loop shows the same step time on both clocks; a host stall (a collection, a sync, a
+    slow hook at a log window) shows as a long step on both, with the GPU idle; a GPU-bound loop
+    shows the host running ahead in bursts. The slowest steps are named by their global step.
+    """
+
+    def __init__(self, gc_clock: GcClock) -> None:
+        self.gc_clock = gc_clock
+        self.host: list[float] = []
+        self.gc: list[float] = []
+        self.events: list[torch.cuda.Event] = []
+        self.first_step = 0
+
+    def mark(self) -> None:
+        self.host.append(time.perf_counter())
+        self.gc.append(self.gc_clock.seconds)
+        if torch.cuda.is_available():
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.events.append(event)
+
+    def summary(self, slowest: int = 3) -> str:
+        """``host p50/p90/max ms``, ``gpu`` the same, and the slowest steps (call after synchronising)."""
+        host = [1e3 * (b - a) for a, b in itertools.pairwise(self.host)]
+        if not host:
+            return ""
+        gc_ms = [1e3 * (b - a) for a, b in itertools.pairwise(self.gc)]
+        gpu = [a.elapsed_time(b) for a, b in itertools.pairwise(self.events)] if self.events else None
+
+        def spread(values: list[float]) -> str:
+            ordered = sorted(values)
+            p50, p90 = statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+            return f"{p50:.2f}/{p90:.2f}/{ordered[-1]:.2f}"
+
+        text = f"step ms p50/p90/max: host {spread(host)}"
+        if gpu is not None:
+            text += f", gpu {spread(gpu)}"
+        worst = sorted(range(len(host)), key=host.__getitem__, reverse=True)[:slowest]
+        steps = []
+        for i in worst:
+            gpu_part = f" gpu {gpu[i]:.1f}" if gpu is not None else ""
+            steps.append(f"{self.first_step + i}: {host[i]:.1f}{gpu_part} gc {gc_ms[i]:.1f}")
+        clocks = "host gpu gc" if gpu is not None else "host gc"
+        return text + f"; slowest (step: {clocks} ms) " + ", ".join(steps)
+
+
 class StepTimer(L.Callback):
     """Times steps ``warmup .. warmup + steps`` between CUDA synchronisations, then stops the run."""
 
@@ -114,6 +170,8 @@ class StepTimer(L.Callback):
         self.batch_size = 0
         self.profiler = cProfile.Profile() if profile else None
         self.gc = GcClock()
+        self.trace = StepTrace(self.gc)
+        self.trace.first_step = warmup
 
     def _sync(self) -> None:
         if torch.cuda.is_available():
@@ -132,9 +190,12 @@ class StepTimer(L.Callback):
                 self.profiler.enable()
             if self.sync_check:  # on for the whole timed window: hooks, logging and batch fetching too
                 torch.cuda.set_sync_debug_mode("error")
+        if self.warmup <= trainer.global_step < self.warmup + self.steps:
+            self.trace.mark()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == self.warmup + self.steps:
+            self.trace.mark()
             if self.sync_check:
                 torch.cuda.set_sync_debug_mode(0)
             self._sync()
@@ -171,7 +232,8 @@ def run_recipe(
             f"host-side profile of {args.steps} timed steps of {config} {' '.join(extra)} (cProfile, by own time):"
         )
         pstats.Stats(timer.profiler).sort_stats("tottime").print_stats(25)
-    return Run(timer.batch_size * timer.steps / timer.seconds, timer.gc.seconds * 1e3, timer.gc.collections)
+    images_per_s = timer.batch_size * timer.steps / timer.seconds
+    return Run(images_per_s, timer.gc.seconds * 1e3, timer.gc.collections, timer.trace.summary())
 
 
 def hand_written(
@@ -198,12 +260,16 @@ def hand_written(
     dtype = torch.bfloat16 if args.precision.startswith("bf16") else None
     start = 0.0
     clock = GcClock()
+    trace = StepTrace(clock)
+    trace.first_step = args.warmup
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             if cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
             clock.start()
+        if step >= args.warmup:
+            trace.mark()
         i = step % (n // batch)
         idx = order[i * batch : (i + 1) * batch]
         x = transform(images[idx], tuple(p[idx] for p in params))
@@ -214,11 +280,12 @@ def hand_written(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    trace.mark()
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     clock.stop()
-    return Run(batch * args.steps / seconds, clock.seconds * 1e3, clock.collections)
+    return Run(batch * args.steps / seconds, clock.seconds * 1e3, clock.collections, trace.summary())
 
 
 def main() -> None:
@@ -324,6 +391,12 @@ def main() -> None:
         runs = ", ".join(f"{r.images_per_s:.0f}" for r in values)
         collected = ", ".join(f"{r.gc_ms:.0f} ms/{r.gc_collections}" for r in values)
         print(f"{name:24s}: {median[name]:9.0f} images/s  (runs: {runs}; gc in the timed steps: {collected})")
+    print(
+        "per-step clocks of each run (host: perf_counter; gpu: CUDA events; a long step on both = a host stall):"
+    )
+    for name, values in results.items():
+        for i, run in enumerate(values):
+            print(f"  {name} #{i + 1}: {run.steps}")
     print(f"ratio fast / hand-written (eager): {median['fast recipe'] / median['hand-written eager']:.2f}x")
     if "fast recipe + compile" in median:
         print(

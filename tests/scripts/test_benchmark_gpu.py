@@ -25,6 +25,31 @@ def test_without_cuda_the_benchmark_runs_a_cpu_smoke_run(monkeypatch, capsys):
     for name in ("hand-written eager", "shipped recipe", "fast recipe"):
         assert f"{name}" in out and "images/s" in out
     assert "ratio fast / hand-written (eager): " in out and "ratio fast / shipped: " in out
+    for name in ("hand-written eager", "shipped recipe", "fast recipe"):  # 1 warmup + 2 timed steps
+        line = out.split(f"  {name} #1: ")[1].splitlines()[0]
+        assert line.startswith("step ms p50/p90/max: host ") and ", gpu" not in line
+        slowest = line.split("; slowest (step: host gc ms) ")[1].split(", ")
+        assert sorted(step.split(":")[0] for step in slowest) == ["1", "2"]
+
+
+def test_the_step_trace_reports_each_steps_clocks_and_names_the_slowest(monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    clock = module.GcClock()
+    trace = module.StepTrace(clock)
+    trace.first_step = 20
+    ticks = iter([1.0, 1.010, 1.020, 1.050])  # steps of 10, 10 and 30 ms
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(ticks))
+    for gc_seconds in (0.0, 0.0, 0.0, 0.025):  # a 25 ms collection inside the third step
+        clock.seconds = gc_seconds
+        trace.mark()
+    assert trace.summary() == (
+        "step ms p50/p90/max: host 10.00/30.00/30.00; slowest (step: host gc ms) "
+        "22: 30.0 gc 25.0, 20: 10.0 gc 0.0, 21: 10.0 gc 0.0"
+    )
+    assert module.StepTrace(clock).summary() == ""  # no timed step
 
 
 def test_the_gc_clock_counts_collections_between_start_and_stop():
