@@ -11,7 +11,8 @@ temporary folder, so the recipes run unchanged through the CLI):
 
 Each contestant trains ``--warmup`` steps (not timed: cuDNN autotuning, compilation, CUDA graph
 capture), then ``--steps`` timed steps between two ``torch.cuda.synchronize()``; every contestant is
-repeated ``--repeats`` times and the median is reported with the ratios fast / hand-written (same
+repeated ``--repeats`` times (each repeat in a rotated order, each run after a ``gc.collect()`` and
+``torch.cuda.empty_cache()``: no contestant pays for another's garbage) and the median is reported with the ratios fast / hand-written (same
 mode) and fast / shipped. Each run also prints its per-step clocks (:class:`StepTrace`: the host's and
 the GPU's step times, p50/p90/max, and its slowest steps with the garbage collection inside them), which
 tell a steadily slower loop from one that stalls now and then. ``--sync-check`` instead runs the fast recipe's timed steps under
@@ -42,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -288,6 +290,33 @@ def hand_written(
     return Run(batch * args.steps / seconds, clock.seconds * 1e3, clock.collections, trace.summary())
 
 
+def fresh_start(cuda: bool) -> None:
+    """The state each contestant starts from: the earlier contestants' garbage collected (a Trainer is
+    a web of reference cycles, freed only by a full collection, which would otherwise pause a later
+    contestant inside its timed steps), their cached GPU blocks handed back, and cuDNN autotuning off
+    (``Trainer(benchmark=True)`` leaves it set)."""
+    gc.collect()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+    torch.backends.cudnn.benchmark = False
+
+
+def run_contestants(
+    contestants: dict[str, Callable[[], Run]], repeats: int, before_each: Callable[[], None]
+) -> dict[str, list[Run]]:
+    """Every contestant ``repeats`` times, each repeat in an order rotated by one (no contestant always
+    runs right after the same other one), ``before_each`` before every run."""
+    names = list(contestants)
+    results: dict[str, list[Run]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            before_each()
+            results[name].append(contestants[name]())
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=50000, help="synthetic training images")
@@ -378,11 +407,7 @@ def main() -> None:
                 )
             contestants["fast + cudnn.benchmark"] = lambda: fast_recipe("--trainer.benchmark=true")
             fast_recipe(profile=True)
-        results: dict[str, list[Run]] = {name: [] for name in contestants}
-        for _ in range(args.repeats):
-            for name, run in contestants.items():
-                torch.backends.cudnn.benchmark = False  # Trainer(benchmark=True) leaves it set
-                results[name].append(run())
+        results = run_contestants(contestants, args.repeats, lambda: fresh_start(cuda))
     median = {name: statistics.median(r.images_per_s for r in v) for name, v in results.items()}
     print(
         f"batch {args.batch_size}, {args.warmup} warmup + {args.steps} timed steps, {args.repeats} repeats (median)"

@@ -93,3 +93,53 @@ def test_the_sync_check_runs_the_fast_recipe_with_the_progress_bar_and_reports_i
         "sync check passed: 2 fast-recipe steps without a host synchronisation (1234 images/s)"
         in capsys.readouterr().out
     )
+
+
+def test_contestants_run_in_a_rotated_order_each_after_a_fresh_start():
+    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    calls = []
+
+    def contestant(name, speed):
+        def run():
+            calls.append(name)
+            return module.Run(speed, 0.0, 0)
+
+        return run
+
+    contestants = {"a": contestant("a", 1.0), "b": contestant("b", 2.0), "c": contestant("c", 3.0)}
+    results = module.run_contestants(contestants, 4, lambda: calls.append("fresh"))
+    runs = [name for name in calls if name != "fresh"]
+    assert runs == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+    assert calls == [x for name in runs for x in ("fresh", name)]
+    assert {name: [r.images_per_s for r in v] for name, v in results.items()} == {
+        "a": [1.0] * 4,
+        "b": [2.0] * 4,
+        "c": [3.0] * 4,
+    }
+
+
+def test_a_fresh_start_collects_the_garbage_and_turns_cudnn_autotuning_off():
+    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a reference cycle, as a Trainer's: refcounting alone never frees it
+    alive = weakref.ref(a)
+    del a, b
+    torch.backends.cudnn.benchmark = True
+    gc.disable()
+    try:
+        assert alive() is not None
+        module.fresh_start(cuda=False)
+        assert alive() is None
+    finally:
+        gc.enable()
+    assert torch.backends.cudnn.benchmark is False
