@@ -10,20 +10,24 @@ temporary folder, so the recipes run unchanged through the CLI):
 - **fast+compile**: the fast recipe with ``--model.init_args.compile`` (default ``reduce-overhead``).
 
 Each contestant trains ``--warmup`` steps (not timed: cuDNN autotuning, compilation, CUDA graph
-capture), then ``--steps`` timed steps between two ``torch.cuda.synchronize()``; every contestant is
-repeated ``--repeats`` times (each repeat in a rotated order, each run after a ``gc.collect()`` and
-``torch.cuda.empty_cache()``: no contestant pays for another's garbage) and the median is reported with the ratios fast / hand-written (same
-mode) and fast / shipped. Each run also prints its per-step clocks (:class:`StepTrace`: the host's and
-the GPU's step times, p50/p90/max, and its slowest steps with the garbage collection inside them), which
-tell a steadily slower loop from one that stalls now and then. ``--sync-check`` instead runs the fast recipe's timed steps under
+capture), then ``--steps`` timed steps between two ``torch.cuda.synchronize()``, with a full garbage
+collection just before them: compiling leaves many new long-lived Python objects (100k with the
+``aot_eager`` backend on the CPU), and a full collection, which such growth triggers sooner or later,
+took 0.18 to 0.25 s on a 2-core CPU with the 0.44M to 0.55M objects a recipe run holds: a one-off in
+a real run, but a large part of a 60-step window. Every contestant is repeated
+``--repeats`` times, each repeat in a rotated order, each run after a ``gc.collect()`` and
+``torch.cuda.empty_cache()`` (no contestant pays for another's garbage); the median is reported with
+the ratios fast / hand-written (same mode) and fast / shipped. Each run also prints its per-step
+clocks (:class:`StepTrace`: the host's and the GPU's step times, p50/p90/max, and its slowest steps
+with the garbage collection inside them), which tell a steadily slower loop from one that stalls now
+and then. ``--sync-check`` instead runs the fast recipe's timed steps under
 ``torch.cuda.set_sync_debug_mode("error")``: any host synchronisation in them raises, in the task, the
 callbacks, Lightning's loop and logging, or the batch fetching between steps. Give it more steps than
 ``log_every_n_steps`` (50) so that a log window and the NonFiniteGuard checks fall inside.
-``--breakdown`` adds the fast recipe without its callbacks and logger (eager and compiled), compiled
-with ``gc.collect(); gc.freeze()`` before its timed steps, and the fast recipe with
-``trainer.benchmark`` (cuDNN autotuning) on, and prints a host-side cProfile of the fast recipe's
-timed steps: where the Trainer's per-step host time goes. The timed steps stay inside the first epoch
-(its end writes a checkpoint, which the hand-written loop does not).
+``--breakdown`` adds the fast recipe without its callbacks and logger (eager and compiled) and the
+fast recipe with ``trainer.benchmark`` (cuDNN autotuning) on, and prints a host-side cProfile of the
+fast recipe's timed steps: where the Trainer's per-step host time goes. The timed steps stay inside
+the first epoch (its end writes a checkpoint, which the hand-written loop does not).
 
 Without CUDA it says so and runs a tiny smoke version on the CPU (exit 0).
 
@@ -165,9 +169,8 @@ class StepTimer(L.Callback):
         steps: int,
         sync_check: bool = False,
         profile: bool = False,
-        freeze_gc: bool = False,
     ) -> None:
-        self.warmup, self.steps, self.sync_check, self.freeze_gc = warmup, steps, sync_check, freeze_gc
+        self.warmup, self.steps, self.sync_check = warmup, steps, sync_check
         self.seconds = float("nan")
         self.batch_size = 0
         self.profiler = cProfile.Profile() if profile else None
@@ -181,12 +184,10 @@ class StepTimer(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.warmup:
+            gc.collect()  # the warmup's (compilation's) collection debt is not paid in the timed steps
             self._sync()
             self.start = time.perf_counter()
             self.batch_size = batch[0].shape[0]
-            if self.freeze_gc:  # what compilation left behind is collected once and never scanned again
-                gc.collect()
-                gc.freeze()
             self.gc.start()
             if self.profiler is not None:
                 self.profiler.enable()
@@ -203,8 +204,6 @@ class StepTimer(L.Callback):
             self._sync()
             self.seconds = time.perf_counter() - self.start
             self.gc.stop()
-            if self.freeze_gc:
-                gc.unfreeze()
             if self.profiler is not None:
                 self.profiler.disable()
             trainer.should_stop = True
@@ -218,9 +217,8 @@ def run_recipe(
     extra: list[str],
     sync_check: bool = False,
     profile: bool = False,
-    freeze_gc: bool = False,
 ):
-    timer = StepTimer(args.warmup, args.steps, sync_check, profile, freeze_gc)
+    timer = StepTimer(args.warmup, args.steps, sync_check, profile)
     cli_args = ["--config", str(CONFIGS / config), f"--trainer.default_root_dir={root}"]
     cli_args += [f"--data.init_args.root={data}", f"--data.init_args.val_size={args.val_size}"]
     cli_args += [f"--trainer.max_steps={args.warmup + args.steps + 1}", "--trainer.limit_val_batches=0"]
@@ -266,6 +264,7 @@ def hand_written(
     trace.first_step = args.warmup
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
+            gc.collect()  # as StepTimer: the warmup's collection debt is not paid in the timed steps
             if cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
@@ -328,9 +327,8 @@ def main() -> None:
     parser.add_argument(
         "--breakdown",
         action="store_true",
-        help="also time the fast recipe without its callbacks and logger (eager and compiled), compiled "
-        "with gc.freeze() before timing, and with cudnn.benchmark, and print a host-side cProfile of its "
-        "timed steps",
+        help="also time the fast recipe without its callbacks and logger (eager and compiled) and with "
+        "cudnn.benchmark, and print a host-side cProfile of its timed steps",
     )
     parser.add_argument("recipe_args", nargs="*", help="extra lit-dl overrides for every recipe, after --")
     args = parser.parse_args()
@@ -402,9 +400,6 @@ def main() -> None:
             contestants["fast, no callbacks/logger"] = lambda: fast_recipe(*bare)
             if not smoke:
                 contestants["fast + compile, no callbacks/logger"] = lambda: fast_recipe(*bare, compiled)
-                contestants["fast + compile, gc.freeze() before timing"] = lambda: fast_recipe(
-                    compiled, freeze_gc=True
-                )
             contestants["fast + cudnn.benchmark"] = lambda: fast_recipe("--trainer.benchmark=true")
             fast_recipe(profile=True)
         results = run_contestants(contestants, args.repeats, lambda: fresh_start(cuda))

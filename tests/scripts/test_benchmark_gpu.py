@@ -143,3 +143,24 @@ def test_a_fresh_start_collects_the_garbage_and_turns_cudnn_autotuning_off():
     finally:
         gc.enable()
     assert torch.backends.cudnn.benchmark is False
+
+
+def test_the_step_timer_collects_garbage_once_just_before_its_timed_steps(monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    collected = []
+    monkeypatch.setattr(module.gc, "collect", lambda *a: collected.append(a) or 0)
+    timer = module.StepTimer(warmup=2, steps=3)
+    trainer = type("FakeTrainer", (), {"global_step": 0, "should_stop": False})()
+    batch = (torch.zeros(4, 3, 2, 2), torch.zeros(4))
+    for step in range(6):
+        trainer.global_step = step
+        timer.on_train_batch_start(trainer, None, batch, step)
+        assert len(collected) == (1 if step >= 2 else 0)  # at the first timed step, not again
+        trainer.global_step = step + 1
+        timer.on_train_batch_end(trainer, None, None, batch, step)
+        if trainer.should_stop:
+            break
+    assert step == 4 and timer.batch_size == 4 and len(timer.trace.host) == 4  # 3 timed steps + the end
