@@ -1,18 +1,15 @@
 """scripts/benchmark_checkpoint.py: both settings run and the stall is reported."""
 
-import importlib.util
 import sys
 from pathlib import Path
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_checkpoint_benchmark_reports_both_settings(monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_checkpoint", ROOT / "scripts" / "benchmark_checkpoint.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_checkpoint")
     monkeypatch.setattr(sys, "argv", ["benchmark_checkpoint.py", "--epochs", "2", "--repeats", "1"])
     module.main()
     out = capsys.readouterr().out

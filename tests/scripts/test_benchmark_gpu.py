@@ -1,13 +1,12 @@
 """scripts/benchmark_gpu.py without CUDA: it says so, runs the tiny CPU smoke version and exits 0."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import load_script
+
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
 )
@@ -15,9 +14,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 def test_without_cuda_the_benchmark_runs_a_cpu_smoke_run(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_gpu")
     monkeypatch.setattr(sys, "argv", ["benchmark_gpu.py"])
     assert module.main() is None  # exit status 0
     out = capsys.readouterr().out
@@ -33,9 +30,7 @@ def test_without_cuda_the_benchmark_runs_a_cpu_smoke_run(monkeypatch, capsys):
 
 
 def test_the_step_trace_reports_each_steps_clocks_and_names_the_slowest(monkeypatch):
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     clock = module.GcClock()
     trace = module.StepTrace(clock)
@@ -53,9 +48,7 @@ def test_the_step_trace_reports_each_steps_clocks_and_names_the_slowest(monkeypa
 
 
 def test_the_gc_clock_counts_collections_between_start_and_stop():
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_gpu")
     import gc
 
     clock = module.GcClock()
@@ -71,9 +64,7 @@ def test_the_gc_clock_counts_collections_between_start_and_stop():
 
 def test_the_sync_check_runs_the_fast_recipe_with_the_progress_bar_and_reports_its_speed(monkeypatch, capsys):
     # The CUDA path's bookkeeping, with the recipe run itself stubbed (this machine has no GPU).
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_gpu")
     calls = []
 
     def run_recipe(config, root, data, args, extra, **options):
@@ -96,9 +87,7 @@ def test_the_sync_check_runs_the_fast_recipe_with_the_progress_bar_and_reports_i
 
 
 def test_contestants_run_in_a_rotated_order_each_after_a_fresh_start():
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_gpu")
     calls = []
 
     def contestant(name, speed):
@@ -121,9 +110,7 @@ def test_contestants_run_in_a_rotated_order_each_after_a_fresh_start():
 
 
 def test_a_fresh_start_collects_the_garbage_and_turns_cudnn_autotuning_off():
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_gpu")
     import gc
     import weakref
 
@@ -146,9 +133,7 @@ def test_a_fresh_start_collects_the_garbage_and_turns_cudnn_autotuning_off():
 
 
 def test_the_step_timer_collects_garbage_once_just_before_its_timed_steps(monkeypatch):
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "scripts" / "benchmark_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     collected = []
     monkeypatch.setattr(module.gc, "collect", lambda *a: collected.append(a) or 0)

@@ -1,21 +1,16 @@
 """scripts/benchmark_overhead.py: every contestant runs, the ratios and the per-hook account print."""
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_overhead", ROOT / "scripts" / "benchmark_overhead.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["benchmark_overhead"] = module  # the naive contestant's class path names this module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_overhead")  # the naive contestant's class path names this module
 
 
 def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_times(monkeypatch, capsys):

@@ -1,7 +1,5 @@
 """The LR-schedule plot matches a real fit step for step; the optimizer comparison is reproducible."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +7,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_dl.cli import main
+from tests.conftest import load_script
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
@@ -19,20 +18,12 @@ DIGITS = str(ROOT / "configs/digits_mlp.yaml")
 WARMUP_CONFIGS = sorted((ROOT / "configs/lr_scheduler").glob("warmup_*.yaml"))
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_both_warmup_configs_exist():
     assert [p.name for p in WARMUP_CONFIGS] == ["warmup_cosine.yaml", "warmup_step.yaml"]
 
 
 def test_plotted_warmup_cosine_equals_the_logged_lrs_of_a_real_fit(tmp_path):
-    plot_lr_schedule = _script("plot_lr_schedule")
+    plot_lr_schedule = load_script("plot_lr_schedule")
     config = ROOT / "configs/lr_scheduler/warmup_cosine.yaml"
     # 4 epochs of 19 steps: longer than the 57-step warmup; the LR logged at every step. A narrower
     # MLP only makes the fit faster: the schedule does not depend on it.
@@ -62,7 +53,7 @@ def test_plotted_warmup_cosine_equals_the_logged_lrs_of_a_real_fit(tmp_path):
 def test_plotted_warmup_step_follows_the_epochs():
     config = ROOT / "configs/lr_scheduler/warmup_step.yaml"
     args = ["--config", DIGITS, "--config", str(config), "--config", str(ROOT / "configs/optimizer/sgd.yaml")]
-    curves, per_epoch = _script("plot_lr_schedule").schedule_curves(args)
+    curves, per_epoch = load_script("plot_lr_schedule").schedule_curves(args)
     assert per_epoch == 19 and sorted(curves) == [
         "lr-SGD/decay",
         "lr-SGD/decay-momentum",
@@ -89,7 +80,7 @@ def test_warmup_longer_than_the_run_exits_2_without_a_run_folder(tmp_path, capsy
 
 
 def test_optimizer_paths_are_seeded_and_reach_the_quadratic_minimum(tmp_path):
-    compare = _script("compare_optimizers")
+    compare = load_script("compare_optimizers")
     names = ["SGD", "Momentum", "Nesterov", "AdaGrad", "AdaDelta", "RMSProp", "Adam"]
     for surface in compare.SURFACES.values():
         assert list(surface[-1]) == names
