@@ -120,17 +120,18 @@ class StepTrace:
     shows the host running ahead in bursts. The slowest steps are named by their global step.
     """
 
-    def __init__(self, gc_clock: GcClock) -> None:
+    def __init__(self, gc_clock: GcClock, first_step: int) -> None:
         self.gc_clock = gc_clock
+        self.first_step = first_step
+        self.cuda = torch.cuda.is_available()
         self.host: list[float] = []
         self.gc: list[float] = []
         self.events: list[torch.cuda.Event] = []
-        self.first_step = 0
 
     def mark(self) -> None:
         self.host.append(time.perf_counter())
         self.gc.append(self.gc_clock.seconds)
-        if torch.cuda.is_available():
+        if self.cuda:
             event = torch.cuda.Event(enable_timing=True)
             event.record()
             self.events.append(event)
@@ -175,8 +176,7 @@ class StepTimer(L.Callback):
         self.batch_size = 0
         self.profiler = cProfile.Profile() if profile else None
         self.gc = GcClock()
-        self.trace = StepTrace(self.gc)
-        self.trace.first_step = warmup
+        self.trace = StepTrace(self.gc, first_step=warmup)
 
     def _sync(self) -> None:
         if torch.cuda.is_available():
@@ -260,8 +260,7 @@ def hand_written(
     dtype = torch.bfloat16 if args.precision.startswith("bf16") else None
     start = 0.0
     clock = GcClock()
-    trace = StepTrace(clock)
-    trace.first_step = args.warmup
+    trace = StepTrace(clock, first_step=args.warmup)
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             gc.collect()  # as StepTimer: the warmup's collection debt is not paid in the timed steps

@@ -33,8 +33,7 @@ def test_the_step_trace_reports_each_steps_clocks_and_names_the_slowest(monkeypa
     module = load_script("benchmark_gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     clock = module.GcClock()
-    trace = module.StepTrace(clock)
-    trace.first_step = 20
+    trace = module.StepTrace(clock, first_step=20)
     ticks = iter([1.0, 1.010, 1.020, 1.050])  # steps of 10, 10 and 30 ms
     monkeypatch.setattr(module.time, "perf_counter", lambda: next(ticks))
     for gc_seconds in (0.0, 0.0, 0.0, 0.025):  # a 25 ms collection inside the third step
@@ -44,7 +43,7 @@ def test_the_step_trace_reports_each_steps_clocks_and_names_the_slowest(monkeypa
         "step ms p50/p90/max: host 10.00/30.00/30.00; slowest (step: host gc ms) "
         "22: 30.0 gc 25.0, 20: 10.0 gc 0.0, 21: 10.0 gc 0.0"
     )
-    assert module.StepTrace(clock).summary() == ""  # no timed step
+    assert module.StepTrace(clock, first_step=0).summary() == ""  # no timed step
 
 
 def test_the_gc_clock_counts_collections_between_start_and_stop():
