@@ -379,6 +379,23 @@ def main(args: ArgsType = None) -> None:
     bad input too.
     """
     run_command(lambda: _dispatch(args))
+    release_process_group()
+
+
+def release_process_group() -> None:
+    """Destroy the default process group, if a distributed run set one up, once the command is done.
+
+    Lightning leaves the group alive after ``fit``/``test``. A process that then exits with it still
+    alive can abort ("terminate called without an active exception", SIGABRT): Gloo's worker threads
+    still hold tensors when the interpreter shuts down (pytorch/pytorch#190489, #179291); seen here
+    on one run in twelve of the two-node ``torchrun`` test, after which the other node waited
+    forever. Only after a successful command: after an error, other ranks may still be inside a
+    collective, and destroying the group then can deadlock (torchtitan does the same).
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def run_command(command: Callable[[], Any]) -> Any:
