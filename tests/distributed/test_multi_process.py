@@ -118,7 +118,12 @@ def two_nodes(tmp_path_factory):
         )
         for rank in (0, 1)
     ]
-    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    try:
+        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    except subprocess.TimeoutExpired:  # one node stuck (say, its peer died): fail with both logs
+        for node in nodes:
+            node.kill()
+        outputs = [f"(killed after 300 s)\n{node.communicate()[0]}" for node in nodes]
     return {"root": tmp / "runs", "outputs": outputs, "returncodes": [node.returncode for node in nodes]}
 
 
