@@ -53,10 +53,10 @@ import torch.nn.functional as F
 from lightning.pytorch.profilers import PassThroughProfiler, Profiler, SimpleProfiler
 from torch.utils.data import DataLoader, TensorDataset
 
+from lit_dl.callbacks.null_profiler import NullProfiler
 from lit_dl.cli import LitDLCLI, run_command
 from lit_dl.models import MLPClassifier
 from lit_dl.optim import parameter_groups
-from lit_dl.profilers import NullProfiler
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "digits_mlp.yaml"
 

@@ -2,14 +2,14 @@
 ordered prediction files, exact resume, atomic checkpoints and the non-finite guard."""
 
 from lit_dl.callbacks.activation_stats import ActivationStatsMonitor
-from lit_dl.callbacks.atomic_checkpoint import AtomicCheckpoint
 from lit_dl.callbacks.dead_relu import DeadReLUMonitor
-from lit_dl.callbacks.exact_resume import ExactResume
 from lit_dl.callbacks.gradient_flow import GradientFlowMonitor
 from lit_dl.callbacks.non_finite import NonFiniteGuard
 from lit_dl.callbacks.prediction_writer import PredictionWriter
 from lit_dl.callbacks.profiler import TorchProfiler
 from lit_dl.callbacks.weight_init import SCHEMES, InitRecord, Scheme, WeightInit
+from lit_dl.checkpointing.atomic_checkpoint import AtomicCheckpoint
+from lit_dl.checkpointing.exact_resume import ExactResume
 
 __all__ = [
     "SCHEMES",

@@ -9,8 +9,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from lit_dl.data.host_reads import HostCopy
 from lit_dl.errors import ConfigError, NonFiniteError
-from lit_dl.host_reads import HostCopy
 
 __all__ = ["NonFiniteGuard"]
 
@@ -24,7 +24,7 @@ class NonFiniteGuard(L.Callback):
     Every step it keeps a reference to the loss and computes the total gradient norm on the device
     (one fused ``foreach`` norm): no host synchronisation. Every ``check_every_n_steps`` optimizer
     steps it starts a non-blocking copy of the values kept since the last check to the host
-    (:class:`lit_dl.host_reads.HostCopy`) and reads the copies that have arrived, so on a GPU the
+    (:class:`lit_dl.data.host_reads.HostCopy`) and reads the copies that have arrived, so on a GPU the
     steady state has no host synchronisation at all; at the end of each training epoch and before
     every checkpoint is written it waits for every copy (one sync). It raises
     :class:`lit_dl.errors.NonFiniteError` at the first non-finite value, with one line::

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from lit_dl._lightning import batches_processed_this_epoch
 from lit_dl.data.batch_augment import AugmentParams, ImageBatchTransform
 from lit_dl.data.sampling import epoch_generator, epoch_permutation, rank_shard, run_seed
 from lit_dl.errors import ConfigError
@@ -67,13 +68,13 @@ def resident_device(setting: DeviceResident, device: torch.device, need: int) ->
 
 
 def _consumed_batches(trainer: Any) -> int | None:
-    """Training batches the fit loop has run this epoch (Lightning 2.6: ``fit_loop.epoch_loop.batch_progress``).
+    """Training batches the fit loop has run this epoch (:func:`lit_dl._lightning.batches_processed_this_epoch`).
 
     The loop fetches one batch ahead, so the iterator's own count would be one too many in a checkpoint
     saved mid-epoch.
     """
     try:
-        return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return batches_processed_this_epoch(trainer)
     except AttributeError:
         return None
 

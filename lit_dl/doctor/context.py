@@ -11,6 +11,7 @@ import lightning as L
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from lit_dl._lightning import attached_trainer
 from lit_dl.callbacks import WeightInit
 from lit_dl.models import ClassificationTask
 from lit_dl.optim import global_batch_size
@@ -123,12 +124,12 @@ class Context:
 
 def copy_task(task: ClassificationTask) -> ClassificationTask:
     """A deep copy of ``task`` that shares nothing with it and is attached to no Trainer."""
-    trainer = task._trainer  # deepcopy would copy the whole Trainer along
-    task._trainer = None
+    trainer = attached_trainer(task)  # deepcopy would copy the whole Trainer along
+    task.trainer = None
     # The injected optimizer/scheduler factories are shared, not copied: they hold no state, and
     # jsonargparse's may carry an instantiation context that does not copy.
     shared = {id(f): f for f in (task.optimizer_factory, task.lr_scheduler_factory) if f is not None}
     try:
         return copy.deepcopy(task, memo=shared)
     finally:
-        task._trainer = trainer
+        task.trainer = trainer

@@ -15,10 +15,11 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from lit_dl.checkpoints import refuse_unsafe_pickles
+from lit_dl._lightning import attached_trainer
+from lit_dl.checkpointing.init_from import load_initial_weights
+from lit_dl.checkpointing.loading import refuse_unsafe_pickles
+from lit_dl.data.host_reads import HostCopy
 from lit_dl.errors import ConfigError
-from lit_dl.host_reads import HostCopy
-from lit_dl.models.init_from import load_initial_weights
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
 from lit_dl.models.publish import publish_epoch_metrics, publish_step_metrics
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
@@ -101,7 +102,7 @@ class ClassificationTask(L.LightningModule):
         init_from: Start the network from the weights in this file (a Lightning checkpoint or a state
             dict, loaded with ``weights_only=True``): fine-tuning. The epoch counter, optimizer and
             schedule start fresh; loaded modules are left alone by ``WeightInit``. See
-            :mod:`lit_dl.models.init_from`. Not stored in the checkpoint's hyperparameters (the run's
+            :mod:`lit_dl.checkpointing.init_from`. Not stored in the checkpoint's hyperparameters (the run's
             ``config.yaml`` records it).
         init_skip_head: Keep the classifier head as built instead of loading it (a different
             ``num_classes``).
@@ -370,7 +371,7 @@ class ClassificationTask(L.LightningModule):
         host stalls the GPU: so the terms are summed on the device and, when a window closes
         (:mod:`lit_dl.models.train_window`: every ``log_every_n_steps`` optimizer steps and at the end
         of each epoch and of the run), their means start a non-blocking copy to the host
-        (:class:`lit_dl.host_reads.HostCopy`). A window is written once its copy has arrived, at a
+        (:class:`lit_dl.data.host_reads.HostCopy`). A window is written once its copy has arrived, at a
         later step (on the CPU: at once); the last window of an epoch or of the run is waited for at
         once (one sync per epoch), so epoch-end hooks see it. A window goes to the loggers
         at the window's own last optimizer step (rank 0's value under DDP, as Lightning's step logging
@@ -380,18 +381,19 @@ class ClassificationTask(L.LightningModule):
         signal than the last batch alone. Under ``Trainer(barebones=True)``, which turns logging off,
         nothing is summed or written.
         """
-        if self._trainer is not None and self._trainer.barebones:
+        trainer = attached_trainer(self)
+        if trainer is not None and trainer.barebones:
             return
         self._window.add(terms)
-        if self._trainer is None:
+        if trainer is None:
             return  # no Trainer to log to: a unit test
         last = False
-        if closes_log_window(self._trainer, batch_idx):
+        if closes_log_window(trainer, batch_idx):
             names, means = self._window.close()
-            self._train_windows.append((names, self._trainer.global_step, HostCopy(means)))
+            self._train_windows.append((names, trainer.global_step, HostCopy(means)))
             # The epoch's (or run's) last window is written now, waiting for it (one sync per epoch):
             # epoch-end hooks (a scheduler or checkpoint monitoring train/loss) read it.
-            last = ends_epoch_or_run(self._trainer, batch_idx)
+            last = ends_epoch_or_run(trainer, batch_idx)
         self._write_train_windows(wait=last)
 
     def _write_train_windows(self, wait: bool) -> None:
@@ -400,7 +402,7 @@ class ClassificationTask(L.LightningModule):
         while self._train_windows and (wait or self._train_windows[0][2].ready()):
             names, step, copy = self._train_windows.pop(0)
             means = dict(zip(names, copy.get().unbind(), strict=True))  # 0-dim CPU tensors
-            publish_step_metrics(self._trainer, means, prog_bar=("train/loss",))
+            publish_step_metrics(self.trainer, means, prog_bar=("train/loss",))
             for logger in self.loggers:
                 logger.log_metrics(means, step=step)
 
@@ -448,7 +450,7 @@ class ClassificationTask(L.LightningModule):
         logging the objects (not their values) is how Lightning is told that no ``sync_dist`` is
         needed.
         """
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         if trainer is not None and trainer.barebones:
             return  # logging is off (self.log would only warn): nothing to compute
         if trainer is not None and trainer.state.fn == TrainerFn.FITTING:

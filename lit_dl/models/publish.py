@@ -5,27 +5,19 @@ state dict to the value's device at every call, then merges the results again at
 as much as a small model's training step. The task logs few values, at known points (a closed
 training-loss window, the end of a validation epoch), so it puts them into the Trainer's metric dicts
 and hands them to the loggers itself, through Lightning's private logger connector
-(:func:`_logger_connector`). The values are cleared with the rest at the start of each stage.
+(:func:`lit_dl._lightning.logger_connector`). The values are cleared with the rest at the start of each stage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
 import lightning as L
 from torch import Tensor
 
+from lit_dl._lightning import logger_connector
+
 __all__ = ["publish_epoch_metrics", "publish_step_metrics"]
-
-
-def _logger_connector(trainer: L.Trainer) -> Any:
-    """The Trainer's private logger connector, the one place this module reaches into Lightning
-    (checked against lightning 2.6.6). Used: ``_callback_metrics``, ``_progress_bar_metrics`` and
-    ``_logged_metrics``, the dicts that the public ``trainer.callback_metrics``,
-    ``progress_bar_metrics`` and ``logged_metrics`` return after merging what ``self.log`` collected,
-    and ``log_metrics``, the method Lightning logs epoch-end values with."""
-    return trainer._logger_connector
 
 
 def publish_step_metrics(trainer: L.Trainer, values: dict[str, Tensor], prog_bar: Collection[str]) -> None:
@@ -34,7 +26,7 @@ def publish_step_metrics(trainer: L.Trainer, values: dict[str, Tensor], prog_bar
     on_epoch=False, logger=False)`` does for a value logged from ``training_step``, callable from any
     hook. The values stay until replaced, as logged step values do. Give CPU tensors on a GPU: the bar
     reads each value with ``item()``."""
-    connector = _logger_connector(trainer)
+    connector = logger_connector(trainer)
     connector._callback_metrics.update(values)
     connector._progress_bar_metrics.update({name: values[name].item() for name in prog_bar if name in values})
 
@@ -47,6 +39,6 @@ def publish_epoch_metrics(trainer: L.Trainer, values: dict[str, Tensor]) -> None
     value, once per epoch, as Lightning's)."""
     publish_step_metrics(trainer, values, prog_bar=values)
     if not trainer.sanity_checking:
-        connector = _logger_connector(trainer)
+        connector = logger_connector(trainer)
         connector._logged_metrics.update(values)  # trainer.logged_metrics, with or without a logger
         connector.log_metrics(dict(values))

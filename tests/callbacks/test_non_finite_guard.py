@@ -12,8 +12,8 @@ import torch
 import yaml
 
 from lit_dl.callbacks import NonFiniteGuard
+from lit_dl.data.host_reads import HostCopy
 from lit_dl.errors import ConfigError, NonFiniteError
-from lit_dl.host_reads import HostCopy
 
 
 def diverging_config(tmp_path: Path, check_every_n_steps: int) -> Path:

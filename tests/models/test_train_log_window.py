@@ -133,7 +133,7 @@ def test_windows_still_on_their_way_to_the_host_are_written_late_and_the_epochs_
     # ever "arrives" by itself, so mid-epoch windows wait for the epoch's last one, which is waited for
     # at once: every window reaches the loggers with its own step and values, and the epoch-end hooks
     # see the epoch's last window.
-    from lit_dl.host_reads import HostCopy
+    from lit_dl.data.host_reads import HostCopy
 
     monkeypatch.setattr(HostCopy, "ready", lambda self: False)
     reader = EpochEndReader()

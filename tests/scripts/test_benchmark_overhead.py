@@ -49,7 +49,7 @@ def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_
 def test_the_breakdown_swaps_the_null_profiler_for_lightnings_default(tmp_path):
     from lightning.pytorch.profilers import PassThroughProfiler
 
-    from lit_dl.profilers import NullProfiler
+    from lit_dl.callbacks.null_profiler import NullProfiler
 
     module = load()
     assert type(module.build(1, str(tmp_path), False, []).trainer.profiler) is NullProfiler

@@ -1,4 +1,4 @@
-"""``lit-dl``: the LightningCLI entry point (``lit-dl fit|validate|test|predict|doctor|export``, ``python -m lit_dl``)."""
+"""``lit-dl fit|validate|test|predict``: lit_dl's LightningCLI and its argument parser."""
 
 from __future__ import annotations
 
@@ -13,21 +13,25 @@ from typing import Any, NoReturn
 import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info
 
 from lit_dl.callbacks import PredictionWriter
-from lit_dl.checkpoint_config import NEVER_FROM_CHECKPOINT, checkpoint_model_differences, format_differences
-from lit_dl.checkpoints import find_last_checkpoint, load_checkpoint
-from lit_dl.cli_checks import check_run_folder, check_seed_everything, check_trainer_values
-from lit_dl.cli_console import quiet_console
-from lit_dl.cli_errors import summarize_parse_error, to_config_error, trainer_error
-from lit_dl.config_files import resolve_config_arguments
-from lit_dl.errors import ConfigError, NonFiniteError
+from lit_dl.callbacks.null_profiler import NullProfiler
+from lit_dl.checkpointing.loading import find_last_checkpoint, load_checkpoint
+from lit_dl.checkpointing.model_differences import (
+    NEVER_FROM_CHECKPOINT,
+    checkpoint_model_differences,
+    format_differences,
+)
+from lit_dl.cli.checks import check_run_folder, check_seed_everything, check_trainer_values
+from lit_dl.cli.config_files import resolve_config_arguments
+from lit_dl.cli.console import quiet_console
+from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
+from lit_dl.cli.run_folder import RunFolderCleanup
+from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
-from lit_dl.profilers import NullProfiler
-from lit_dl.run_folder import RunFolderCleanup
 
-__all__ = ["EXTRA_SUBCOMMANDS", "LitDLArgumentParser", "LitDLCLI", "main", "run_command"]
+__all__ = ["LitDLArgumentParser", "LitDLCLI"]
 
 # Lightning's CLI calls jsonargparse APIs that jsonargparse now deprecates; users can do nothing about it.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
@@ -65,7 +69,7 @@ class LitDLCLI(LightningCLI):
 
     - ``model`` is any :class:`~lit_dl.models.ClassificationTask` subclass and ``data`` any
       ``LightningDataModule``, chosen by ``class_path`` (downstream classes included).
-    - ``--config`` takes a path or the name of a shipped recipe (:mod:`lit_dl.config_files`).
+    - ``--config`` takes a path or the name of a shipped recipe (:mod:`lit_dl.cli.config_files`).
     - Every run writes into one versioned run folder, ``<default_root_dir>/lightning_logs/version_N``:
       the config copy, TensorBoard events, checkpoints, profiler traces. Re-running a command starts a
       new version; nothing is written to the current directory.
@@ -141,6 +145,7 @@ class LitDLCLI(LightningCLI):
             super().parse_arguments(parser, args)
         check_seed_everything(self._command_config().get("seed_everything"))
         self._check_checkpoint_against_config()
+        self._merge_checkpoint_hparams_without_subcommand()
 
     def _command_config(self) -> Any:
         """The parsed options of the command: the subcommand's namespace, or the whole config without one."""
@@ -181,14 +186,11 @@ class LitDLCLI(LightningCLI):
         if differences and not config.get("model_from_ckpt"):
             raise ConfigError(format_differences(ckpt_path, differences))
 
-    def _parse_ckpt_path(self) -> None:
-        """Lightning's merge of the checkpoint's hyper-parameters into the config, also for a CLI parsed
-        without subcommands that reads its config as ``run_as`` (Lightning's own merge needs a subcommand).
-
-        Overrides the private ``LightningCLI._parse_ckpt_path`` (checked against lightning 2.6.6).
-        """
+    def _merge_checkpoint_hparams_without_subcommand(self) -> None:
+        """Lightning's merge of the ``--ckpt_path`` checkpoint's hyper-parameters into the config, for a
+        CLI parsed without subcommands that reads its config as ``run_as`` (Lightning merges only under
+        a subcommand); the same steps as LightningCLI's own, through the public parser."""
         if self.config.get("subcommand") or self.run_as is None:
-            super()._parse_ckpt_path()
             return
         ckpt_path = self.config.get("ckpt_path")
         if not ckpt_path or not Path(ckpt_path).is_file():
@@ -206,7 +208,7 @@ class LitDLCLI(LightningCLI):
         """``fit --ckpt_path last``: the newest ``last.ckpt`` of the earlier runs under the same root.
 
         Lightning's own ``"last"`` looks in this run's new (empty) version folder and would start from
-        scratch; see :func:`lit_dl.checkpoints.find_last_checkpoint`. The resumed run writes into a new
+        scratch; see :func:`lit_dl.checkpointing.loading.find_last_checkpoint`. The resumed run writes into a new
         ``version_N`` folder.
         """
         root = (config.get("trainer") or {}).get("default_root_dir") or os.getcwd()
@@ -226,7 +228,7 @@ class LitDLCLI(LightningCLI):
         self._created_dirs = check_run_folder(trainer.get("default_root_dir") or os.getcwd())
 
     def _restore_configured_model(self, config: Any) -> None:
-        """Undo LightningCLI's merge of the checkpoint's hyper-parameters (lightning 2.6 ``_parse_ckpt_path``).
+        """Undo LightningCLI's merge of the checkpoint's hyper-parameters (what LightningCLI does with ``--ckpt_path`` under a subcommand).
 
         Without ``--model_from_ckpt`` the configured model is put back whole (the check found no
         difference, so only the optimizer and scheduler could have changed); with it, the merged model
@@ -277,7 +279,7 @@ class LitDLCLI(LightningCLI):
         cleanup = RunFolderCleanup(self.trainer, self._created_dirs)
         if "weights_only" in kwargs and kwargs["weights_only"] is None:
             kwargs["weights_only"] = (
-                True  # checkpoints carry tensors and plain values only (lit_dl.checkpoints)
+                True  # checkpoints carry tensors and plain values only (lit_dl.checkpointing.loading)
             )
         try:
             return method(*args, **kwargs)
@@ -343,110 +345,3 @@ def _init_from_unread_under_ckpt_path(config: Any) -> Iterator[None]:
         yield
     finally:
         init_args["init_from"] = init_from
-
-
-# Subcommands that are not Trainer methods: name -> function taking the remaining arguments.
-# `lit-dl <name> ...` calls it inside main()'s error handling (a ConfigError it raises is one line, exit 2).
-EXTRA_SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = {}
-
-
-def _doctor(argv: list[str]) -> NoReturn:
-    """``lit-dl doctor ...``: the arguments of ``fit``; checks the recipe (:mod:`lit_dl.doctor`)."""
-    from lit_dl.doctor.command import run_doctor  # the doctor imports this module
-
-    sys.exit(run_doctor(argv))
-
-
-EXTRA_SUBCOMMANDS["doctor"] = _doctor
-
-
-def _export(argv: list[str]) -> None:
-    """``lit-dl export ...``: a checkpoint as a file for serving (:mod:`lit_dl.export`)."""
-    from lit_dl.export import export_main  # the export module imports this one
-
-    export_main(argv)
-
-
-EXTRA_SUBCOMMANDS["export"] = _export
-
-
-def main(args: ArgsType = None) -> None:
-    """Console entry point: ``lit-dl <subcommand> ...``.
-
-    Bad input (a value, file, checkpoint or environment, whether lit_dl, Lightning, torch or
-    jsonargparse found it) prints one line ``lit-dl: error: ...`` (once, on rank 0) and exits with
-    status 2; other exceptions keep their traceback. ``LIT_DL_TRACEBACK=1`` shows the traceback of
-    bad input too.
-    """
-    run_command(lambda: _dispatch(args))
-    release_process_group()
-
-
-def release_process_group() -> None:
-    """Destroy the default process group, if a distributed run set one up, once the command is done.
-
-    Lightning leaves the group alive after ``fit``/``test``. A process that then exits with it still
-    alive can abort ("terminate called without an active exception", SIGABRT): Gloo's worker threads
-    still hold tensors when the interpreter shuts down (pytorch/pytorch#190489, #179291); seen here
-    on one run in twelve of the two-node ``torchrun`` test, after which the other node waited
-    forever. Only after a successful command: after an error, other ranks may still be inside a
-    collective, and destroying the group then can deadlock (torchtitan does the same).
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def run_command(command: Callable[[], Any]) -> Any:
-    """Call ``command()`` with ``lit-dl``'s error handling (for scripts built on :class:`LitDLCLI`).
-
-    Returns:
-        What ``command`` returns.
-
-    Raises:
-        SystemExit: status 2, after printing ``lit-dl: error: <one line>``, for bad input.
-    """
-    quiet_console()
-    try:
-        return command()
-    except NonFiniteError as err:  # a diverged run (NonFiniteGuard): one line, status 1
-        if rank_zero_only.rank == 0:
-            print(f"lit-dl: error: {err}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as err:
-        config_error = to_config_error(err)
-        if config_error is None or os.environ.get("LIT_DL_TRACEBACK"):
-            raise
-        _exit_with(config_error)
-
-
-# One line each in `lit-dl --help`, after Lightning's subcommands.
-EXTRA_SUBCOMMAND_HELP = {
-    "doctor": "Check a recipe for the classic training pitfalls (takes fit's arguments).",
-    "export": "Write a checkpoint's network as a file for serving (state_dict, torchscript, "
-    "exported_program, onnx).",
-}
-
-
-def _dispatch(args: ArgsType) -> None:
-    argv = sys.argv[1:] if args is None else args
-    if isinstance(argv, (list, tuple)) and argv and argv[0] in EXTRA_SUBCOMMANDS:
-        EXTRA_SUBCOMMANDS[argv[0]](list(argv[1:]))
-        return
-    if isinstance(argv, (list, tuple)) and list(argv[:1]) in (["-h"], ["--help"]):
-        try:
-            LitDLCLI(args=args)
-        finally:  # Lightning's parser knows only the Trainer's subcommands
-            print("\nMore subcommands (`lit-dl <name> --help`):")
-            for name in EXTRA_SUBCOMMANDS:
-                print(f"    {name:<20}{EXTRA_SUBCOMMAND_HELP.get(name, '')}")
-        return
-    LitDLCLI(args=args)
-
-
-def _exit_with(error: ConfigError) -> NoReturn:
-    """Print the error as one line on global rank 0 (every rank of a DDP run raises it) and exit 2."""
-    if rank_zero_only.rank == 0:
-        print(f"lit-dl: error: {' '.join(str(error).split())}", file=sys.stderr)
-    sys.exit(2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lit_dl.host_reads import HostCopy
+from lit_dl.data.host_reads import HostCopy
 
 
 def test_a_cpu_copy_is_ready_at_once_and_holds_the_values():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lit_dl.cli import LitDLCLI
-from lit_dl.config_files import resolve_config_arguments, resolve_config_path, shipped_configs
+from lit_dl.cli.config_files import resolve_config_arguments, resolve_config_path, shipped_configs
 from tests.conftest import CONFIGS, REPO
 
 SHIPPED = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
@@ -102,7 +102,7 @@ def test_the_wheel_ships_the_configs_and_resolves_them(tmp_path):
     assert (
         sorted(n.removeprefix("lit_dl/configs/") for n in names if n.startswith("lit_dl/configs/")) == SHIPPED
     )
-    probe = "from lit_dl.config_files import resolve_config_path as r; print(r('optimizer/sgd.yaml'))"
+    probe = "from lit_dl.cli.config_files import resolve_config_path as r; print(r('optimizer/sgd.yaml'))"
     env = {**os.environ, "PYTHONPATH": str(installed)}
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120

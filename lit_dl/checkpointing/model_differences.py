@@ -1,7 +1,7 @@
 """A checkpoint never rewrites the configuration: compare its hyper-parameters with the given model config.
 
 LightningCLI merges a checkpoint's ``hyper_parameters`` into the model config for every
-``--ckpt_path`` (lightning 2.6 ``LightningCLI._parse_ckpt_path``), so ``lit-dl test`` of a checkpoint
+``--ckpt_path`` (LightningCLI does so under a subcommand), so ``lit-dl test`` of a checkpoint
 trained with ``hidden_sizes: [32]`` would silently build a ``[32]`` network under a ``[256, 256]``
 config. :func:`checkpoint_model_differences` lists what the merge would change; the CLI refuses the
 run when the list is not empty, unless ``--model_from_ckpt true`` asks for the checkpoint's values.

@@ -33,8 +33,8 @@ from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from lit_dl.checkpoints import load_checkpoint
-from lit_dl.cli import LitDLCLI
+from lit_dl.checkpointing.loading import load_checkpoint
+from lit_dl.cli.lightning_cli import LitDLCLI
 from lit_dl.errors import ConfigError
 
 __all__ = ["FORMATS", "SUFFIXES", "ExportCLI", "InferenceModel", "export", "export_main", "load_exported"]

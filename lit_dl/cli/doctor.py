@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import lightning as L
 import torch
@@ -13,7 +14,7 @@ from jsonargparse import ActionYesNo
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.cli import LightningArgumentParser
 
-from lit_dl.cli import LitDLCLI
+from lit_dl.cli.lightning_cli import LitDLCLI
 from lit_dl.doctor.batch import check_host_syncs, check_input_bound, run_batch_checks
 from lit_dl.doctor.context import Context
 from lit_dl.doctor.findings import Finding, exit_status, format_json, format_table
@@ -22,7 +23,7 @@ from lit_dl.doctor.static import run_static_checks
 from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
 
-__all__ = ["DoctorCLI", "diagnose", "run_doctor"]
+__all__ = ["DoctorCLI", "diagnose", "main", "run_doctor"]
 
 
 class DoctorCLI(LitDLCLI):
@@ -207,7 +208,7 @@ def diagnose(
     examine = _Examine(overfit_steps, lr_find, world_size, ckpt_path)
     trainer.callbacks.append(examine)
     try:
-        # weights_only: checkpoints carry tensors and plain values only, as in `lit-dl fit` (lit_dl.checkpoints)
+        # weights_only: checkpoints carry tensors and plain values only, as in `lit-dl fit` (lit_dl.checkpointing.loading)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except _Stop:
         pass
@@ -248,3 +249,8 @@ def run_doctor(args: list[str]) -> int:
             lg.setLevel(level)
     print(format_json(findings) if config.format == "json" else format_table(findings))
     return exit_status(findings)
+
+
+def main(args: list[str]) -> NoReturn:
+    """``lit-dl doctor ...``: :func:`run_doctor`, its status as the process's exit status."""
+    sys.exit(run_doctor(args))

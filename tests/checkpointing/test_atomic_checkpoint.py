@@ -15,8 +15,8 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import CSVLogger
 
 from lit_dl.callbacks import AtomicCheckpoint
-from lit_dl.callbacks.background_io import BackgroundCheckpointIO
-from lit_dl.checkpoints import find_last_checkpoint
+from lit_dl.checkpointing.background_io import BackgroundCheckpointIO
+from lit_dl.checkpointing.loading import find_last_checkpoint
 from lit_dl.cli import main
 from lit_dl.errors import ConfigError
 
@@ -258,7 +258,7 @@ def test_a_logger_that_reads_checkpoint_files_keeps_the_writes_synchronous(tmp_p
 def test_the_default_loggers_let_the_writes_run_in_the_background(tmp_path):
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from lit_dl.callbacks.atomic_checkpoint import _reads_checkpoint_files
+    from lit_dl.checkpointing.atomic_checkpoint import _reads_checkpoint_files
 
     assert not _reads_checkpoint_files(TensorBoardLogger(tmp_path))  # its override is a no-op
     assert not _reads_checkpoint_files(CSVLogger(tmp_path))
@@ -288,7 +288,7 @@ def test_monitor_candidates_equal_model_checkpoints_and_are_copies():
 def test_async_write_is_only_for_the_strategies_that_write_through_checkpoint_io():
     from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 
-    from lit_dl.callbacks.atomic_checkpoint import _writes_through_checkpoint_io
+    from lit_dl.checkpointing.atomic_checkpoint import _writes_through_checkpoint_io
 
     class OwnFilesStrategy(DDPStrategy):  # as DeepSpeedStrategy is
         pass
@@ -329,7 +329,7 @@ class EpochClock(L.Callback):
 
     def __init__(self, monkeypatch) -> None:
         self.now = 0.0
-        monkeypatch.setattr("lit_dl.callbacks.atomic_checkpoint._clock", lambda: self.now)
+        monkeypatch.setattr("lit_dl.checkpointing.atomic_checkpoint._clock", lambda: self.now)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.now += 1.0
@@ -396,7 +396,7 @@ class RankClocks(L.Callback):
         self.folder = folder
 
     def setup(self, trainer, pl_module, stage) -> None:
-        from lit_dl.callbacks import atomic_checkpoint
+        from lit_dl.checkpointing import atomic_checkpoint
 
         self.now, self.steps, self.rank = 0.0, [], trainer.global_rank
         atomic_checkpoint._clock = lambda: self.now  # in this spawned process only

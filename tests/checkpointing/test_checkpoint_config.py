@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from lit_dl.checkpoint_config import checkpoint_model_differences
+from lit_dl.checkpointing.model_differences import checkpoint_model_differences
 from lit_dl.cli import LitDLCLI, main
 
 

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from lit_dl.cli import LitDLCLI, main
-from lit_dl.doctor import command
+from lit_dl.cli import doctor as command
 from tests.conftest import REPO
 from tests.doctor.helpers import BROKEN, by_check, run_doctor
 
@@ -173,7 +173,7 @@ def test_multi_process_recipe_is_checked_in_one_process_for_its_world(tiny_confi
     ],
 )
 def test_processes_a_trainer_would_start(devices, accelerator, expected):
-    from lit_dl.doctor.command import _processes
+    from lit_dl.cli.doctor import _processes
 
     assert _processes(devices, accelerator) == expected
 

@@ -18,7 +18,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lit_dl.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "digits_mlp.yaml"
 
 

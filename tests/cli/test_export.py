@@ -16,15 +16,15 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from lit_dl.cli import main
+from lit_dl.cli.export import FORMATS, ONNX_HINT, InferenceModel, default_output
 from lit_dl.data import DigitsDataModule
-from lit_dl.export import FORMATS, ONNX_HINT, InferenceModel, default_output
 from lit_dl.models import MLPClassifier
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
 )
 
-RECIPE = Path(__file__).resolve().parents[1] / "configs" / "digits_mlp.yaml"
+RECIPE = Path(__file__).resolve().parents[2] / "configs" / "digits_mlp.yaml"
 
 # Loads each export with torch (and onnxruntime) only: importing lit_dl or Lightning fails in here.
 LOADER = textwrap.dedent(
@@ -101,13 +101,13 @@ def test_every_format_round_trips_and_raw_digits_give_the_test_loop_outputs(tmp_
 
 
 def _has_onnx() -> bool:
-    from lit_dl.export import _onnx_available
+    from lit_dl.cli.export import _onnx_available
 
     return _onnx_available()
 
 
 def test_onnx_without_the_extra_says_how_to_install_it(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("lit_dl.export._onnx_available", lambda: False)
+    monkeypatch.setattr("lit_dl.cli.export._onnx_available", lambda: False)
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "--config", str(RECIPE), "--ckpt_path", str(tmp_path / "x.ckpt"), "--format", "onnx"])
     assert exit_info.value.code == 2

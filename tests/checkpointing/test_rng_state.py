@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from lit_dl.callbacks.exact_resume import capture_rng_state, restore_rng_state
+from lit_dl.checkpointing.exact_resume import capture_rng_state, restore_rng_state
 
 
 def draws() -> tuple:

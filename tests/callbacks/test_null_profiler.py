@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from lightning.pytorch.profilers import PassThroughProfiler, SimpleProfiler
 
+from lit_dl.callbacks.null_profiler import NullProfiler
 from lit_dl.cli import LitDLCLI
-from lit_dl.profilers import NullProfiler
 
 
 def build(config: Path, root: Path, *extra: str) -> LitDLCLI:

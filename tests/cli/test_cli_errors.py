@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-from lit_dl.cli_errors import summarize_parse_error, to_config_error, trainer_error
+from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
 from lit_dl.errors import ConfigError
 
 

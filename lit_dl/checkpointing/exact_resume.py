@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lit_dl._lightning import drop_train_loader
+
 __all__ = ["ExactResume", "capture_rng_state", "restore_rng_state"]
 
 
@@ -70,15 +72,15 @@ class ExactResume(L.Callback):
     """
 
     def __init__(self) -> None:
-        self._trainer: L.Trainer | None = None
+        self._fitting: L.Trainer | None = None
         self._loaded: list[dict[str, Any]] | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._trainer = trainer
+        self._fitting = trainer
 
     def state_dict(self) -> dict[str, Any]:
         local = capture_rng_state()
-        trainer = self._trainer
+        trainer = self._fitting
         # Lightning builds the checkpoint dict on every rank (only rank 0 writes it): a collective is safe.
         if trainer is not None and trainer.world_size > 1 and torch.distributed.is_initialized():
             states: list[Any] = [None] * trainer.world_size
@@ -119,4 +121,4 @@ def _rebuild_train_loader_on_resume(trainer: L.Trainer) -> None:
     arguments, so the estimate taken from the first one still holds.
     """
     if trainer.train_dataloader is not None:
-        trainer.fit_loop._combined_loader = None
+        drop_train_loader(trainer)

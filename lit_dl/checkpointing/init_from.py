@@ -13,7 +13,7 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from lit_dl.checkpoints import load_weights_file
+from lit_dl.checkpointing.loading import load_weights_file
 from lit_dl.errors import ConfigError
 from lit_dl.nn.init_marks import mark_initialized
 

@@ -10,7 +10,7 @@ import sys
 import yaml
 
 from lit_dl.cli import main
-from lit_dl.cli_console import QUIET_LOG_PREFIXES, QUIET_WARNINGS
+from lit_dl.cli.console import QUIET_LOG_PREFIXES, QUIET_WARNINGS
 from tests.conftest import REPO
 
 # What Lightning prints on these commands without lit_dl's filters (lightning 2.6.6, torch 2.13).

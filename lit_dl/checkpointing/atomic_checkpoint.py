@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 
-from lit_dl.callbacks.background_io import BackgroundCheckpointIO
+from lit_dl.checkpointing.background_io import BackgroundCheckpointIO
 from lit_dl.errors import ConfigError
 
 __all__ = ["AtomicCheckpoint"]
@@ -45,7 +45,7 @@ class AtomicCheckpoint(ModelCheckpoint):
       rewrite of either name replaces that name only.
 
     With ``async_write: true`` the files are written in a background thread
-    (:class:`~lit_dl.callbacks.background_io.BackgroundCheckpointIO`): the state's tensors are copied
+    (:class:`~lit_dl.checkpointing.background_io.BackgroundCheckpointIO`): the state's tensors are copied
     at the save point and training goes on while the copy is pickled and written; the rename, the
     links and the removal of older top-k files follow each write in order, so the files stay atomic
     and a killed run leaves the previous ones intact. Every write has landed when ``fit`` returns

@@ -7,7 +7,7 @@ from collections import OrderedDict, namedtuple
 import torch
 from lightning.fabric.utilities.data import AttributeDict
 
-from lit_dl.callbacks.background_io import BackgroundCheckpointIO, _snapshot
+from lit_dl.checkpointing.background_io import BackgroundCheckpointIO, _snapshot
 
 
 def test_the_snapshot_copies_every_tensor_and_keeps_the_containers():

@@ -1,0 +1,71 @@
+"""The one place lit_dl touches a private Lightning name.
+
+Each function reaches one private attribute or method, says why no public API does the job, and
+names the Lightning version it was checked against. ``tests/test_lightning_shim.py`` exercises every
+function against the installed Lightning, so an upgrade that renames or changes one of them fails
+there, loudly, instead of silently breaking metric publishing or exact resume. ``pyproject.toml`` pins
+Lightning's minor version while this module is not empty; to lift the pin, run that test file on the
+new version and mend what fails here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+
+__all__ = [
+    "CHECKED_AGAINST",
+    "attached_trainer",
+    "batches_processed_this_epoch",
+    "drop_train_loader",
+    "logger_connector",
+]
+
+CHECKED_AGAINST = "2.6.6"
+"""The Lightning version every function below was checked against."""
+
+
+def attached_trainer(module: L.LightningModule) -> L.Trainer | None:
+    """The Trainer ``module`` is attached to, or ``None``.
+
+    The public ``module.trainer`` raises when no Trainer is attached (a module used on its own in a
+    unit test or a notebook); this is the same attribute without the raise. Checked against 2.6.6
+    (``LightningModule._trainer``).
+    """
+    return module._trainer
+
+
+def logger_connector(trainer: L.Trainer) -> Any:
+    """The Trainer's private logger connector (checked against 2.6.6: ``Trainer._logger_connector``).
+
+    Used by :mod:`lit_dl.models.publish` for ``_callback_metrics``, ``_progress_bar_metrics`` and
+    ``_logged_metrics`` (the dicts behind the public ``trainer.callback_metrics``,
+    ``progress_bar_metrics`` and ``logged_metrics``) and ``log_metrics`` (the method Lightning logs
+    epoch-end values with). ``self.log`` is the public route; it costs about 0.8 ms a call on a small
+    CPU, which is what publishing saves.
+    """
+    return trainer._logger_connector
+
+
+def batches_processed_this_epoch(trainer: L.Trainer) -> int:
+    """Training batches the fit loop has finished this epoch (checked against 2.6.6:
+    ``fit_loop.epoch_loop.batch_progress.current.processed``).
+
+    The public ``trainer.fit_loop.epoch_loop.batch_idx`` counts the batch in flight too, and the
+    loop's prefetch makes the iterator's own count one ahead: only the progress tracker has the
+    number a mid-epoch checkpoint needs.
+    """
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+
+def drop_train_loader(trainer: L.Trainer) -> None:
+    """Make the fit loop build its train loader again (checked against 2.6.6:
+    ``FitLoop._combined_loader``).
+
+    Routes around Lightning #20550: reading ``trainer.estimated_stepping_batches`` in
+    ``configure_optimizers`` builds the train loader before a checkpoint's loop state is restored, and
+    ``FitLoop.setup_data`` then keeps that loader and never hands it the saved ``state_dict``.
+    Dropping it (from ``on_fit_start``) makes the loop rebuild it after the restore.
+    """
+    trainer.fit_loop._combined_loader = None

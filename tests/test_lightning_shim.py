@@ -1,0 +1,93 @@
+"""Each function of lit_dl._lightning against the installed Lightning: a release that renames or
+changes one of the private names it reaches fails here, not silently in a run."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.trainer.connectors.logger_connector import _LoggerConnector
+
+from lit_dl import _lightning
+
+
+class _Probe(L.Callback):
+    """Records what each shim function returns inside a real fit."""
+
+    def __init__(self) -> None:
+        self.processed: list[int] = []
+        self.connector = None
+        self.dropped_loader_rebuilt = False
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.connector = _lightning.logger_connector(trainer)
+        _lightning.drop_train_loader(trainer)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.dropped_loader_rebuilt = trainer.train_dataloader is not None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.processed.append(_lightning.batches_processed_this_epoch(trainer))
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    probe = _Probe()
+    model = BoringModel()
+    trainer = L.Trainer(
+        default_root_dir=tmp_path_factory.mktemp("shim"),
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[probe],
+    )
+    trainer.fit(model)
+    return trainer, model, probe
+
+
+def test_checked_against_the_installed_minor_version():
+    installed = tuple(int(p) for p in L.__version__.split(".")[:2])
+    checked = tuple(int(p) for p in _lightning.CHECKED_AGAINST.split(".")[:2])
+    assert installed == checked, (
+        f"lightning {L.__version__} is installed, lit_dl._lightning was checked against "
+        f"{_lightning.CHECKED_AGAINST}: run this file, mend what fails, update CHECKED_AGAINST and the pin"
+    )
+
+
+def test_attached_trainer_is_the_trainer_or_none(fitted):
+    trainer, model, _ = fitted
+    assert _lightning.attached_trainer(model) is trainer
+    assert _lightning.attached_trainer(BoringModel()) is None
+    with pytest.raises(RuntimeError, match="not attached"):
+        BoringModel().trainer  # noqa: B018 - the public property raises, which is why the shim exists
+
+
+def test_logger_connector_has_the_dicts_publishing_uses(fitted):
+    trainer, _, probe = fitted
+    connector = probe.connector
+    assert isinstance(connector, _LoggerConnector)
+    value = torch.tensor(1.5)
+    connector._callback_metrics["shim/x"] = value
+    connector._progress_bar_metrics["shim/x"] = 1.5
+    connector._logged_metrics["shim/x"] = value
+    assert trainer.callback_metrics["shim/x"] is value
+    assert trainer.progress_bar_metrics["shim/x"] == 1.5
+    assert trainer.logged_metrics["shim/x"] is value
+    assert callable(connector.log_metrics)
+
+
+def test_batches_processed_counts_finished_batches_per_epoch(fitted):
+    _, _, probe = fitted
+    assert probe.processed == [1, 2, 3, 1, 2, 3]
+
+
+def test_drop_train_loader_is_rebuilt_by_the_fit_loop(fitted):
+    trainer, _, probe = fitted
+    assert probe.dropped_loader_rebuilt
+    assert trainer.global_step == 6
+    assert hasattr(trainer.fit_loop, "_combined_loader")
