@@ -29,7 +29,8 @@ class ResNet(nn.Module):
     ``"imagenet"`` is a 7x7 conv at stride 2 and a 3x3 max-pool at stride 2. In the pre-activation
     form the CIFAR stem is the bare conv (the first block normalises and activates it) and a final
     ``BN → act`` comes before the pool (He et al., 2016b, Sec. 3.1); the ImageNet stem keeps its
-    ``BN → act`` before the max-pool.
+    ``BN → act`` before the max-pool, and the first block, fed by it, does not normalise and activate
+    its input again (the paper's code, fb.resnet.torch ``preresnet.lua``: its ``'no_preact'`` block).
 
     With ``depth=18``, ``width=64``, ``stem="cifar"``, 3 input channels and 10 classes the network has
     11,173,962 parameters, the usual "ResNet-18 for CIFAR-10".
@@ -92,7 +93,10 @@ class ResNet(nn.Module):
             planes = width * 2**i
             blocks = []
             for j in range(n):
-                blocks.append(block(channels, planes, 2 if (i > 0 and j == 0) else 1, preact, activation))
+                stride = 2 if (i > 0 and j == 0) else 1
+                # The ImageNet stem ends in BN → act → max-pool: the first block must not repeat BN → act.
+                pre_activate = not (stem == "imagenet" and i == 0 and j == 0)
+                blocks.append(block(channels, planes, stride, preact, activation, pre_activate))
                 channels = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

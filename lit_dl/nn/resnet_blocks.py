@@ -11,7 +11,10 @@ The documented difference between the two forms:
   nothing follows the sum, so an identity shortcut carries ``x`` unchanged (negative values too).
   ``F`` ends in a conv, so :meth:`residual_branch_norm` returns ``None`` and :meth:`zero_init_weight`
   is that conv's weight. A projection shortcut
-  reads the pre-activated ``h``, as in the paper's code.
+  reads the pre-activated ``h``, as in the paper's code. A block built with ``pre_activate=False``
+  has no ``act(BN(x))`` of its own (``h = x``): the first block after the ImageNet stem, whose
+  ``BN → act → max-pool`` has just normalised and activated its input (the paper's code,
+  fb.resnet.torch ``preresnet.lua``, builds that block as ``'no_preact'``).
 
 The shortcut is the identity when shape is kept, otherwise a strided 1x1 conv (+ BN in the
 post-activation form): option B of He et al. (2016a, Sec. 3.3). Bottleneck blocks put the stride on
@@ -46,18 +49,26 @@ class ResidualBlock(nn.Module):
         stride: Stride of the block (a projection shortcut is used when it is not 1).
         preact: Pre-activation form instead of post-activation.
         activation: Activation name.
+        pre_activate: Pre-activation form only: apply ``act(BN(x))`` to the input; ``False`` when
+            what feeds the block has just done so (see the module docstring).
     """
 
     expansion = 1
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, preact: bool, activation: str
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        preact: bool,
+        activation: str,
+        pre_activate: bool = True,
     ) -> None:
         super().__init__()
         self.preact = preact
         self.pre: nn.Module = (
             nn.Sequential(nn.BatchNorm2d(in_channels), make_activation(activation))
-            if preact
+            if preact and pre_activate
             else nn.Identity()
         )
         self.act: nn.Module = nn.Identity() if preact else make_activation(activation)
@@ -119,14 +130,21 @@ class BasicBlock(ResidualBlock):
         stride: Stride of the first conv (2 halves the spatial size).
         preact: Pre-activation form instead of post-activation.
         activation: Activation name.
+        pre_activate: Pre-activation form only: ``act(BN(x))`` on the input (see the module docstring).
     """
 
     expansion = 1
 
     def __init__(
-        self, in_channels: int, planes: int, stride: int = 1, preact: bool = False, activation: str = "relu"
+        self,
+        in_channels: int,
+        planes: int,
+        stride: int = 1,
+        preact: bool = False,
+        activation: str = "relu",
+        pre_activate: bool = True,
     ) -> None:
-        super().__init__(in_channels, planes, stride, preact, activation)
+        super().__init__(in_channels, planes, stride, preact, activation, pre_activate)
         self.branch = self._layers(
             [_conv(in_channels, planes, 3, stride), _conv(planes, planes, 3)], activation
         )
@@ -141,14 +159,21 @@ class BottleneckBlock(ResidualBlock):
         stride: Stride of the 3x3 conv.
         preact: Pre-activation form instead of post-activation.
         activation: Activation name.
+        pre_activate: Pre-activation form only: ``act(BN(x))`` on the input (see the module docstring).
     """
 
     expansion = 4
 
     def __init__(
-        self, in_channels: int, planes: int, stride: int = 1, preact: bool = False, activation: str = "relu"
+        self,
+        in_channels: int,
+        planes: int,
+        stride: int = 1,
+        preact: bool = False,
+        activation: str = "relu",
+        pre_activate: bool = True,
     ) -> None:
-        super().__init__(in_channels, planes * self.expansion, stride, preact, activation)
+        super().__init__(in_channels, planes * self.expansion, stride, preact, activation, pre_activate)
         convs = [
             _conv(in_channels, planes, 1),
             _conv(planes, planes, 3, stride),

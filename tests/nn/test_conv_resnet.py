@@ -128,3 +128,32 @@ def test_preact_resnet_adds_a_final_norm_and_a_bare_conv_stem():
     assert [type(m).__name__ for m in pre.stem] == ["Conv2d"]
     assert isinstance(post.final, nn.Identity)
     assert [type(m).__name__ for m in pre.final] == ["BatchNorm2d", "ReLU"]
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_preact_resnet_with_imagenet_stem_normalises_the_stem_output_once(depth):
+    # The stem ends in BN → act → max-pool; the first block reads that output as it is (its branch and
+    # its projection shortcut), as the 'no_preact' block of He et al.'s preresnet.lua.
+    model = ResNet(in_channels=3, num_classes=3, depth=depth, width=4, stem="imagenet", preact=True).eval()
+    first = model.stages[0][0]
+    assert isinstance(first.pre, nn.Identity)
+    assert all(not isinstance(b.pre, nn.Identity) for b in model.residual_blocks()[1:])
+    seen = {}
+    model.stem.register_forward_hook(lambda m, args, out: seen.setdefault("stem", out))
+    first.branch[0].register_forward_pre_hook(lambda m, args: seen.setdefault("branch", args[0]))
+    if first.projects:
+        first.shortcut.register_forward_pre_hook(lambda m, args: seen.setdefault("shortcut", args[0]))
+    model(torch.randn(2, 3, 32, 32))
+    assert torch.equal(seen["branch"], seen["stem"])
+    assert first.projects == (depth == 50)
+    if first.projects:
+        assert torch.equal(seen["shortcut"], seen["stem"])
+    norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    # stem + (pre + inner) per block (+ one more inner per bottleneck) - the first block's pre + final
+    blocks = len(model.residual_blocks())
+    assert norms == 1 + blocks * (2 if depth == 18 else 3) - 1 + 1
+
+
+def test_preact_resnet_with_cifar_stem_pre_activates_the_bare_stem_conv():
+    model = ResNet(in_channels=3, num_classes=3, depth=18, width=4, stem="cifar", preact=True)
+    assert [type(m).__name__ for m in model.stages[0][0].pre] == ["BatchNorm2d", "ReLU"]
