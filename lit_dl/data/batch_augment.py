@@ -5,6 +5,13 @@ Sec. 4.2): pad 4 pixels with zeros, take a random 32x32 crop, flip horizontally 
 Here the crop and the flip of every sample are one gather (advanced indexing with per-sample row and
 column indices), so a batch costs a handful of kernel launches instead of Python work per image; the
 same code serves the CPU loader and the device-resident path, and no torchvision is needed.
+
+The random draws never come from the global RNG: :meth:`ImageAugment.draw_epoch` gives every sample
+of a split its crop and flip for one epoch as a function of ``(seed, epoch, sample index)``, and both
+data paths (the ``DataLoader``, with or without workers, and the device-resident batches) look the
+parameters of a batch up there. Which sample a step reads is a function of ``(seed, epoch, rank,
+position)`` (:mod:`lit_dl.data.sampling`), so its augmentation is too, whatever else draws random
+numbers (dropout, callbacks) and however the run was interrupted and resumed.
 """
 
 from __future__ import annotations
@@ -15,7 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["AugmentParams", "ImageAugment", "ImageBatchTransform", "crop_flip"]
+from lit_dl.data.sampling import epoch_generator
+
+__all__ = ["AUGMENT_STREAM", "AugmentParams", "ImageAugment", "ImageBatchTransform", "crop_flip"]
+
+AUGMENT_STREAM = 1
+"""``stream`` of :func:`lit_dl.data.sampling.epoch_generator` for augmentation (0 is the sample order)."""
 
 AugmentParams = tuple[Tensor, Tensor, Tensor]
 """Per-sample ``(top, left, flip)``: crop offsets into the padded image (int64) and flip flags (bool)."""
@@ -48,12 +60,17 @@ class ImageAugment:
     pad: int = 4
     flip: bool = True
 
-    def draw(self, n: int, generator: torch.Generator | None = None) -> AugmentParams:
-        """Parameters for ``n`` samples from ``generator`` (the global CPU RNG when ``None``)."""
+    def draw(self, n: int, generator: torch.Generator) -> AugmentParams:
+        """Parameters for ``n`` samples drawn from ``generator`` (CPU tensors)."""
         top = torch.randint(0, 2 * self.pad + 1, (n,), generator=generator)
         left = torch.randint(0, 2 * self.pad + 1, (n,), generator=generator)
         flip = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
         return top, left, flip
+
+    def draw_epoch(self, n: int, seed: int, epoch: int) -> AugmentParams:
+        """The parameters of all ``n`` samples of a split in ``epoch``, fixed by ``(seed, epoch)``:
+        sample ``i`` gets entry ``i`` whichever rank, worker or data path reads it."""
+        return self.draw(n, epoch_generator(seed, epoch, stream=AUGMENT_STREAM))
 
 
 class ImageBatchTransform:
@@ -85,9 +102,13 @@ class ImageBatchTransform:
         return torch.addcmul(self.shift, images.float(), self.scale)
 
     def __call__(self, images: Tensor, params: AugmentParams | None = None) -> Tensor:
-        """Augment with ``params`` (drawn from the global RNG when ``None``), then normalise."""
+        """Augment with ``params`` (required when augmenting: the rows of
+        :meth:`ImageAugment.draw_epoch` for these samples), then normalise."""
         if self.augment is not None:
             if params is None:
-                params = tuple(p.to(images.device) for p in self.augment.draw(images.shape[0]))
+                raise ValueError(
+                    "an augmenting ImageBatchTransform needs the batch's params (ImageAugment.draw_epoch "
+                    "rows of its samples); it never draws from the global RNG"
+                )
             images = crop_flip(images, *params, pad=self.augment.pad)
         return self.normalise(images)

@@ -7,10 +7,11 @@ images: CIFAR-10's 50,000 training images take 150 MB) and builds each batch wit
 plus the batched augmentation of :mod:`lit_dl.data.batch_augment`: no workers, no per-sample Python,
 no copies per step, no host synchronisation.
 
-Order and augmentation are pure functions of ``(seed, epoch)`` through :mod:`lit_dl.data.sampling`,
-the functions the CPU training sampler uses too: the training order is the epoch's permutation, each
-rank reads its ``DistributedSampler``-style shard of it, and each sample's crop and flip are drawn for
-the whole split, so a sample is augmented the same way whichever rank reads it. Evaluation splits are
+Order and augmentation are pure functions of ``(seed, epoch)`` through :mod:`lit_dl.data.sampling`
+and :meth:`~lit_dl.data.batch_augment.ImageAugment.draw_epoch`, the functions the ``DataLoader`` path
+uses too (the same batches, ``torch.equal``, on the CPU): the training order is the epoch's
+permutation, each rank reads its ``DistributedSampler``-style shard of it, and each sample's crop and
+flip are drawn for the whole split, so a sample is augmented the same way whichever rank reads it. Evaluation splits are
 read in order, each rank every ``world_size``-th sample, nothing repeated.
 """
 
@@ -25,7 +26,7 @@ from torch import Tensor
 
 from lit_dl._lightning import batches_processed_this_epoch
 from lit_dl.data.batch_augment import AugmentParams, ImageBatchTransform
-from lit_dl.data.sampling import epoch_generator, epoch_permutation, rank_shard, run_seed
+from lit_dl.data.sampling import epoch_permutation, rank_shard, run_seed
 from lit_dl.errors import ConfigError
 
 __all__ = ["AUTO_MEMORY_SHARE", "DeviceBatches", "DeviceResident", "resident_device"]
@@ -33,7 +34,6 @@ __all__ = ["AUTO_MEMORY_SHARE", "DeviceBatches", "DeviceResident", "resident_dev
 DeviceResident = bool | Literal["auto"]
 AUTO_MEMORY_SHARE = 0.25
 """``auto`` keeps the splits on the accelerator when they take at most this share of its free memory."""
-_AUGMENT_STREAM = 1  # epoch_generator stream of the augmentation draws (0 is the sample order)
 
 
 def split_bytes(tensors: tuple[Tensor, ...]) -> int:
@@ -153,8 +153,7 @@ class DeviceBatches:
         """Crop and flip of every sample of the split this epoch (CPU), or ``None`` without augmentation."""
         if not self.train or self.transform is None or self.transform.augment is None:
             return None
-        generator = epoch_generator(self.seed, self.epoch, stream=_AUGMENT_STREAM)
-        return self.transform.augment.draw(self.num_samples, generator)
+        return self.transform.augment.draw_epoch(self.num_samples, self.seed, self.epoch)
 
     def _to_device(self, t: Tensor) -> Tensor:
         # Pinned + non_blocking: the copy (once per epoch) does not synchronise with the host.

@@ -75,7 +75,11 @@ class ResumableDataLoader(DataLoader):
 
     Its ``state_dict()`` is ``{"seed", "epoch", "batches"}``: the batches of the epoch handed out so
     far. ``load_state_dict()`` makes the next pass skip them. DataLoader workers get a base seed fixed
-    by ``(seed, epoch)`` (the loader's own generator, not the global RNG).
+    by ``(seed, epoch)`` (the loader's own generator, not the global RNG); persistent workers get it
+    only once, so a dataset that draws random numbers must not read the workers' RNG: one with a
+    ``set_epoch(seed, epoch)`` method is told each pass's seed and epoch before its first batch is
+    fetched, and makes it reach its copies in the workers (as
+    :class:`~lit_dl.data.vision.ImageTensorDataset` does through shared memory).
     """
 
     def __init__(self, dataset: Dataset, *, sampler: EpochSampler | Sampler, **kwargs: Any) -> None:
@@ -93,6 +97,9 @@ class ResumableDataLoader(DataLoader):
             return
         self._epoch = sampler.epoch
         self._batches = sampler._start // self.batch_size
+        set_dataset_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_dataset_epoch):  # before the workers fetch this pass's first batch
+            set_dataset_epoch(sampler.seed, sampler.epoch)
         worker_seed = epoch_generator(sampler.seed, sampler.epoch, _WORKER_SEED_STREAM).initial_seed()
         self.generator.manual_seed(worker_seed)  # type: ignore[union-attr]
         for batch in super().__iter__():

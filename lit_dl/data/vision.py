@@ -10,10 +10,11 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from lit_dl.data.batch_augment import ImageAugment, ImageBatchTransform
+from lit_dl.data.batch_augment import AugmentParams, ImageAugment, ImageBatchTransform
 from lit_dl.data.device_batches import DeviceResident
 from lit_dl.data.image_files import IMAGE_DATASETS, missing_files, read_split
 from lit_dl.data.in_memory import InMemoryDataModule, TensorBatchDataset
+from lit_dl.data.sampling import run_seed
 from lit_dl.errors import ConfigError
 
 __all__ = ["VisionDataModule", "import_torchvision"]
@@ -35,8 +36,14 @@ def import_torchvision(purpose: str) -> Any:
 class ImageTensorDataset(TensorBatchDataset):
     """``uint8`` images ``(N, C, H, W)`` and labels; a batch is scaled to [0, 1], optionally augmented
     and normalised per channel by :class:`~lit_dl.data.batch_augment.ImageBatchTransform`, with tensor
-    ops over the whole batch (augmentation draws from the global RNG, which Lightning seeds per worker).
-    The device-resident path applies the same ``batch_transform`` on the accelerator."""
+    ops over the whole batch. The device-resident path applies the same ``batch_transform`` on the
+    accelerator.
+
+    Sample ``i`` is augmented with row ``i`` of
+    :meth:`~lit_dl.data.batch_augment.ImageAugment.draw_epoch` for the ``(seed, epoch)`` last given to
+    :meth:`set_epoch` (the training loader does so before each pass), never from the global RNG: the
+    same crops and flips in every worker, on the device path, and in a resumed run.
+    """
 
     def __init__(
         self, images: Tensor, labels: Tensor, mean: Tensor, std: Tensor, augment: ImageAugment | None = None
@@ -46,13 +53,35 @@ class ImageTensorDataset(TensorBatchDataset):
         self.batch_transform = ImageBatchTransform(mean, std, augment)
         self.mean, self.std = self.batch_transform.mean, self.batch_transform.std
         self.augment = augment
+        # (seed, epoch) of the pass being read. DataLoader workers read copies of the dataset made when
+        # they start (persistent workers: once per fit); shared memory brings them every new epoch.
+        self._epoch_key = torch.tensor([run_seed(), 0], dtype=torch.int64)
+        if augment is not None:
+            self._epoch_key.share_memory_()
+        self._params: tuple[tuple[int, int], AugmentParams] | None = None  # the last epoch's draws
+
+    def set_epoch(self, seed: int, epoch: int) -> None:
+        """Augment the following batches as in ``epoch`` of a run seeded ``seed``, in this process and in
+        all DataLoader workers (called by :class:`~lit_dl.data.resumable.ResumableDataLoader`)."""
+        self._epoch_key.copy_(torch.tensor([seed, epoch], dtype=torch.int64))
+
+    def _augment_params(self, idx: Tensor) -> AugmentParams | None:
+        if self.augment is None:
+            return None
+        seed, epoch = self._epoch_key.tolist()
+        if self._params is None or self._params[0] != (seed, epoch):
+            self._params = ((seed, epoch), self.augment.draw_epoch(len(self.labels), seed, epoch))
+        return tuple(p[idx] for p in self._params[1])  # type: ignore[return-value]
+
+    def _transform(self, idx: Tensor) -> Tensor:
+        return self.batch_transform(self.images[idx], self._augment_params(idx))
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        return self.batch_transform(self.images[index : index + 1])[0], self.labels[index]
+        return self._transform(torch.tensor([index]))[0], self.labels[index]
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return self.batch_transform(self.images[idx]), self.labels[idx]
+        return self._transform(idx), self.labels[idx]
 
 
 class VisionDataModule(InMemoryDataModule):
@@ -66,7 +95,8 @@ class VisionDataModule(InMemoryDataModule):
     Augmentation of the training split (``augment``, default on for CIFAR-10 only) is the standard
     CIFAR recipe of He et al. (2016, Sec. 4.2): pad 4 pixels, random 32x32 crop, random horizontal
     flip, done on whole batches with tensor ops (:mod:`lit_dl.data.batch_augment`), on the GPU when
-    the data live there (``device_resident``). Horizontal flips are wrong for digits, so MNIST
+    the data live there (``device_resident``). Each sample's crop and flip are a function of the run's
+    seed, the epoch and the sample, the same on both data paths and with any ``num_workers``. Horizontal flips are wrong for digits, so MNIST
     augmentation is the padded random crop alone. torchvision is needed for ``download`` only.
 
     Args:

@@ -176,3 +176,76 @@ def test_default_recipe_resumed_at_an_epoch_boundary_matches_the_uninterrupted_r
     main([*args, "--trainer.default_root_dir", str(tmp_path / "split"), "--ckpt_path", "last"])
     whole = final_state(tmp_path / "whole" / "lightning_logs" / "version_0")
     assert_same_training_state(final_state(runs / "version_1"), whole)
+
+
+CIFAR_RECIPE = REPO / "configs" / "cifar10_resnet18.yaml"
+
+
+def cifar_config(tmp_path: Path) -> Path:
+    """The shipped CIFAR recipe as shipped (augmentation, persistent DataLoader workers: its
+    num_workers is 4, here 2 for a 2-core CPU) on fake CIFAR files of 200 training images, a thin
+    network, batch 32 (6 steps per epoch, 3 epochs) and a checkpoint every 2 steps."""
+    from tests.data.test_vision import write_cifar
+
+    config = yaml.safe_load(CIFAR_RECIPE.read_text())
+    assert config["data"]["init_args"]["num_workers"] > 0 and config["data"]["init_args"]["augment"]
+    (checkpoint,) = [
+        c for c in config["trainer"]["callbacks"] if c["class_path"] == "lit_dl.callbacks.AtomicCheckpoint"
+    ]
+    checkpoint["init_args"] = {"every_n_train_steps": 2, "save_last": True}
+    config["trainer"].update(
+        max_epochs=3, accelerator="cpu", deterministic=True, log_every_n_steps=2,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    config["model"]["init_args"]["width"] = 4
+    write_cifar(tmp_path / "data", per_batch=40)
+    data = config["data"]["init_args"]
+    data.update(root=str(tmp_path / "data"), val_size=8, batch_size=32, num_workers=2)
+    config["test_after_fit"] = False
+    path = tmp_path / "cifar.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_cifar_recipe_with_workers_resumes_exactly_after_kill_and_at_an_epoch_end(tmp_path) -> None:
+    config = cifar_config(tmp_path)
+    fit = ["fit", "--config", str(config)]
+    main([*fit, "--trainer.default_root_dir", str(tmp_path / "whole")])
+    whole = final_state(tmp_path / "whole" / "lightning_logs" / "version_0")
+    assert whole["global_step"] == 18
+
+    # stopped at the end of epoch 0 and resumed: later epochs' workers must not continue old streams
+    stop = {"class_path": "tests.probe_callbacks.StopAfterEpoch", "init_args": {"epoch": 0}}
+    split = tmp_path / "split"
+    main([*fit, "--trainer.default_root_dir", str(split), f"--trainer.callbacks+={yaml.safe_dump(stop)}"])
+    assert final_state(split / "lightning_logs" / "version_0")["global_step"] == 6
+    main([*fit, "--trainer.default_root_dir", str(split), "--ckpt_path", "last"])
+    assert_same_training_state(final_state(split / "lightning_logs" / "version_1"), whole)
+
+    # killed mid-epoch (after step 8's checkpoint, 2 batches into epoch 1) and resumed
+    killed_root, marker = tmp_path / "killed", tmp_path / "stalled"
+    stall = {
+        "class_path": "tests.probe_callbacks.StallAtStep",
+        "init_args": {"step": 9, "marker": str(marker)},
+    }
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lit_dl", *fit, "--trainer.default_root_dir", str(killed_root),
+         f"--trainer.callbacks+={yaml.safe_dump(stall)}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the run never reached step 9"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert marker.read_text() == "epoch 1 batch 2\n"
+    assert final_state(killed_root / "lightning_logs" / "version_0")["global_step"] == 8
+    main([*fit, "--trainer.default_root_dir", str(killed_root), "--ckpt_path", "last"])
+    assert_same_training_state(final_state(killed_root / "lightning_logs" / "version_1"), whole)

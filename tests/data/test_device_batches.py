@@ -157,3 +157,46 @@ def test_vision_module_serves_device_batches_under_a_trainer(tmp_path):
     assert isinstance(plain.val_dataloader(), torch.utils.data.DataLoader)
     xv, _ = next(iter(dm.val_dataloader()))
     torch.testing.assert_close(xv, next(iter(plain.val_dataloader()))[0])  # same values on both paths
+
+
+def _epochs_of_batches(root, device_resident, num_workers, epochs=(0, 1, 2)):
+    """The training batches of ``epochs`` of a fake CIFAR split, with the global RNG reseeded
+    differently before each (as dropout or a callback drawing random numbers would move it)."""
+    dm = VisionDataModule(
+        "cifar10",
+        str(root),
+        val_size=5,
+        batch_size=4,
+        device_resident=device_resident,
+        num_workers=num_workers,
+    )
+    dm.trainer = L.Trainer(accelerator="cpu", logger=False)
+    dm.setup()
+    loader = dm.train_dataloader()
+    assert isinstance(loader, DeviceBatches) == device_resident
+    out = []
+    for epoch in epochs:  # one loader for all epochs: persistent workers live across them
+        loader.sampler.set_epoch(epoch)
+        torch.manual_seed(1000 * num_workers + 10 * device_resident + epoch)
+        out.append(list(loader))
+    return out
+
+
+def test_loader_and_device_paths_augment_every_epoch_identically_with_any_workers(tmp_path):
+    write_cifar(tmp_path)
+    device = _epochs_of_batches(tmp_path, True, 0)
+    for device_resident, num_workers in ((False, 0), (False, 2)):  # 2: persistent workers
+        loader = _epochs_of_batches(tmp_path, device_resident, num_workers)
+        for epoch, (a, b) in enumerate(zip(device, loader, strict=True)):
+            assert len(a) == len(b) == 8
+            for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+                assert torch.equal(ya, yb), (num_workers, epoch)
+                assert torch.equal(xa, xb), (num_workers, epoch)
+    # (the device path draws each epoch's crops afresh: equality in epochs 1 and 2 means the loader's
+    # workers were told the epoch, not left at the one they started in)
+
+
+def test_augmenting_transform_never_draws_from_the_global_rng():
+    transform = ImageBatchTransform(torch.zeros(3), torch.ones(3), ImageAugment(pad=2))
+    with pytest.raises(ValueError, match=r"needs the batch's params .* never draws from the global RNG"):
+        transform(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))

@@ -163,8 +163,11 @@ def test_cifar_augmentation_on_the_cpu_loader(tmp_path):
     write_cifar(tmp_path)
     dm = VisionDataModule("cifar10", str(tmp_path), augment=True, val_size=5, batch_size=4)
     dm.setup()
-    torch.manual_seed(0)
-    views = torch.stack([dm.train_set[0][0] for _ in range(20)])
+    views = []
+    for epoch in range(20):  # a sample's crop and flip are a function of (seed, epoch, sample)
+        dm.train_set.set_epoch(0, epoch)
+        views.append(dm.train_set[0][0])
+    views = torch.stack(views)
     plain = (dm.train_set.images[0].float() / 255 - dm.train_set.mean) / dm.train_set.std
     assert views.shape == (20, 3, 32, 32)
     assert sum(not torch.allclose(v, plain) for v in views) >= 15  # 1 in 162 draws is the identity
