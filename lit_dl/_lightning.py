@@ -20,6 +20,8 @@ __all__ = [
     "batches_processed_this_epoch",
     "drop_train_loader",
     "logger_connector",
+    "rebuild_dataloader",
+    "set_logger_version",
 ]
 
 CHECKED_AGAINST = "2.6.6"
@@ -69,3 +71,27 @@ def drop_train_loader(trainer: L.Trainer) -> None:
     Dropping it (from ``on_fit_start``) makes the loop rebuild it after the restore.
     """
     trainer.fit_loop._combined_loader = None
+
+
+def rebuild_dataloader(loader: Any, sampler: Any) -> Any:
+    """``loader`` built again with ``sampler`` in place of its own, keeping every other argument and its
+    class (checked against 2.6.6: ``lightning.pytorch.utilities.data._update_dataloader``).
+
+    The function Lightning injects its ``DistributedSampler`` with; it re-instantiates any
+    ``DataLoader`` subclass from the arguments it was built with (captured while Lightning calls a
+    ``*_dataloader`` hook). No public API rebuilds a loader whose class and arguments lit_dl does not know.
+    """
+    from lightning.pytorch.utilities.data import _update_dataloader
+
+    return _update_dataloader(loader, sampler)
+
+
+def set_logger_version(logger: Any, version: int | str) -> None:
+    """Fix the version (run folder) of a ``TensorBoardLogger`` or ``CSVLogger`` built with
+    ``version=None`` before it writes anything (checked against 2.6.6: both keep it in ``_version``,
+    read lazily by ``version`` and ``log_dir``).
+
+    The version is a constructor argument only; a logger built from YAML already exists when the CLI
+    learns the run folder of the first logger.
+    """
+    logger._version = version

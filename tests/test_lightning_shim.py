@@ -91,3 +91,32 @@ def test_drop_train_loader_is_rebuilt_by_the_fit_loop(fitted):
     assert probe.dropped_loader_rebuilt
     assert trainer.global_step == 6
     assert hasattr(trainer.fit_loop, "_combined_loader")
+
+
+class _LoaderWithArgs(torch.utils.data.DataLoader):
+    """A DataLoader subclass with an argument of its own, which a rebuild must keep."""
+
+    def __init__(self, dataset, tag: str, **kwargs) -> None:
+        super().__init__(dataset, **kwargs)
+        self.tag = tag
+
+
+def test_rebuild_dataloader_keeps_class_and_arguments_with_the_new_sampler():
+    from lightning.fabric.utilities.data import _replace_dunder_methods
+
+    dataset = torch.utils.data.TensorDataset(torch.arange(10.0))
+    with _replace_dunder_methods(torch.utils.data.DataLoader, "dataset"):  # as Lightning calls a hook
+        loader = _LoaderWithArgs(dataset, "mine", batch_size=3)
+    sampler = torch.utils.data.SubsetRandomSampler([4, 2])
+    rebuilt = _lightning.rebuild_dataloader(loader, sampler)
+    assert type(rebuilt) is _LoaderWithArgs and rebuilt.tag == "mine"
+    assert rebuilt.batch_size == 3 and rebuilt.sampler is sampler and rebuilt.dataset is dataset
+
+
+def test_set_logger_version_fixes_the_log_dir(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    for logger in (CSVLogger(tmp_path), TensorBoardLogger(tmp_path)):
+        _lightning.set_logger_version(logger, "version_7")
+        assert logger.version == "version_7"
+        assert logger.log_dir == str(tmp_path / "lightning_logs" / "version_7")

@@ -124,8 +124,8 @@ def default_output(ckpt_path: str | Path, fmt: str) -> Path:
 
 
 def example_inputs(datamodule: object, model: InferenceModel, count: int = 8) -> Tensor:
-    """Raw inputs for tracing and checking: the first test samples, normalisation undone."""
-    datamodule.setup("test")  # type: ignore[attr-defined]
+    """Raw inputs for tracing and checking: the first test samples, normalisation undone (the data
+    module is set up)."""
     x = next(iter(datamodule.test_dataloader()))[0][:count]  # type: ignore[attr-defined]
     return x * model.std + model.mean if model.normalize else x
 
@@ -135,6 +135,8 @@ def export(backbone: nn.Module, datamodule: object, fmt: str, output: Path) -> P
     load it back and check its outputs against the module's on a test batch."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid formats are: {', '.join(FORMATS)}")
+    # Set up first: a data module may compute its statistics in setup (the data-module contract, README).
+    datamodule.setup("test")  # type: ignore[attr-defined]
     norm = getattr(datamodule, "input_normalization", None)
     mean, std = norm() if callable(norm) else (None, None)
     model = InferenceModel(backbone.cpu(), mean, std)

@@ -14,6 +14,7 @@ import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_dl.callbacks import PredictionWriter
 from lit_dl.callbacks.null_profiler import NullProfiler
@@ -28,6 +29,7 @@ from lit_dl.cli.config_files import resolve_config_arguments
 from lit_dl.cli.console import quiet_console
 from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
 from lit_dl.cli.run_folder import RunFolderCleanup
+from lit_dl.data.exact_eval import shard_eval_loaders
 from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
 
@@ -259,6 +261,8 @@ class LitDLCLI(LightningCLI):
         except ValueError as err:
             # Model and data constructors validate their arguments with ValueError (lit_dl's STYLE.md).
             raise to_config_error(err) or ConfigError(" ".join(str(err).split())) from err
+        if self.datamodule is not None:
+            shard_eval_loaders(self.datamodule)  # exact evaluation under DDP whatever the data module
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer_config = self._command_config().get("trainer") or {}
@@ -304,6 +308,10 @@ class LitDLCLI(LightningCLI):
             return
         if self.trainer.interrupted:
             return
+        missing = _missing_test_split(self.model, self.datamodule)
+        if missing:
+            rank_zero_info(f"Test after fit skipped: {missing} (--test_after_fit false silences this)")
+            return
         callback = self.trainer.checkpoint_callback
         ckpt_path = "best" if callback is not None and getattr(callback, "best_model_path", "") else None
         rank_zero_info(
@@ -323,6 +331,18 @@ class LitDLCLI(LightningCLI):
             self.trainer.callbacks.append(PredictionWriter())
         kwargs["return_predictions"] = False
         self._guarded(self.trainer.predict, model, datamodule=datamodule, **kwargs)
+
+
+def _missing_test_split(model: L.LightningModule, datamodule: L.LightningDataModule | None) -> str | None:
+    """Why fit-then-test cannot test, or ``None``: neither the data module nor the model defines
+    ``test_dataloader`` (Lightning's default raises "must be implemented")."""
+    if datamodule is not None:
+        if is_overridden("test_dataloader", datamodule):
+            return None
+        return f"the data module {type(datamodule).__name__} has no test split (no test_dataloader)"
+    if is_overridden("test_dataloader", model):
+        return None
+    return f"the model {type(model).__name__} defines no test_dataloader and no data module is given"
 
 
 @contextlib.contextmanager
