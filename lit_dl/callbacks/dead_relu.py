@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from lit_dl.callbacks._logging import log_scalars
 from lit_dl.errors import ConfigError
-from lit_dl.nn.layers import activation_feature_dims, can_die
+from lit_dl.nn.init import activation_feature_dims
+from lit_dl.nn.layers import can_die
 
 __all__ = ["DeadReLUMonitor"]
 

@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from lit_dl.doctor.context import Context, copy_task
 from lit_dl.doctor.findings import Finding
 from lit_dl.models import ClassificationTask
-from lit_dl.nn.layers import can_die, layers_with_activation, saturates
+from lit_dl.nn.init import layers_with_activation
+from lit_dl.nn.layers import can_die, saturates
 
 __all__ = ["BATCH_CHECKS", "BatchRecord", "record_batch", "run_batch_checks"]
 

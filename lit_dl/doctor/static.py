@@ -231,19 +231,18 @@ def check_init_vs_activation(ctx: Context) -> Finding:
     backbone = ctx.task.backbone
     target = {r.layer: r for r in WeightInit(scheme="auto").plan(backbone)}
     planned = {r.layer: r for r in ctx.weight_init.plan(backbone)} if ctx.weight_init is not None else {}
-    mode = ctx.weight_init.mode if ctx.weight_init is not None else "fan_in"
     normalised = normalised_layers(backbone)
     layers = dict(leaves(backbone))
     ratios: dict[str, float] = {}  # variance of the layer's weights / the variance its activation wants
     mismatched: list[str] = []
     for name, rec in target.items():
-        if rec.activation == "none" or name in normalised:
+        if rec.activation in ("none", "unknown") or name in normalised:
             continue
         fan_in, fan_out = _fans(layers[name].weight)
         want = _std(rec.scheme, rec.gain, fan_in, fan_out)
         plan = planned.get(name)
         if plan is not None and _family(plan.scheme) in _INIT_FAMILIES:
-            have = _std(plan.scheme, plan.gain, fan_in, fan_out, mode)
+            have = _std(plan.scheme, plan.gain, fan_in, fan_out, plan.mode or "fan_in")
             if _family(plan.scheme) != _family(rec.scheme):
                 mismatched.append(f"backbone.{name} ({plan.scheme} -> {rec.activation})")
         else:

@@ -4,6 +4,7 @@ from lit_dl.nn.activations import ACTIVATIONS, activation_names, make_activation
 from lit_dl.nn.attention import MultiHeadSelfAttention
 from lit_dl.nn.conv import ConvBlock, ConvNet
 from lit_dl.nn.drop_attention import DropAttention
+from lit_dl.nn.init import SelfInitializing
 from lit_dl.nn.init_marks import initialized_by, mark_initialized
 from lit_dl.nn.linear_blocks import NORM_POSITIONS, LinearBlock, NormPosition, ResidualMLPBlock, check_dropout
 from lit_dl.nn.mlp import MLP
@@ -35,6 +36,7 @@ __all__ = [
     "ResNet",
     "ResidualBlock",
     "ResidualMLPBlock",
+    "SelfInitializing",
     "TextCNN",
     "TokenEncoder",
     "TransformerEncoderLayer",

@@ -40,15 +40,18 @@ def register_activation(
     name: str,
     factory: Callable[..., nn.Module],
     module_type: type[nn.Module] | None = None,
-    init: InitFamily = "xavier",
-    nonlinearity: str = "linear",
-    can_die: bool = False,
+    init: InitFamily | None = None,
+    nonlinearity: str | None = None,
+    can_die: bool | None = None,
 ) -> None:
     """Make ``factory`` available under ``name`` (e.g. ``register_activation("mish", nn.Mish)``).
 
     The class it builds also becomes known to the layer taxonomy (:mod:`lit_dl.nn.layers`), so
-    :class:`~lit_dl.callbacks.WeightInit` sees it after a layer and the monitors watch it. A class
-    lit_dl already knows keeps its kind; for a new one, say how to treat it.
+    weight init sees it after a layer and the monitors watch it. An option left ``None`` comes from
+    the nearest class lit_dl knows among its bases (a ``class MyReLU(nn.ReLU)`` is ReLU-like), else
+    ``"xavier"``/``"linear"``/``False``; a given one is honoured, also for a subclass of a known
+    class (a ReLU subclass registered with ``init="xavier", nonlinearity="linear"`` gets Xavier with
+    gain 1). A built-in class keeps its kind.
 
     Args:
         name: The name YAML files use.
@@ -59,7 +62,8 @@ def register_activation(
         can_die: Whether its units can output zero for every input (watched by DeadReLUMonitor).
 
     Raises:
-        ConfigError: ``name`` is taken, or ``module_type`` is ``None`` and ``factory()`` fails.
+        ConfigError: ``name`` is taken, ``module_type`` is ``None`` and ``factory()`` fails, or an
+            option contradicts a built-in class's kind.
     """
     if name in ACTIVATIONS:
         raise ConfigError(f"activation {name!r} is already registered")

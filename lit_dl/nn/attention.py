@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.nn.drop_attention import DropAttention, DropMode, Rescale
+from lit_dl.nn.init import Feeds, SelfInitializing
 
 __all__ = ["MultiHeadSelfAttention"]
 
 
-class MultiHeadSelfAttention(nn.Module):
+class MultiHeadSelfAttention(SelfInitializing):
     """Scaled dot-product self-attention with ``num_heads`` heads (Vaswani et al., 2017, Sec. 3.2) and
     :class:`~lit_dl.nn.DropAttention` on the attention weights.
 
     Parameters are laid out like ``torch.nn.MultiheadAttention``'s (``in_proj`` holds the query, key and
     value projections stacked in that order; ``out_proj``), so weights copy over one to one.
+    :meth:`init_weights` gives both projections the init of a layer that feeds nothing nonlinear
+    (Xavier, gain 1): queries and keys meet in the softmax, values and the output are linear.
 
     Args:
         dim: Model width; must be divisible by ``num_heads``.
@@ -49,6 +53,10 @@ class MultiHeadSelfAttention(nn.Module):
         self.in_proj = nn.Linear(dim, 3 * dim, bias=bias)
         self.out_proj = nn.Linear(dim, dim, bias=bias)
         self.drop_attention = DropAttention(attn_drop, drop_mode, drop_window, drop_rescale)
+
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        yield "in_proj", self.in_proj, None
+        yield "out_proj", self.out_proj, None
 
     def attention_weights(self, q: Tensor, k: Tensor, mask: Tensor | None) -> Tensor:
         """Softmax attention ``(B, H, T, T)`` before dropping; masked keys get weight 0."""

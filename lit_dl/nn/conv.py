@@ -7,12 +7,13 @@ BatchNorm has no bias: the norm subtracts the per-channel batch mean, which canc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
+from lit_dl.nn.init import Feeds, SelfInitializing, layers_with_activation
 from lit_dl.nn.linear_blocks import NormPosition, check_dropout, check_norm, norm_activation_dropout
 
 __all__ = ["ConvBlock", "ConvNet"]
@@ -59,9 +60,12 @@ class ConvBlock(nn.Sequential):
         self.activation = activation
 
 
-class ConvNet(nn.Module):
+class ConvNet(SelfInitializing):
     """A plain VGG-style ConvNet: stages of conv blocks, 2x2 max-pool between stages, global average
     pool, dropout, Linear head returning logits.
+
+    :meth:`init_weights` gives each conv the init of its block's activation and the head Xavier
+    with gain 1.
 
     Args:
         in_channels: Channels of the input images (1 for grey-scale, 3 for RGB).
@@ -112,6 +116,10 @@ class ConvNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_classes)
         self.num_classes = num_classes
+
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        yield from layers_with_activation(self.features, prefix="features")
+        yield "head", self.head, None  # logits
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

@@ -1,32 +1,13 @@
 """What a layer is: the one place that classifies modules (norms, embeddings, weight layers,
-activations) and walks a network to find each weight layer and the activation it feeds.
+activations), by class, never by module name.
 
-Shared by the parameter groups (:mod:`lit_dl.optim`), :class:`~lit_dl.callbacks.WeightInit` and the
-training-health monitors. Everything is recognised by class, never by module name.
-
-How the activation that follows a layer is found:
-
-- In an ``nn.Sequential`` (``LinearBlock`` is one), scan the modules after the layer in order,
-  descending into nested Sequentials, skipping shape-only, norm, dropout and pooling modules. The
-  first activation found is the layer's; any other module first (another Linear, say) means the
-  layer feeds nothing nonlinear. ``nn.Identity`` counts as pass-through, so an "identity" activation
-  ends up as "nothing nonlinear", which has the same gain. Reaching the end of the Sequential
-  hands the question to whatever the Sequential itself feeds.
-- A module that is not a Sequential says nothing about the order of its children, except through
-  the residual-block protocol: a module with an ``act`` attribute holding an activation module
-  and a ``zero_init_weight()`` method is a residual block whose children's outputs are summed
-  and fed to ``act`` (see :class:`lit_dl.nn.ResidualMLPBlock`). ``zero_init_weight()`` returns the
-  tensor that, set to zero, makes the residual branch output zero (the weight of the norm ending
-  the branch, or of its last conv/Linear when no norm ends it, as in pre-activation blocks), so
-  the block starts as its shortcut (Goyal et al., 2017, "Accurate, Large Minibatch SGD", Sec. 5.1). Children of any other module, such
-  as the head of :class:`lit_dl.nn.MLP`, feed nothing known: they get the identity (linear) gain.
-- Activations applied functionally inside ``forward`` (``F.relu(x)``) are invisible; force a
-  scheme for such models.
+Shared by the parameter groups (:mod:`lit_dl.optim`), weight initialisation (:mod:`lit_dl.nn.init`,
+which also walks a network to find the activation each weight layer feeds) and the training-health
+monitors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,20 +80,38 @@ RELU_TYPES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 
 
 def register_activation_type(
-    cls: type[nn.Module], init: InitFamily = "xavier", nonlinearity: str = "linear", can_die: bool = False
+    cls: type[nn.Module],
+    init: InitFamily | None = None,
+    nonlinearity: str | None = None,
+    can_die: bool | None = None,
 ) -> None:
-    """Teach lit_dl that ``cls`` is an activation (WeightInit, the monitors, the layer walk).
+    """Teach lit_dl that ``cls`` is an activation (weight init, the monitors, the layer walk).
 
-    A class already known (``nn.Mish``) keeps its kind. :func:`lit_dl.nn.register_activation`
-    calls this for the class its factory builds.
+    An option left ``None`` comes from the nearest known base class of ``cls`` (a project's
+    ``class ScaledTanh(nn.Tanh)`` starts as a tanh), or is ``"xavier"``/``"linear"``/``False`` when
+    there is none; a given one is honoured, also for a subclass of a known class. A class lit_dl
+    lists itself (``nn.Mish``) keeps its kind: register a subclass to give it another.
+    :func:`lit_dl.nn.register_activation` calls this for the class its factory builds.
 
     Raises:
-        ConfigError: ``init`` is not ``"he"``, ``"xavier"`` or ``"lecun"``.
+        ConfigError: ``init`` is not ``"he"``, ``"xavier"`` or ``"lecun"``, or a given option
+            contradicts the kind of a class lit_dl lists itself.
     """
-    if init not in INIT_FAMILIES:
+    if init is not None and init not in INIT_FAMILIES:
         raise ConfigError(f"init must be one of {', '.join(INIT_FAMILIES)}, got {init!r}")
-    if activation_kind_of_type(cls) is None:
-        _ACTIVATION_KINDS[cls] = ActivationKind(init, nonlinearity, can_die)
+    base = activation_kind_of_type(cls) or ActivationKind("xavier", "linear")
+    kind = ActivationKind(
+        base.init if init is None else init,
+        base.nonlinearity if nonlinearity is None else nonlinearity,
+        base.can_die if can_die is None else can_die,
+    )
+    known = _ACTIVATION_KINDS.get(cls)
+    if known is not None and known != kind and cls in ACTIVATION_TYPES:
+        raise ConfigError(
+            f"{cls.__name__} is a built-in activation ({known.init} init, {known.nonlinearity!r} gain); "
+            f"register a subclass of it to give it another kind"
+        )
+    _ACTIVATION_KINDS[cls] = kind
 
 
 def activation_kind_of_type(cls: type) -> ActivationKind | None:
@@ -161,69 +160,3 @@ SHAPE_ONLY_TYPES: tuple[type[nn.Module], ...] = (
 
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd,)
 """Dropout of every kind (Dropout, Dropout1d/2d/3d, AlphaDropout)."""
-
-# Modules a layer's output passes through unchanged in kind on its way to the activation.
-_PASS_THROUGH: tuple[type[nn.Module], ...] = (*NORM_TYPES, *DROPOUT_TYPES, *SHAPE_ONLY_TYPES)
-
-
-def is_residual_block(module: nn.Module) -> bool:
-    """Whether ``module`` follows the residual-block protocol (``zero_init_weight()`` and ``act``)."""
-    return callable(getattr(module, "zero_init_weight", None)) and isinstance(
-        getattr(module, "act", None), nn.Module
-    )
-
-
-def _first_activation(modules: list[nn.Module]) -> tuple[bool, nn.Module | None]:
-    """Scan ``modules`` in order: ``(decided, activation)``; ``decided`` is False if only pass-through
-    modules were seen (the answer lies beyond them)."""
-    for m in modules:
-        if isinstance(m, nn.Sequential):
-            decided, act = _first_activation(list(m))
-            if decided:
-                return True, act
-        elif is_activation(m):
-            return True, m
-        elif not isinstance(m, _PASS_THROUGH):
-            return True, None
-    return False, None
-
-
-def layers_with_activation(
-    model: nn.Module, feeds: nn.Module | None = None, prefix: str = ""
-) -> Iterator[tuple[str, nn.Module, nn.Module | None]]:
-    """Yield ``(name, layer, activation)`` for every weight layer of ``model`` in registration order.
-
-    ``activation`` is the module the layer's output is fed to (``None``: nothing nonlinear known).
-    ``feeds`` is what ``model``'s own output is fed to.
-    """
-    if isinstance(model, WEIGHT_LAYER_TYPES):
-        yield prefix, model, feeds
-        return
-    children = list(model.named_children())
-    if isinstance(model, nn.Sequential):
-        for i, (name, child) in enumerate(children):
-            decided, act = _first_activation([c for _, c in children[i + 1 :]])
-            yield from layers_with_activation(child, act if decided else feeds, _join(prefix, name))
-        return
-    inner = model.act if is_residual_block(model) else None
-    for name, child in children:
-        if child is inner:
-            continue
-        yield from layers_with_activation(child, inner, _join(prefix, name))
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def activation_feature_dims(model: nn.Module) -> dict[nn.Module, int]:
-    """For each activation module that a weight layer of ``model`` feeds: the dimension of its input
-    that indexes features, ``1`` after a conv (channels) and ``-1`` after a Linear (so a ``(B, T, D)``
-    sequence has ``D`` features, not ``T``). Activations fed by nothing known are left out; callers
-    fall back to dimension 1, torch's channels-first convention (BatchNorm's).
-    """
-    dims: dict[nn.Module, int] = {}
-    for _, layer, act in layers_with_activation(model):
-        if act is not None and act not in dims:
-            dims[act] = -1 if isinstance(layer, nn.Linear) else 1
-    return dims

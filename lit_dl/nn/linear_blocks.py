@@ -9,12 +9,14 @@ mean, which cancels any bias, and its own shift ``beta`` takes the bias's role.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
+from lit_dl.nn.init import Feeds, SelfInitializing, layers_with_activation
 
 __all__ = [
     "NORM_POSITIONS",
@@ -100,17 +102,21 @@ class LinearBlock(nn.Sequential):
         self.activation = activation
 
 
-class ResidualMLPBlock(nn.Module):
+class ResidualMLPBlock(SelfInitializing):
     """``act(F(x) + shortcut(x))`` with ``F = Linear → BN → act → Linear → BN`` (He et al., 2016,
     "Deep Residual Learning", Sec. 3.2/3.3), followed by optional dropout.
 
     The shortcut is the identity when the widths match and a bias-free ``Linear`` (+ BatchNorm when
     norms are on) projection when they differ (the paper's option B).
 
+    :meth:`init_weights` gives the branch's first Linear the init of its activation and the branch's
+    last Linear and a projection shortcut that of ``act`` (they feed the sum, then ``act``); with
+    ``zero_init_residual`` :meth:`zero_init_weight` starts at zero (Goyal et al., 2017, Sec. 5.1),
+    so the block starts as ``act(shortcut(x))``.
+
     Attributes:
         branch: The residual function ``F``. Its last module is the norm (or, with ``norm="none"``, the
-            Linear) whose weight :meth:`zero_init_weight` returns for weight-init callbacks to zero
-            (Goyal et al., 2017, Sec. 5.1), so the block starts as its shortcut.
+            Linear) whose weight :meth:`zero_init_weight` returns.
         shortcut: Identity or projection.
         act: The activation applied after the sum.
 
@@ -160,12 +166,15 @@ class ResidualMLPBlock(nn.Module):
 
     def zero_init_weight(self) -> nn.Parameter:
         """The weight that, set to zero, makes the residual branch output zero (with a zero bias): the
-        last norm's weight, or without norms the last Linear's weight.
-
-        Part of the residual-block protocol that :class:`lit_dl.callbacks.WeightInit` reads: a block
-        exposes this and ``act`` (the activation after the sum).
-        """
+        last norm's weight, or without norms the last Linear's weight."""
         return self.branch[-1].weight
+
+    def residual_zero_weights(self) -> Iterator[nn.Parameter]:
+        yield self.zero_init_weight()
+
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        yield from layers_with_activation(self.branch, self.act, "branch")
+        yield from layers_with_activation(self.shortcut, self.act, "shortcut")
 
     def forward(self, x: Tensor) -> Tensor:
         # A new tensor, never `out += shortcut`: autograd still needs the branch output.

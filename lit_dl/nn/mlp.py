@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
+from lit_dl.nn.init import Feeds, SelfInitializing, layers_with_activation
 from lit_dl.nn.linear_blocks import LinearBlock, NormPosition, ResidualMLPBlock, check_dropout, check_norm
 
 __all__ = ["MLP"]
 
 
-class MLP(nn.Module):
+class MLP(SelfInitializing):
     """Flatten → hidden blocks → Linear head that returns logits (no softmax).
+
+    :meth:`init_weights` gives each block's Linear the init of the block's activation (for a
+    residual block: the activation after the sum) and the head Xavier with gain 1; with
+    ``zero_init_residual`` the last norm (or Linear) of each residual branch starts at zero.
 
     Args:
         in_features: Number of input features after flattening (64 for the 8×8 digits).
@@ -57,6 +62,10 @@ class MLP(nn.Module):
         self.head = nn.Linear(width, num_classes)
         self.in_features = in_features
         self.num_classes = num_classes
+
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        yield from layers_with_activation(self.features, prefix="features")
+        yield "head", self.head, None  # logits
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

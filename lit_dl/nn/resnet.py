@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
-from lit_dl.nn.init_marks import mark_initialized
+from lit_dl.nn.init import Feeds, Mode, SelfInitializing, layers_with_activation
+from lit_dl.nn.layers import is_activation
 from lit_dl.nn.resnet_blocks import BasicBlock, BottleneckBlock, ResidualBlock
 
 __all__ = ["RESNET_DEPTHS", "ResNet"]
@@ -21,7 +23,7 @@ RESNET_DEPTHS: dict[int, tuple[type[ResidualBlock], tuple[int, int, int, int]]] 
 }
 
 
-class ResNet(nn.Module):
+class ResNet(SelfInitializing):
     """Stem → four stages of residual blocks (widths ``width · 1, 2, 4, 8``, stride 2 from the second
     stage on) → [BN → act] → global average pool → Linear head returning logits.
 
@@ -44,13 +46,17 @@ class ResNet(nn.Module):
         preact: Pre-activation blocks instead of the original post-activation ones.
         zero_init_residual: Start every block as the identity map (Goyal et al., 2017, Sec. 5.1):
             zero the weight of the norm that ends each residual branch; in the pre-activation form,
-            whose branch ends in a conv, zero that conv's weight instead.
+            whose branch ends in a conv, zero that conv's weight instead. Also what
+            :meth:`init_weights` does when its caller does not say.
         activation: Activation name.
 
-    The network initialises itself (He et al., 2015, normal fan-out init of every conv, as
-    torchvision) and marks itself with :func:`lit_dl.nn.init_marks.mark_initialized`, so
-    :class:`lit_dl.callbacks.WeightInit` leaves it alone.
+    The network initialises itself when built: ``init_weights()`` from the global RNG, whose
+    ``"auto"`` scheme gives every conv He et al. (2015) normal init in fan-out mode (as torchvision;
+    every conv of a ResNet reaches the activation, through norms and sums) and the head Xavier
+    with gain 1. :class:`lit_dl.callbacks.WeightInit` calls ``init_weights`` again with its options.
     """
+
+    init_mode: Mode = "fan_out"
 
     def __init__(
         self,
@@ -106,22 +112,19 @@ class ResNet(nn.Module):
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(channels, num_classes)
         self.num_classes = num_classes
-        self._init_weights(zero_init_residual)
+        self.zero_init_residual = zero_init_residual
+        self.init_weights()
 
     def residual_blocks(self) -> list[ResidualBlock]:
         """Every residual block, in order."""
         return [m for m in self.modules() if isinstance(m, ResidualBlock)]
 
-    def _init_weights(self, zero_init_residual: bool) -> None:
-        # He et al. (2015, "Delving Deep into Rectifiers") normal init, fan-out mode as in torchvision.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        if zero_init_residual:
-            for blk in self.residual_blocks():
-                nn.init.zeros_(blk.zero_init_weight())
-        # The init above is the recipe's: WeightInit must leave it (and the zeroed branches) alone.
-        mark_initialized(self, f"ResNet's own init (He fan-out, zero_init_residual={zero_init_residual})")
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        # The pre-activation CIFAR stem is a bare conv: the first block's act(BN(.)) follows it.
+        act = next((m for m in self.modules() if is_activation(m)), None)
+        yield from layers_with_activation(self.stem, act, "stem")
+        yield from layers_with_activation(self.stages, prefix="stages")
+        yield "head", self.head, None  # logits
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.pool(self.final(self.stages(self.stem(x)))))

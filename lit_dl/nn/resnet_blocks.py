@@ -23,9 +23,13 @@ the 3x3 conv (as torchvision's "ResNet v1.5").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from torch import Tensor, nn
 
 from lit_dl.nn.activations import make_activation
+from lit_dl.nn.init import Feeds, SelfInitializing, layers_with_activation
+from lit_dl.nn.layers import is_activation
 
 __all__ = ["BasicBlock", "BottleneckBlock", "ResidualBlock"]
 
@@ -34,8 +38,13 @@ def _conv(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1) -> nn.Conv
     return nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding=kernel_size // 2, bias=False)
 
 
-class ResidualBlock(nn.Module):
-    """Common forward pass and protocol of :class:`BasicBlock` and :class:`BottleneckBlock`.
+class ResidualBlock(SelfInitializing):
+    """Common forward pass and initialisation of :class:`BasicBlock` and :class:`BottleneckBlock`.
+
+    :meth:`init_weights` gives every conv the init of the activation its output reaches: inside the
+    branch the next one; the branch's last conv and a projection shortcut feed the sum, which feeds
+    ``act`` (post-activation) or the next block's ``act(BN(·))`` (pre-activation, the same kind of
+    activation as this block's). With ``zero_init_residual`` :meth:`zero_init_weight` starts at zero.
 
     Attributes:
         branch: The residual function ``F`` (``nn.Sequential``).
@@ -105,10 +114,19 @@ class ResidualBlock(nn.Module):
     def zero_init_weight(self) -> nn.Parameter:
         """The weight that, set to zero, makes the residual branch output zero, so the block starts as
         its shortcut (Goyal et al., 2017, Sec. 5.1): the branch's last norm weight (post-activation)
-        or its last conv weight (pre-activation). The residual-block protocol of
-        :mod:`lit_dl.nn.layers`, read by :class:`lit_dl.callbacks.WeightInit`."""
+        or its last conv weight (pre-activation)."""
         norm = self.residual_branch_norm()
         return norm.weight if norm is not None else self.last_conv().weight
+
+    def residual_zero_weights(self) -> Iterator[nn.Parameter]:
+        yield self.zero_init_weight()
+
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        # Pre-activation: nothing follows the sum here; the next block's act(BN(.)) (or the network's
+        # final BN → act) does, an activation of this block's kind, which the branch's own stands for.
+        after_sum = next((m for m in self.branch if is_activation(m)), None) if self.preact else self.act
+        yield from layers_with_activation(self.branch, after_sum, "branch")
+        yield from layers_with_activation(self.shortcut, after_sum, "shortcut")
 
     def last_conv(self) -> nn.Conv2d:
         """The branch's last convolution."""

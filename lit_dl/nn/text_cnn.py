@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
+from lit_dl.nn.init import Feeds, SelfInitializing, layers_with_activation
 from lit_dl.nn.linear_blocks import check_dropout
 from lit_dl.nn.pooling import MaskedPooling, PoolingMode
 from lit_dl.nn.token_encoder import TokenEncoder, TokenEncoding
@@ -15,13 +16,17 @@ from lit_dl.nn.token_encoder import TokenEncoder, TokenEncoding
 __all__ = ["TextCNN"]
 
 
-class TextCNN(nn.Module):
+class TextCNN(SelfInitializing):
     """Token ids ``(B, T)`` -> logits: token encoder → Conv1d layers (n-gram detectors, Kim, 2014,
     "Convolutional Neural Networks for Sentence Classification") → masked pooling → MLP head.
 
     With ``conv_channels=[]`` the encoder feeds the pooling directly (a bag-of-embeddings model that
     ignores order). Padding positions (``ids == padding_idx``) are zeroed after every conv layer and
     left out of the pooling, so the output does not depend on how much padding a batch carries.
+
+    :meth:`init_weights` gives each conv and the head's hidden Linear the init of the activation
+    after it and the last Linear Xavier with gain 1; the token table keeps its own init (see
+    :class:`~lit_dl.nn.TokenEncoder`).
 
     Args:
         vocab_size: Number of distinct token ids, padding included.
@@ -79,6 +84,11 @@ class TextCNN(nn.Module):
         self.head = nn.Sequential(*head)
         self.padding_idx = padding_idx
         self.num_classes = num_classes
+
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        for i, block in enumerate(self.convs):
+            yield from layers_with_activation(block, prefix=f"convs.{i}")  # conv → act
+        yield from layers_with_activation(self.head, prefix="head")  # ends in the logits
 
     def forward(self, ids: Tensor) -> Tensor:
         mask = ids != self.padding_idx  # (B, T)

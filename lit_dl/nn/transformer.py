@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 from torch import Tensor, nn
@@ -10,6 +11,7 @@ from lit_dl.errors import ConfigError
 from lit_dl.nn.activations import make_activation
 from lit_dl.nn.attention import MultiHeadSelfAttention
 from lit_dl.nn.drop_attention import DropMode, Rescale
+from lit_dl.nn.init import Feeds, SelfInitializing, layers_with_activation
 from lit_dl.nn.linear_blocks import check_dropout
 from lit_dl.nn.pooling import MaskedPooling, PoolingMode
 from lit_dl.nn.positions import PositionEncoding
@@ -18,12 +20,17 @@ from lit_dl.nn.token_encoder import TokenEncoder, TokenEncoding
 __all__ = ["TransformerEncoderLayer", "TransformerSequenceNet"]
 
 
-class TransformerEncoderLayer(nn.Module):
+class TransformerEncoderLayer(SelfInitializing):
     """Self-attention and MLP sublayers, each with a residual connection and LayerNorm.
 
     Post-norm (Vaswani et al., 2017): ``x = LN(x + Drop(Attn(x)))``, ``x = LN(x + Drop(MLP(x)))``.
     Pre-norm (Xiong et al., 2020, "On Layer Normalization in the Transformer Architecture"):
     ``x = x + Drop(Attn(LN(x)))``, ``x = x + Drop(MLP(LN(x)))``; trains without LR warmup.
+
+    :meth:`init_weights` gives the MLP's first Linear the init of its activation and every other
+    Linear (attention projections, the MLP's output) Xavier with gain 1; with ``zero_init_residual``
+    each sublayer's output projection (``attn.out_proj``, the MLP's last Linear) starts at zero, so
+    each residual branch starts at zero (Goyal et al., 2017, Sec. 5.1, applied to both sublayers).
 
     Args:
         dim: Model width.
@@ -65,6 +72,14 @@ class TransformerEncoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.norm_first = norm_first
 
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        yield from layers_with_activation(self.attn, prefix="attn")
+        yield from layers_with_activation(self.mlp, prefix="mlp")  # its output feeds the sum: linear
+
+    def residual_zero_weights(self) -> Iterator[nn.Parameter]:
+        yield self.attn.out_proj.weight
+        yield self.mlp[-1].weight
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         if self.norm_first:
             x = x + self.drop(self.attn(self.norm1(x), mask))
@@ -73,9 +88,12 @@ class TransformerEncoderLayer(nn.Module):
         return self.norm2(x + self.drop(self.mlp(x)))
 
 
-class TransformerSequenceNet(nn.Module):
+class TransformerSequenceNet(SelfInitializing):
     """Token ids ``(B, T)`` -> logits: token encoder + positions → encoder layers → [LN] → masked
     pooling → Linear head. Ids equal to ``padding_idx`` are masked out of attention and pooling.
+
+    :meth:`init_weights` initialises each encoder layer (see :class:`TransformerEncoderLayer`) and
+    the head (Xavier, gain 1); the token and learned position tables keep their own init.
 
     Args:
         vocab_size: Number of distinct token ids, padding included.
@@ -148,6 +166,11 @@ class TransformerSequenceNet(nn.Module):
         self.head = nn.Linear(dim, num_classes)
         self.padding_idx = padding_idx
         self.num_classes = num_classes
+
+    def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
+        for i, layer in enumerate(self.layers):
+            yield from layers_with_activation(layer, prefix=f"layers.{i}")
+        yield "head", self.head, None  # logits
 
     def forward(self, ids: Tensor) -> Tensor:
         mask = ids != self.padding_idx  # (B, T)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import pickle
@@ -7,13 +8,23 @@ import pickle
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from cb_helpers import LIGHTNING_PYTREE_WARNING, tiny_data, tiny_model, tiny_trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
 from lit_dl.callbacks import SCHEMES, WeightInit
+from lit_dl.callbacks.weight_init import _format_table
 from lit_dl.errors import ConfigError
-from lit_dl.nn import MLP, ResidualMLPBlock, activation_names
+from lit_dl.nn import (
+    MLP,
+    ConvNet,
+    ResidualMLPBlock,
+    ResNet,
+    TextCNN,
+    TransformerSequenceNet,
+    activation_names,
+)
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.nn.resnet_blocks import BasicBlock
 
@@ -309,16 +320,21 @@ def test_zero_init_residual_makes_resnet_blocks_start_as_their_shortcut(preact: 
 
 
 @pytest.mark.parametrize("preact", [False, True], ids=["post", "pre"])
-def test_resnet_keeps_its_own_init_and_zeroed_branches_under_weight_init(preact: bool) -> None:
-    from lit_dl.nn import ResNet
-
+def test_weight_init_gives_a_resnet_its_own_init_and_keeps_the_zeroed_branches_it_was_built_with(
+    preact: bool,
+) -> None:
     model = ResNet(in_channels=1, num_classes=3, depth=18, width=8, preact=preact, zero_init_residual=True)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    expected = copy.deepcopy(model)
     callback = WeightInit(zero_init_residual=False)
-    assert callback.skipped(model) == {"ResNet": "ResNet's own init (He fan-out, zero_init_residual=True)"}
-    assert callback.apply(model, seed=0) == []
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, before[name]), name
+    assert callback.skipped(model) == {}  # nothing loaded: nothing to leave alone
+    records = callback.apply(model, seed=0)
+    expected.init_weights(generator=torch.Generator().manual_seed(0))
+    for (name, value), other in zip(model.state_dict().items(), expected.state_dict().values(), strict=True):
+        assert torch.equal(value, other), name
+    # He normal in fan-out mode for every conv (torchvision's recipe), Xavier (gain 1) for the head.
+    convs = {(r.scheme, r.activation, r.mode, r.gain) for r in records if len(r.shape) == 4}
+    assert convs == {("kaiming_normal", "ReLU", "fan_out", math.sqrt(2.0))}
+    assert (records[-1].layer, records[-1].scheme, records[-1].gain) == ("head", "xavier_uniform", 1.0)
     for block in model.residual_blocks():
         assert torch.count_nonzero(block.zero_init_weight()) == 0
 
@@ -373,3 +389,134 @@ def test_text_cnn_convs_feed_their_own_relu_and_get_he_init() -> None:
     plan = {r.layer: (r.scheme, r.activation) for r in WeightInit().plan(model)}
     assert plan["convs.0.0"] == ("kaiming_normal", "ReLU")
     assert plan["convs.1.0"] == ("kaiming_normal", "ReLU")
+
+
+class GeluBlock(nn.Module):
+    """A custom block that applies its activation functionally: invisible in the module tree."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.fc(x))
+
+
+def gelu_net() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), GeluBlock(8), nn.Linear(8, 3))
+
+
+def test_a_layer_whose_activation_is_applied_in_forward_keeps_pytorchs_default_and_the_table_says_so() -> (
+    None
+):
+    torch.manual_seed(0)
+    net = gelu_net()
+    torch.manual_seed(0)
+    default = gelu_net()
+    callback = WeightInit(seed=1)
+    records = callback.apply(net, seed=1)
+    assert torch.equal(net[2].fc.weight, default[2].fc.weight)
+    assert torch.equal(net[2].fc.bias, default[2].fc.bias)
+    assert [(r.layer, r.scheme, r.activation, r.gain) for r in records] == [
+        ("0", "kaiming_normal", "ReLU", math.sqrt(2.0)),
+        ("2.fc", "default", "unknown", None),
+        ("3", "xavier_uniform", "none", 1.0),
+    ]
+    assert not torch.equal(net[0].weight, default[0].weight)
+    table = _format_table(records).splitlines()
+    assert table[3].split() == ["2.fc", "8x8", "default", "unknown", "-"]
+
+
+def test_a_forced_scheme_with_a_gain_needs_no_activation_and_initialises_an_unknown_layer() -> None:
+    net = gelu_net()
+    records = WeightInit(scheme="xavier_normal", gain=1.0).apply(net, seed=0)
+    assert (records[1].layer, records[1].scheme, records[1].activation, records[1].gain) == (
+        "2.fc",
+        "xavier_normal",
+        "unknown",
+        1.0,
+    )
+    expected = torch.empty(8, 8)
+    generator = torch.Generator().manual_seed(0)
+    nn.init.kaiming_normal_(torch.empty(8, 4), generator=generator)  # layer 0 draws first
+    nn.init.xavier_normal_(expected, gain=1.0, generator=generator)
+    assert torch.equal(net[2].fc.weight, expected)
+    # Without a gain, a forced scheme would need the activation: the layer keeps its weights.
+    assert WeightInit(scheme="xavier_normal").plan(net)[1].scheme == "default"
+
+
+def test_gain_overrides_the_activations_gain_so_xavier_with_gain_one_can_be_chosen_on_relu() -> None:
+    model = MLP(256, 10, [256, 256], activation="relu", norm="none")
+    records = WeightInit(scheme="xavier_normal", gain=1.0).apply(model, seed=0)
+    assert {(r.scheme, r.activation, r.gain) for r in records[:2]} == {("xavier_normal", "ReLU", 1.0)}
+    w = model.features[1][0].weight
+    assert w.std().item() == pytest.approx(math.sqrt(2.0 / 512), rel=0.05)
+    # Without gain, a forced scheme keeps ReLU's sqrt(2): on a square layer exactly He's std.
+    assert WeightInit(scheme="xavier_normal").plan(model)[1].gain == pytest.approx(math.sqrt(2.0))
+
+
+@pytest.mark.parametrize(("gain", "match"), [(0.0, "gain must be > 0, got 0.0"), (-1.0, "got -1.0")])
+def test_a_gain_that_is_not_positive_fails_at_construction(gain: float, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        WeightInit(gain=gain)
+
+
+class Holder(L.LightningModule):
+    """A LightningModule holding one network, as a task holds its backbone."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.backbone = net
+
+
+BACKBONES = {
+    "mlp": lambda: MLP(6, 3, [8, 8], activation="tanh", norm="before"),
+    "mlp_residual": lambda: MLP(6, 3, [8, 8], norm="none", residual=True),
+    "mlp_residual_bn": lambda: MLP(6, 3, [8, 16], activation="leaky_relu", residual=True),
+    "convnet": lambda: ConvNet(1, 3, [4, 8], blocks_per_stage=1, norm="after"),
+    "resnet18_cifar": lambda: ResNet(1, 3, 18, width=4),
+    "resnet18_imagenet_preact": lambda: ResNet(1, 3, 18, width=4, stem="imagenet", preact=True),
+    "resnet50_cifar_preact": lambda: ResNet(1, 3, 50, width=2, preact=True, zero_init_residual=True),
+    "text_cnn": lambda: TextCNN(10, 3, embed_dim=4, conv_channels=[6, 6], hidden_size=5, dropout=0.1),
+    "transformer_pre_norm": lambda: TransformerSequenceNet(10, 3, max_length=8, dim=8, num_heads=2),
+    "transformer_post_norm": lambda: TransformerSequenceNet(
+        10, 3, max_length=8, dim=8, num_heads=2, norm_first=False, positions="learned"
+    ),
+}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_weight_init_gives_exactly_the_backbones_own_init_weights(backbone: str, scheme: str) -> None:
+    torch.manual_seed(0)
+    task = Holder(BACKBONES[backbone]())
+    own = copy.deepcopy(task.backbone)
+    for p in task.parameters():  # start from weights neither init would give
+        p.data.normal_()
+    own.load_state_dict(task.backbone.state_dict())
+    records = WeightInit(scheme=scheme).apply(task, seed=4)
+    own_records = own.init_weights(scheme=scheme, generator=torch.Generator().manual_seed(4))
+    assert [r.layer for r in records] == [f"backbone.{r.layer}" for r in own_records]
+    assert len(records) == sum(isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) for m in own.modules())
+    for (name, value), other in zip(
+        task.backbone.state_dict().items(), own.state_dict().values(), strict=True
+    ):
+        assert torch.equal(value, other), name
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_weight_init_passes_gain_mode_and_zero_init_residual_to_the_backbone(backbone: str) -> None:
+    torch.manual_seed(0)
+    task = Holder(BACKBONES[backbone]())
+    own = copy.deepcopy(task.backbone)
+    WeightInit(scheme="kaiming_uniform", mode="fan_out", gain=0.5, zero_init_residual=True).apply(
+        task, seed=2
+    )
+    own.init_weights("kaiming_uniform", "fan_out", 0.5, True, torch.Generator().manual_seed(2))
+    for (name, value), other in zip(
+        task.backbone.state_dict().items(), own.state_dict().values(), strict=True
+    ):
+        assert torch.equal(value, other), name
+    zeroed = list(own.residual_zero_weights())
+    assert (len(zeroed) > 0) == (backbone.startswith(("mlp_residual", "resnet", "transformer")))
+    assert all(torch.count_nonzero(w) == 0 for w in zeroed)

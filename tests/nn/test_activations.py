@@ -92,3 +92,35 @@ def test_register_activation_checks_the_init_family():
     with pytest.raises(ConfigError, match=r"init must be one of he, xavier, lecun, got 'glorot'"):
         register_activation("bad_init_test", nn.Hardswish, init="glorot")
     assert "bad_init_test" not in ACTIVATIONS
+
+
+def test_a_subclass_of_a_known_activation_registered_with_its_own_kind_is_honoured():
+    from lit_dl.callbacks import WeightInit
+    from lit_dl.nn import MLP, layers
+
+    class LinearGainReLU(nn.ReLU):  # a ReLU that a project wants initialised as Xavier with gain 1
+        pass
+
+    class PlainReLU(nn.ReLU):  # registered without options: a ReLU, as its base
+        pass
+
+    register_activation("linear_gain_relu_test", LinearGainReLU, init="xavier", nonlinearity="linear")
+    register_activation("plain_relu_test", PlainReLU)
+    try:
+        first = WeightInit().plan(MLP(4, 3, [8], activation="linear_gain_relu_test", norm="none"))[0]
+        assert (first.scheme, first.activation, first.gain) == ("xavier_uniform", "LinearGainReLU", 1.0)
+        assert layers.can_die(LinearGainReLU())  # what was not given comes from nn.ReLU
+        plain = WeightInit().plan(MLP(4, 3, [8], activation="plain_relu_test", norm="none"))[0]
+        assert (plain.scheme, plain.gain) == ("kaiming_normal", pytest.approx(2**0.5))
+    finally:
+        for name, cls in (("linear_gain_relu_test", LinearGainReLU), ("plain_relu_test", PlainReLU)):
+            del ACTIVATIONS[name]
+            del layers._ACTIVATION_KINDS[cls]
+
+
+def test_registering_a_builtin_activation_with_another_kind_is_refused():
+    with pytest.raises(
+        ConfigError, match=r"ReLU is a built-in activation \(he init, 'relu' gain\); register a subclass"
+    ):
+        register_activation("relu_as_xavier_test", nn.ReLU, init="xavier")
+    assert "relu_as_xavier_test" not in ACTIVATIONS
