@@ -12,6 +12,10 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple, NoReturn
 
+from lit_dl.cli.preflight import exit_if_torchvision_unusable
+
+exit_if_torchvision_unusable()  # before Lightning's import, which a broken torchvision breaks
+
 from lightning.pytorch.cli import ArgsType
 from lightning.pytorch.utilities import rank_zero_only
 

@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
 from lit_dl.errors import ConfigError
 
-__all__ = ["check_run_folder", "check_seed_everything", "check_trainer_values"]
+__all__ = ["check_run_folder", "check_seed_everything", "check_sync_batchnorm", "check_trainer_values"]
 
 
 def _is_number(value: Any) -> bool:
@@ -125,3 +128,21 @@ def check_run_folder(root: str | os.PathLike[str]) -> list[Path]:
         ) from None
     os.rmdir(probe)
     return missing
+
+
+def check_sync_batchnorm(trainer: Mapping[str, Any], on_cpu: bool, model: nn.Module) -> None:
+    """Refuse ``sync_batchnorm: true`` (``configs/trainer/ddp.yaml``) on CPU devices for a model with
+    BatchNorm layers, before any process starts: torch's SyncBatchNorm runs on GPUs only, and each
+    rank would stop in its first step with a long traceback.
+
+    Raises:
+        ConfigError: naming the option, the devices and the fix.
+    """
+    if not trainer.get("sync_batchnorm") or not on_cpu:
+        return
+    count = sum(isinstance(m, _BatchNorm) for m in model.modules())
+    if count:
+        raise ConfigError(
+            f"trainer.sync_batchnorm=true: torch's SyncBatchNorm runs on GPUs only and this run's devices "
+            f"are CPUs (the model has {count} BatchNorm layer(s)); add --trainer.sync_batchnorm=false"
+        )

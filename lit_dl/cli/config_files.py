@@ -8,21 +8,28 @@ The YAML recipes in the repository's ``configs/`` folder are installed with the 
 
 A path that exists locally always wins; otherwise ``configs/<name>`` or ``<name>`` is looked up among
 the shipped files. Paths inside a shipped file (``callbacks: callbacks/default.yaml``) resolve next to
-it, as for any config file.
+it, as for any config file. ``lit_dl://<name>`` also works wherever jsonargparse takes a file as a
+value, inside a config file or on the command line (``callbacks: lit_dl://callbacks/default.yaml``):
+the CLI's parser reads YAML through :func:`load_yaml` (the parser mode :data:`PARSER_MODE`), which
+replaces such names by the shipped file's path.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
+from jsonargparse import get_loader, set_loader
 
 from lit_dl.errors import ConfigError
 
 __all__ = [
+    "PARSER_MODE",
     "SCHEME",
     "check_config_file",
+    "load_yaml",
     "resolve_config_arguments",
     "resolve_config_path",
     "shipped_configs",
@@ -30,6 +37,8 @@ __all__ = [
 
 SCHEME = "lit_dl://"
 _CONFIG_FLAGS = ("--config", "-c")
+PARSER_MODE = "lit_dl_yaml"
+"""jsonargparse's ``parser_mode`` of the CLI's parsers: YAML with ``lit_dl://`` names resolved."""
 
 
 def shipped_configs() -> Path:
@@ -99,7 +108,8 @@ def check_config_file(path: str) -> None:
 
 
 def resolve_config_arguments(argv: list[str]) -> list[str]:
-    """``argv`` with every ``--config``/``-c`` value resolved (:func:`resolve_config_path`) and checked."""
+    """``argv`` with every ``--config``/``-c`` value resolved (:func:`resolve_config_path`) and checked,
+    and every other ``lit_dl://<name>`` value replaced by the shipped file's path."""
     out: list[str] = []
     expect_value = False
     for arg in argv:
@@ -112,6 +122,10 @@ def resolve_config_arguments(argv: list[str]) -> list[str]:
             flag, eq, value = arg.partition("=")
             if eq and flag in _CONFIG_FLAGS:
                 arg = f"{flag}={_resolve_and_check(value)}"
+            elif eq and value.startswith(SCHEME):  # --trainer.callbacks=lit_dl://callbacks/default.yaml
+                arg = f"{flag}={resolve_config_path(value)}"
+            elif arg.startswith(SCHEME):  # the value of the option before it
+                arg = resolve_config_path(arg)
         out.append(arg)
     return out
 
@@ -127,3 +141,24 @@ def _resolve_and_check(value: str) -> str:
     path = resolve_config_path(value)
     check_config_file(path)
     return path
+
+
+def load_yaml(text: str) -> Any:
+    """jsonargparse's YAML loader, then every string value ``lit_dl://<name>`` replaced by the path of
+    the shipped file (:func:`resolve_config_path`), at any depth. jsonargparse then reads a path given
+    where a value is expected as a config file, relative paths inside it resolved next to it."""
+    return _resolve_shipped_names(get_loader("yaml")(text))
+
+
+def _resolve_shipped_names(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(SCHEME):
+        return resolve_config_path(value)
+    if isinstance(value, dict):
+        return {key: _resolve_shipped_names(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve_shipped_names(item) for item in value]
+    return value
+
+
+# A new mode name: parsers that do not ask for it (plain LightningCLI's) are unchanged.
+set_loader(PARSER_MODE, load_yaml, exceptions=(yaml.YAMLError,))

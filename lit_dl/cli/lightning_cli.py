@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
@@ -24,8 +25,13 @@ from lit_dl.checkpointing.model_differences import (
     checkpoint_model_differences,
     format_differences,
 )
-from lit_dl.cli.checks import check_run_folder, check_seed_everything, check_trainer_values
-from lit_dl.cli.config_files import resolve_config_arguments
+from lit_dl.cli.checks import (
+    check_run_folder,
+    check_seed_everything,
+    check_sync_batchnorm,
+    check_trainer_values,
+)
+from lit_dl.cli.config_files import PARSER_MODE, resolve_config_arguments
 from lit_dl.cli.console import quiet_console
 from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
 from lit_dl.cli.run_folder import RunFolderCleanup
@@ -90,6 +96,7 @@ class LitDLCLI(LightningCLI):
     def __init__(self, args: ArgsType = None, run: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         parser_kwargs = kwargs.setdefault("parser_kwargs", {"default_env": False})
+        parser_kwargs.setdefault("parser_mode", PARSER_MODE)  # lit_dl:// names inside config files
         for name in self.subcommands():
             parser_kwargs.setdefault(name, {}).setdefault("lit_dl_subcommand", name)
         kwargs.setdefault("parser_class", LitDLArgumentParser)
@@ -293,6 +300,9 @@ class LitDLCLI(LightningCLI):
 
     def fit(self, model: L.LightningModule, **kwargs: Any) -> None:
         """``lit-dl fit``: ``Trainer.fit``; then, unless ``--test_after_fit false``, test the best checkpoint."""
+        # Before Trainer.fit, which launches the DDP processes; Lightning converts BatchNorm for fit only.
+        trainer_config = self._command_config().get("trainer") or {}
+        check_sync_batchnorm(trainer_config, isinstance(self.trainer.accelerator, CPUAccelerator), model)
         self._guarded(self.trainer.fit, model, **kwargs)
 
     def validate(self, model: L.LightningModule, **kwargs: Any) -> None:

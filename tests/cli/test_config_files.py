@@ -13,6 +13,7 @@ import pytest
 
 from lit_dl.cli import LitDLCLI
 from lit_dl.cli.config_files import resolve_config_arguments, resolve_config_path, shipped_configs
+from lit_dl.errors import ConfigError
 from tests.conftest import CONFIGS, REPO
 
 SHIPPED = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
@@ -46,6 +47,34 @@ def test_a_local_file_wins_and_unknown_names_are_left_to_the_parser(tmp_path, mo
         str(shipped_configs() / "optimizer" / "adam.yaml"),
         "--config=optimizer/sgd.yaml",
     ]
+
+
+BUNDLE = ["AtomicCheckpoint", "ExactResume", "NonFiniteGuard", "LearningRateMonitor", "WeightInit"]
+
+
+def configured_callbacks(cli: LitDLCLI) -> list[str]:
+    return [c["class_path"].rsplit(".", 1)[-1] for c in cli.config["trainer"]["callbacks"]]
+
+
+def test_shipped_names_work_inside_a_user_config_and_as_option_values(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "model:\n  class_path: lit_dl.models.MLPClassifier\n  init_args: {num_classes: 10, in_features: 64}\n"
+        "data: {class_path: lit_dl.data.DigitsDataModule}\n"
+        "trainer:\n  callbacks: lit_dl://callbacks/default.yaml\n"
+    )
+    in_file = LitDLCLI(args=["--config", str(mine)], run=False)
+    assert configured_callbacks(in_file) == BUNDLE
+    for option in (["--trainer.callbacks", "lit_dl://callbacks/default.yaml"],
+                   ["--trainer.callbacks=lit_dl://callbacks/default.yaml"]):  # fmt: skip
+        on_command_line = LitDLCLI(args=["--config", str(mine), "--trainer.callbacks=[]", *option], run=False)
+        assert configured_callbacks(on_command_line) == BUNDLE
+    mine.write_text(mine.read_text().replace("default.yaml", "nope.yaml"))
+    with pytest.raises(
+        ConfigError, match=r"^no shipped config 'lit_dl://callbacks/nope.yaml'; shipped configs: "
+    ):
+        LitDLCLI(args=["--config", str(mine)], run=False)
 
 
 def test_shipped_configs_compose_from_another_folder(tmp_path, monkeypatch):

@@ -95,3 +95,19 @@ def test_ddp_config_trains_a_batchnorm_recipe_with_sync_batchnorm(tmp_path: Path
     assert census.classes == {"SyncBatchNorm": plain}
     # the converted layers keep BatchNorm's state keys: checkpoints load into the plain recipe
     assert list(cli.model.state_dict()) == plain_keys
+
+
+def test_ddp_config_on_cpu_devices_is_refused_before_any_process_starts(tmp_path: Path, capsys):
+    from lit_dl.cli import main
+
+    args = ["fit", "--config", str(CONFIGS / "digits_cnn.yaml"), "--config", str(DDP)]
+    args += ["--trainer.accelerator=cpu", "--trainer.devices=2", f"--trainer.default_root_dir={tmp_path}"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "lit-dl: error: trainer.sync_batchnorm=true: torch's SyncBatchNorm runs on GPUs only and this "
+        "run's devices are CPUs (the model has 6 BatchNorm layer(s)); add --trainer.sync_batchnorm=false"
+    ]
+    assert "MASTER_PORT" not in os.environ and not torch.distributed.is_initialized()  # nothing launched
+    assert list(tmp_path.iterdir()) == []  # no run folder
