@@ -1,7 +1,8 @@
-"""The image-classification recipe: a plain ConvNet or a ResNet, chosen from YAML."""
+"""The old two-architecture image recipe, kept so that run folders and checkpoints naming it load."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -9,16 +10,28 @@ from torch import nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.models.classification import ClassificationTask
+from lit_dl.models.convnet import ConvNetClassifier
+from lit_dl.models.resnet import ResNetClassifier
 from lit_dl.nn import ConvNet, NormPosition, ResNet
 
 __all__ = ["ImageClassifier"]
 
+ARCH_RECIPES: dict[str, type[ClassificationTask]] = {"convnet": ConvNetClassifier, "resnet": ResNetClassifier}
+"""The recipe that has exactly the options of each ``arch``."""
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
 
 class ImageClassifier(ClassificationTask):
-    """Classification of ``(C, H, W)`` images with a :class:`~lit_dl.nn.ConvNet` or a
-    :class:`~lit_dl.nn.ResNet`.
+    """A :class:`~lit_dl.nn.ConvNet` or a :class:`~lit_dl.nn.ResNet`, chosen by ``arch``: the union
+    of :class:`~lit_dl.models.ConvNetClassifier` and :class:`~lit_dl.models.ResNetClassifier`.
 
-    Options marked *convnet* or *resnet* apply to that architecture only; the others to both.
+    New configs name the recipe of their architecture; this one stays so that run folders and
+    checkpoints that name it still load. An option the chosen ``arch`` does not use must keep its
+    default: ``arch: resnet`` with ``dropout: 0.5`` is an error naming every such option, never a
+    network that silently has no dropout.
 
     Args:
         arch: ``"convnet"`` (VGG-style stages of conv blocks) or ``"resnet"``.
@@ -36,6 +49,9 @@ class ImageClassifier(ClassificationTask):
         zero_init_residual: *resnet*: start each residual block as the identity (Goyal et al., 2017).
         **kwargs: Arguments of :class:`~lit_dl.models.ClassificationTask` (``num_classes``,
             ``optimizer``, ``lr_scheduler``, ...).
+
+    Raises:
+        ConfigError: ``arch`` is unknown, or an option of the other architecture differs from its default.
     """
 
     def __init__(
@@ -55,8 +71,21 @@ class ImageClassifier(ClassificationTask):
         zero_init_residual: bool = False,
         **kwargs: Any,
     ) -> None:
-        if arch not in ("convnet", "resnet"):
+        if arch not in ARCH_RECIPES:
             raise ConfigError(f"arch must be 'convnet' or 'resnet', got {arch!r}")
+        given = {
+            "channels": channels,
+            "blocks_per_stage": blocks_per_stage,
+            "kernel_size": kernel_size,
+            "norm": norm,
+            "dropout": dropout,
+            "depth": depth,
+            "width": width,
+            "stem": stem,
+            "preact": preact,
+            "zero_init_residual": zero_init_residual,
+        }
+        _refuse_ignored(arch, given)
         super().__init__(**kwargs)
 
     def build_backbone(self) -> nn.Module:
@@ -81,4 +110,22 @@ class ImageClassifier(ClassificationTask):
             preact=hp.preact,
             zero_init_residual=hp.zero_init_residual,
             activation=hp.activation,
+        )
+
+
+def _refuse_ignored(arch: str, given: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` naming every option in ``given`` that ``arch`` ignores and that differs
+    from its default (a saved config repeats the defaults of both architectures)."""
+    recipe = ARCH_RECIPES[arch]
+    own = inspect.signature(recipe.__init__).parameters
+    defaults = inspect.signature(ImageClassifier.__init__).parameters
+    ignored = [
+        f"{name}={_plain(value)!r}"
+        for name, value in given.items()
+        if name not in own and _plain(value) != _plain(defaults[name].default)
+    ]
+    if ignored:
+        raise ConfigError(
+            f"ImageClassifier with arch={arch!r} ignores {', '.join(ignored)}: drop them, or use "
+            f"lit_dl.models.{recipe.__name__}, which takes only the options of that architecture"
         )

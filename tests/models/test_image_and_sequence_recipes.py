@@ -6,10 +6,16 @@ import lightning as L
 import pytest
 import torch
 
-from lit_dl.cli import main
+from lit_dl.cli import LitDLCLI, main
 from lit_dl.data import SyntheticSequenceDataModule
 from lit_dl.errors import ConfigError
-from lit_dl.models import ImageClassifier, SequenceClassifier, TransformerClassifier
+from lit_dl.models import (
+    ConvNetClassifier,
+    ImageClassifier,
+    ResNetClassifier,
+    SequenceClassifier,
+    TransformerClassifier,
+)
 from lit_dl.nn import ConvNet, ResNet, TextCNN, TransformerSequenceNet
 
 pytestmark = pytest.mark.filterwarnings(
@@ -80,6 +86,93 @@ def test_image_classifier_builds_the_chosen_backbone(kwargs, backbone):
 def test_image_classifier_rejects_unknown_arch():
     with pytest.raises(ConfigError, match=r"arch must be 'convnet' or 'resnet', got 'vit'"):
         ImageClassifier(num_classes=3, arch="vit")
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "backbone"),
+    [
+        (ConvNetClassifier, {"channels": [4], "kernel_size": 5, "dropout": 0.5, "norm": "none"}, ConvNet),
+        (ResNetClassifier, {"width": 4, "preact": True, "stem": "imagenet"}, ResNet),
+    ],
+    ids=["convnet", "resnet"],
+)
+def test_each_image_recipe_builds_its_backbone_with_the_options_given(cls, kwargs, backbone):
+    model = cls(num_classes=4, in_channels=3, **kwargs)
+    net = model.backbone
+    assert type(net) is backbone
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 4)
+    if cls is ConvNetClassifier:
+        assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in net.modules())
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+        assert {m.kernel_size for m in net.modules() if isinstance(m, torch.nn.Conv2d)} == {(5, 5)}
+    else:
+        assert net.stem[0].kernel_size == (7, 7) and net.stages[0][1].preact
+
+
+@pytest.mark.parametrize(
+    ("cls", "foreign"),
+    [
+        (ResNetClassifier, ("channels", "blocks_per_stage", "kernel_size", "norm", "dropout")),
+        (ConvNetClassifier, ("depth", "width", "stem", "preact", "zero_init_residual")),
+    ],
+    ids=["resnet", "convnet"],
+)
+def test_each_image_recipe_has_only_the_options_of_its_architecture(cls, foreign):
+    import inspect
+
+    own = set(inspect.signature(cls.__init__).parameters)
+    assert not own & set(foreign)
+
+
+def test_image_classifier_refuses_every_option_its_arch_ignores():
+    with pytest.raises(
+        ConfigError,
+        match=r"^ImageClassifier with arch='resnet' ignores kernel_size=5, norm='none', dropout=0.5: drop them, "
+        r"or use lit_dl.models.ResNetClassifier, which takes only the options of that architecture$",
+    ):
+        ImageClassifier(num_classes=3, arch="resnet", dropout=0.5, norm="none", kernel_size=5)
+    with pytest.raises(
+        ConfigError, match=r"arch='convnet' ignores depth=50, preact=True: .*ConvNetClassifier"
+    ):
+        ImageClassifier(num_classes=3, arch="convnet", depth=50, preact=True)
+
+
+OLD_RESNET_RUN_CONFIG = """\
+model:
+  class_path: lit_dl.models.ImageClassifier
+  init_args:
+    arch: resnet
+    in_channels: 1
+    activation: relu
+    channels: [32, 64, 128]
+    blocks_per_stage: 2
+    kernel_size: 3
+    norm: before
+    dropout: 0.0
+    depth: 18
+    width: 4
+    stem: cifar
+    preact: false
+    zero_init_residual: false
+    num_classes: 10
+data:
+  class_path: lit_dl.data.DigitsDataModule
+  init_args:
+    as_images: true
+"""
+
+
+def test_an_old_run_folders_image_classifier_config_with_every_default_still_loads(tmp_path, capsys):
+    # A run folder's config.yaml repeats the defaults of both architectures: they are not refused.
+    (tmp_path / "config.yaml").write_text(OLD_RESNET_RUN_CONFIG)
+    cli = LitDLCLI(args=["--config", str(tmp_path / "config.yaml")], run=False)
+    assert type(cli.model.backbone) is ResNet
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(tmp_path / "config.yaml"), "--model.init_args.dropout", "0.5"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "lit-dl: error: ImageClassifier with arch='resnet' ignores dropout=0.5" in err
+    assert "Traceback" not in err
 
 
 def test_resnet_norms_and_biases_are_left_out_of_weight_decay():

@@ -8,16 +8,16 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_dl.errors import ConfigError
-from lit_dl.models import ImageClassifier, MLPClassifier
+from lit_dl.models import ConvNetClassifier, MLPClassifier
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
 )
 
 
-def _convnet(**kwargs) -> ImageClassifier:
+def _convnet(**kwargs) -> ConvNetClassifier:
     torch.manual_seed(0)
-    return ImageClassifier(num_classes=3, in_channels=3, channels=[4, 8], blocks_per_stage=1, **kwargs)
+    return ConvNetClassifier(num_classes=3, in_channels=3, channels=[4, 8], blocks_per_stage=1, **kwargs)
 
 
 def test_channels_last_outputs_match_contiguous():
