@@ -63,6 +63,33 @@ def kill_config(tmp_path: Path, device_resident: bool = False, async_write: bool
     return path
 
 
+def fit_killed_at_step_9(config: Path, root: Path, marker: Path, *extra: str) -> None:
+    """Run ``lit-dl fit`` on ``config`` in a subprocess and SIGKILL it once it stalls after step 9
+    (after step 8's checkpoint: Lightning runs checkpoint callbacks last)."""
+    stall = {
+        "class_path": "tests.probe_callbacks.StallAtStep",
+        "init_args": {"step": 9, "marker": str(marker)},
+    }
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lit_dl", "fit", "--config", str(config), "--trainer.default_root_dir", str(root),
+         *extra, f"--trainer.callbacks+={yaml.safe_dump(stall)}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the run never reached step 9"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert marker.read_text() == "epoch 1 batch 2\n"
+
+
 class _SeeTrainLoader(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.has_attribute = hasattr(trainer.fit_loop, "_combined_loader")
@@ -99,30 +126,8 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(
 ) -> None:
     # async_write: the files are written by a background thread, and the kill may catch one mid-write
     config = kill_config(tmp_path, device_resident, async_write)
-    killed_root, marker = tmp_path / "killed", tmp_path / "stalled"
-    stall = {
-        "class_path": "tests.probe_callbacks.StallAtStep",
-        "init_args": {"step": 9, "marker": str(marker)},
-    }
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lit_dl", "fit", "--config", str(config),
-         "--trainer.default_root_dir", str(killed_root), f"--trainer.callbacks+={yaml.safe_dump(stall)}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the run never reached step 9"
-            time.sleep(0.2)
-        # Lightning runs checkpoint callbacks last: the stall at step 9 comes after step 8's checkpoint.
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(30) == -signal.SIGKILL
-    finally:
-        proc.kill()
-        proc.stderr.close()
-    assert marker.read_text() == "epoch 1 batch 2\n"
+    killed_root = tmp_path / "killed"
+    fit_killed_at_step_9(config, killed_root, tmp_path / "stalled")
     killed = killed_root / "lightning_logs" / "version_0"
     # mid-epoch: 2 of epoch 1's 6 batches done (a background write of step 8 may not have landed)
     assert final_state(killed)["global_step"] in ({6, 8} if async_write else {8})
@@ -223,29 +228,36 @@ def test_cifar_recipe_with_workers_resumes_exactly_after_kill_and_at_an_epoch_en
     assert_same_training_state(final_state(split / "lightning_logs" / "version_1"), whole)
 
     # killed mid-epoch (after step 8's checkpoint, 2 batches into epoch 1) and resumed
-    killed_root, marker = tmp_path / "killed", tmp_path / "stalled"
-    stall = {
-        "class_path": "tests.probe_callbacks.StallAtStep",
-        "init_args": {"step": 9, "marker": str(marker)},
-    }
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lit_dl", *fit, "--trainer.default_root_dir", str(killed_root),
-         f"--trainer.callbacks+={yaml.safe_dump(stall)}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while not marker.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the run never reached step 9"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(30) == -signal.SIGKILL
-    finally:
-        proc.kill()
-        proc.stderr.close()
-    assert marker.read_text() == "epoch 1 batch 2\n"
+    killed_root = tmp_path / "killed"
+    fit_killed_at_step_9(config, killed_root, tmp_path / "stalled")
     assert final_state(killed_root / "lightning_logs" / "version_0")["global_step"] == 8
     main([*fit, "--trainer.default_root_dir", str(killed_root), "--ckpt_path", "last"])
     assert_same_training_state(final_state(killed_root / "lightning_logs" / "version_1"), whole)
+
+
+EMA = REPO / "configs" / "callbacks" / "ema.yaml"
+
+
+def test_run_with_ema_killed_mid_epoch_resumes_to_the_uninterrupted_average(tmp_path) -> None:
+    config = kill_config(tmp_path)
+    killed_root = tmp_path / "killed"
+    fit_killed_at_step_9(config, killed_root, tmp_path / "stalled", "--config", str(EMA))
+    killed = final_state(killed_root / "lightning_logs" / "version_0")
+    assert killed["global_step"] == 8 and int(killed["averaging_state"]["n_averaged"]) == 8
+    fit = ["fit", "--config", str(config), "--config", str(EMA)]
+    main([*fit, "--trainer.default_root_dir", str(killed_root), "--ckpt_path", "last"])
+    main([*fit, "--trainer.default_root_dir", str(tmp_path / "whole")])
+
+    resumed = final_state(killed_root / "lightning_logs" / "version_1")
+    whole = final_state(tmp_path / "whole" / "lightning_logs" / "version_0")
+    assert_same_training_state(resumed, whole)  # state_dict: the averaged weights
+    for key in ("current_model_state", "averaging_state"):  # the trained weights; n_averaged
+        assert resumed[key].keys() == whole[key].keys()
+        for name, tensor in whole[key].items():
+            assert torch.equal(resumed[key][name], tensor), (key, name)
+    assert int(whole["averaging_state"]["n_averaged"]) == 18
+    assert not torch.equal(
+        whole["state_dict"]["backbone.head.weight"], whole["current_model_state"]["backbone.head.weight"]
+    )
+    (ema_state,) = [v for k, v in whole["callbacks"].items() if "EMAWeightAveraging" in k]
+    assert ema_state == {"latest_update_step": 18}

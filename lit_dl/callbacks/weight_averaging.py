@@ -1,0 +1,189 @@
+"""Weight averaging (EMA, SWA) whose averaged weights are "the model" on every path.
+
+Lightning's :class:`~lightning.pytorch.callbacks.WeightAveraging` keeps an ``AveragedModel`` beside
+the trained one, validates the averaged weights during fit (so the best checkpoint is chosen on
+them) and writes them as each checkpoint's ``state_dict``, with the trained weights under
+``current_model_state`` and the update counter (``n_averaged``) under ``averaging_state``. So
+``lit-dl validate``, ``test``, ``predict``, ``export``, ``init_from`` and ``load_from_checkpoint``,
+which read ``state_dict``, see the averaged weights; ``fit --ckpt_path`` (and ``doctor --ckpt_path``,
+which checks that resume) goes on training the trained weights with the average restored beside them.
+
+Three things differ from Lightning 2.6.6, all so that the averaged weights stay the model:
+
+- Lightning's ``on_load_checkpoint`` also runs in the test that follows a fit in the same Trainer
+  (``lit-dl fit``'s own test of the best checkpoint) and puts ``current_model_state``, the trained
+  weights, back into the model: fit printed the trained weights' accuracy, ``lit-dl test`` on the
+  same file the averaged ones'. Here it acts in fit only.
+- After fit the model holds the averaged weights (Lightning copies them in at ``on_train_end``); a
+  ``last.ckpt`` written after that point kept them as ``current_model_state`` too, so a run extended
+  from it trained on from the average. Here that file keeps the trained weights there.
+- Before the average's first update (``update_starting_at_step``, SWA's start epoch) Lightning
+  validated and saved the average's starting copy, the weights at setup, as the model. Here the
+  trained weights are the model until there is an average.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging as _LightningEMA
+from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.trainer.states import TrainerFn
+
+__all__ = ["EMAWeightAveraging", "SWAWeightAveraging"]
+
+
+class _AveragedIsTheModel(WeightAveraging):
+    """The changes above, on top of any :class:`WeightAveraging`."""
+
+    _trained_state: dict[str, torch.Tensor] | None = None
+    _swapped = False  # the model holds the average during this validation
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        with warnings.catch_warnings():
+            # Lightning warns whenever the module overrides configure_model, because sharded layers
+            # cannot be averaged; lit_dl's tasks only compile there (a subclass's own hook keeps it).
+            if type(pl_module).configure_model.__module__.startswith("lit_dl."):
+                warnings.filterwarnings("ignore", message="You're using the WeightAveraging callback")
+            super().setup(trainer, pl_module, stage)
+
+    def _averaging(self) -> bool:
+        """Whether the average holds anything yet (before its first update it is a copy of the
+        weights at setup, which Lightning would validate and save as the model)."""
+        return self._average_model is not None and int(self._average_model.n_averaged) > 0
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._swapped = self._averaging()
+        if self._swapped:
+            super().on_validation_epoch_start(trainer, pl_module)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._swapped:
+            self._swapped = False
+            super().on_validation_epoch_end(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._averaging():
+            self._trained_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+            super().on_train_end(trainer, pl_module)
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        averaging = self._averaging()
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if "current_model_state" not in checkpoint:
+            return
+        if not averaging:  # nothing averaged yet: the trained weights are the model
+            checkpoint["state_dict"] = checkpoint["current_model_state"]
+        elif self._trained_state is not None:  # after fit the model holds the average
+            checkpoint["current_model_state"] = copy.copy(self._trained_state)
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            self._trained_state = None
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        # validate/test/predict (fit's own test included): the checkpoint's state_dict, the averaged
+        # weights, is the model, and Lightning has loaded it already
+
+
+class EMAWeightAveraging(_AveragedIsTheModel, _LightningEMA):
+    """Lightning's :class:`~lightning.pytorch.callbacks.EMAWeightAveraging` (an exponential moving
+    average of the weights and buffers, updated after every optimizer step) with the averaged
+    weights as the model everywhere (see :mod:`lit_dl.callbacks.weight_averaging`).
+
+    Args:
+        decay: Weight of the old average at each update (``0.999``: an average over about 1000 steps).
+        update_every_n_steps: Update after every n-th optimizer step.
+        update_starting_at_step: First optimizer step (0-based) that updates; ``None``: the first.
+        update_starting_at_epoch: Also update at the end of every epoch from this one on.
+        use_buffers: Average the buffers too (BatchNorm's running statistics); ``False`` copies them.
+        device: Where the average lives; ``None``: beside the model.
+    """
+
+    def __init__(
+        self,
+        decay: float = 0.999,
+        update_every_n_steps: int = 1,
+        update_starting_at_step: int | None = None,
+        update_starting_at_epoch: int | None = None,
+        use_buffers: bool = True,
+        device: str | None = None,
+    ) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must be in (0, 1), got {decay!r}")
+        if update_every_n_steps < 1:
+            raise ValueError(f"update_every_n_steps must be >= 1, got {update_every_n_steps!r}")
+        super().__init__(
+            device=device,
+            use_buffers=use_buffers,
+            decay=decay,
+            update_every_n_steps=update_every_n_steps,
+            update_starting_at_step=update_starting_at_step,
+            update_starting_at_epoch=update_starting_at_epoch,
+        )
+        self.decay, self.use_buffers, self.device = decay, use_buffers, device
+
+
+class SWAWeightAveraging(_AveragedIsTheModel):
+    """Stochastic weight averaging (Izmailov et al., 2018, "Averaging Weights Leads to Wider Optima
+    and Better Generalization"): the equal-weight average of the weights after the last optimizer step
+    of every epoch from ``swa_epoch_start`` on, on Lightning's :class:`~lightning.pytorch.callbacks.WeightAveraging` (its
+    default average is SWA's), with the averaged weights as the model everywhere.
+
+    Lightning's ``StochasticWeightAveraging`` is not the base: it validates and checkpoints the
+    trained weights during fit and puts the average in only when training ends (so the best checkpoint
+    and fit's own test would not be the averaged model), and it replaces the config's LR schedule with
+    its own. Here the config's schedule trains; BatchNorm statistics are averaged with the weights
+    (``use_buffers``) instead of recomputed in an extra epoch.
+
+    Args:
+        swa_epoch_start: First epoch (0-based) whose end weights enter the average; a float in
+            ``(0, 1)`` is that fraction of ``max_epochs``.
+        use_buffers: Average the buffers too (BatchNorm's running statistics); ``False`` copies them.
+        device: Where the average lives; ``None``: beside the model.
+    """
+
+    def __init__(
+        self, swa_epoch_start: int | float = 0.75, use_buffers: bool = True, device: str | None = None
+    ) -> None:
+        is_fraction = isinstance(swa_epoch_start, float) and 0.0 < swa_epoch_start < 1.0
+        if not (is_fraction or (isinstance(swa_epoch_start, int) and swa_epoch_start >= 0)):
+            raise ValueError(
+                f"swa_epoch_start must be an epoch >= 0 or a fraction in (0, 1), got {swa_epoch_start!r}"
+            )
+        super().__init__(device=device, use_buffers=use_buffers)
+        self.swa_epoch_start, self.use_buffers, self.device = swa_epoch_start, use_buffers, device
+        self._start_epoch = swa_epoch_start if isinstance(swa_epoch_start, int) else 0
+        self._update_now = False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if isinstance(self.swa_epoch_start, float):
+            if trainer.max_epochs is None or trainer.max_epochs < 1:
+                raise ValueError(
+                    f"SWAWeightAveraging(swa_epoch_start={self.swa_epoch_start}) is a fraction of "
+                    f"max_epochs, which is {trainer.max_epochs}; give the start as an epoch"
+                )
+            self._start_epoch = int(self.swa_epoch_start * trainer.max_epochs)
+        super().setup(trainer, pl_module, stage)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # The epoch's weights enter at its last optimizer step, not at on_train_epoch_end: that hook runs
+        # after the epoch's validation and checkpoint, which would then miss this epoch's update (and a
+        # run resumed from that checkpoint would never make it). The step counter Lightning saves
+        # (latest_update_step) records it.
+        self._update_now = (
+            trainer.current_epoch >= self._start_epoch and batch_idx + 1 >= trainer.num_training_batches
+        )
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
+        return step_idx is not None and self._update_now

@@ -1,0 +1,97 @@
+"""EMA and SWA: the averaged weights are the model on every path (validation during fit, the best
+checkpoint, fit's own test, `lit-dl test`, export, load_from_checkpoint)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from lit_dl.callbacks import EMAWeightAveraging, SWAWeightAveraging
+from lit_dl.cli import main
+from lit_dl.cli.export import InferenceModel, default_output
+from lit_dl.data import DigitsDataModule
+from lit_dl.models import MLPClassifier
+from tests.cli.test_export import raw_test_digits
+from tests.conftest import CONFIGS, read_scalars
+
+RECIPE = CONFIGS / "digits_mlp.yaml"
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def test_ema_fit_test_lit_dl_test_and_export_see_the_same_averaged_weights(tmp_path) -> None:
+    fit = ["fit", "--config", str(RECIPE), "--config", str(CONFIGS / "callbacks" / "ema.yaml")]
+    main([*fit, "--trainer.max_epochs", "4", "--trainer.default_root_dir", str(tmp_path), *QUIET])
+    run = tmp_path / "lightning_logs" / "version_0"
+    ((_, fit_acc),) = read_scalars(run)["test/acc"]
+    (best,) = (run / "checkpoints").glob("epoch=*.ckpt")
+    checkpoint = torch.load(best, weights_only=True)
+    averaged, trained = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert not torch.equal(averaged["backbone.head.weight"], trained["backbone.head.weight"])
+
+    main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(best)])
+    ((_, test_acc),) = read_scalars(tmp_path / "lightning_logs" / "version_1")["test/acc"]
+    assert test_acc == fit_acc
+
+    # the averaged weights, by hand: load_from_checkpoint and the exported file agree with both
+    data = DigitsDataModule(batch_size=512)
+    data.setup("test")
+    x, labels = data.test_set.tensors
+    task = MLPClassifier.load_from_checkpoint(best).eval()
+    for name, tensor in averaged.items():
+        assert torch.equal(task.state_dict()[name], tensor), name
+    with torch.no_grad():
+        correct = int((task(x).argmax(1) == labels).sum())
+    assert round(fit_acc * len(labels)) == correct
+
+    main(["export", "--config", str(run / "config.yaml"), "--ckpt_path", str(best), "--format", "state_dict"])
+    served = InferenceModel(task.backbone, mean=torch.zeros(64), std=torch.ones(64))
+    served.load_state_dict(torch.load(default_output(best, "state_dict"), weights_only=True))
+    with torch.no_grad():
+        assert int((served.eval()(raw_test_digits()).argmax(1) == labels).sum()) == correct
+
+
+def test_swa_averages_the_epoch_end_weights_from_its_start_and_is_the_model_before_it(
+    tmp_path, tiny_config
+) -> None:
+    config = yaml.safe_load(tiny_config.read_text())
+    config["trainer"].update(max_epochs=3, default_root_dir=str(tmp_path))
+    config["trainer"]["callbacks"] = [
+        {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+         "init_args": {"save_top_k": -1, "every_n_epochs": 1, "filename": "{epoch}"}},
+        {"class_path": "lit_dl.callbacks.SWAWeightAveraging", "init_args": {"swa_epoch_start": 1}},
+    ]  # fmt: skip
+    config["test_after_fit"] = False
+    tiny_config.write_text(yaml.safe_dump(config))
+    main(["fit", "--config", str(tiny_config)])
+    folder = tmp_path / "lightning_logs" / "version_0" / "checkpoints"
+    states = [torch.load(folder / f"epoch={e}.ckpt", weights_only=True) for e in range(3)]
+    assert [int(s["averaging_state"]["n_averaged"]) for s in states] == [0, 1, 2]
+    trained = [s["current_model_state"] for s in states]
+    for name in trained[0]:
+        # before the start nothing is averaged: the trained weights are the model, not the setup copy
+        assert torch.equal(states[0]["state_dict"][name], trained[0][name]), name
+        assert torch.equal(states[1]["state_dict"][name], trained[1][name]), name
+        # torch.optim.swa_utils' running mean (its CPU formula) of epochs 1 and 2's end weights
+        mean = trained[1][name] + (trained[2][name] - trained[1][name]) / torch.tensor(2)
+        assert torch.equal(states[2]["state_dict"][name], mean), name
+    assert not torch.equal(
+        states[2]["state_dict"]["backbone.head.weight"], trained[2]["backbone.head.weight"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: EMAWeightAveraging(decay=1.0), r"decay must be in \(0, 1\), got 1.0"),
+        (lambda: EMAWeightAveraging(update_every_n_steps=0), r"update_every_n_steps must be >= 1, got 0"),
+        (
+            lambda: SWAWeightAveraging(swa_epoch_start=1.5),
+            r"swa_epoch_start must be an epoch >= 0 or a fraction in \(0, 1\), got 1.5",
+        ),
+    ],
+    ids=["ema_decay", "ema_every", "swa_start"],
+)
+def test_weight_averaging_rejects_bad_options(factory, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        factory()
