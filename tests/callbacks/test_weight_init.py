@@ -19,14 +19,17 @@ from lit_dl.errors import ConfigError
 from lit_dl.nn import (
     MLP,
     ConvNet,
+    MultiHeadSelfAttention,
     ResidualMLPBlock,
     ResNet,
+    SelfInitializing,
     TextCNN,
     TransformerSequenceNet,
     activation_names,
 )
 from lit_dl.nn.init_marks import mark_initialized
-from lit_dl.nn.resnet_blocks import BasicBlock
+from lit_dl.nn.resnet_blocks import BasicBlock, BottleneckBlock
+from lit_dl.nn.transformer import TransformerEncoderLayer
 
 pytestmark = LIGHTNING_PYTREE_WARNING
 
@@ -482,7 +485,26 @@ BACKBONES = {
     "transformer_post_norm": lambda: TransformerSequenceNet(
         10, 3, max_length=8, dim=8, num_heads=2, norm_first=False, positions="learned"
     ),
+    # Blocks initialise themselves too (inside a foreign network as well: see the tests above).
+    "basic_block_post": lambda: BasicBlock(4, 8, 2),
+    "bottleneck_block_preact": lambda: BottleneckBlock(8, 2, 2, preact=True),
+    "residual_mlp_block": lambda: ResidualMLPBlock(6, 8, activation="tanh"),
+    "transformer_layer": lambda: TransformerEncoderLayer(8, 2, norm_first=False),
+    "attention": lambda: MultiHeadSelfAttention(8, 2),
 }
+
+
+def test_every_self_initializing_class_of_lit_dl_nn_is_in_the_backbone_table() -> None:
+    import lit_dl.nn
+
+    classes = [getattr(lit_dl.nn, name) for name in lit_dl.nn.__all__]
+    # ResidualBlock is the base of BasicBlock and BottleneckBlock, which are built here.
+    wanted = {c for c in classes if isinstance(c, type) and issubclass(c, SelfInitializing)}
+    wanted -= {SelfInitializing, lit_dl.nn.ResidualBlock}
+    built = set()
+    for build in BACKBONES.values():
+        built.update(type(m) for m in build().modules() if isinstance(m, SelfInitializing))
+    assert wanted <= built, wanted - built
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -518,5 +540,5 @@ def test_weight_init_passes_gain_mode_and_zero_init_residual_to_the_backbone(bac
     ):
         assert torch.equal(value, other), name
     zeroed = list(own.residual_zero_weights())
-    assert (len(zeroed) > 0) == (backbone.startswith(("mlp_residual", "resnet", "transformer")))
+    assert (len(zeroed) > 0) == (backbone not in ("mlp", "convnet", "text_cnn", "attention"))
     assert all(torch.count_nonzero(w) == 0 for w in zeroed)
