@@ -10,15 +10,17 @@ its mid-epoch state (Lightning issue #20550; checked against lightning 2.6).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
+from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LinearLR, OneCycleLR, PolynomialLR
 
 from lit_dl.errors import ConfigError
+from lit_dl.optim import OneCycleLR as LitOneCycleLR
+from lit_dl.optim import WarmupLR
 
-__all__ = ["fit_schedules_to_run", "run_length"]
+__all__ = ["fit_schedules_to_run", "run_length", "schedule_ends_early"]
 
 
 def run_length(trainer: L.Trainer, interval: Literal["step", "epoch"] = "step") -> float:
@@ -58,9 +60,12 @@ def fit_schedules_to_run(trainer: L.Trainer) -> None:
       its own unit (its ``interval``) when its ``total_steps`` is unset, and checks its warmup.
     - ``torch.optim.lr_scheduler.OneCycleLR`` with ``total_steps`` shorter than the run would raise
       mid-run ("Tried to step ... times"): a :class:`ConfigError` now instead.
-    - ``CosineAnnealingLR`` whose ``T_max`` is shorter than the run climbs back up after it: a warning.
+    - Any other schedule with a fixed length (``total_steps`` of lit_dl's schedules, ``T_max``,
+      ``total_iters``) that ends before the run gets a one-line warning naming both lengths
+      (:func:`schedule_ends_early`).
 
-    Idempotent: a ``total_steps`` already set (by the config or a restored checkpoint) is kept.
+    Idempotent: a ``total_steps`` already set (by the config) is kept. Called once per fit, at train
+    start.
     """
     for config in trainer.lr_scheduler_configs:
         scheduler, interval = config.scheduler, config.interval
@@ -75,9 +80,48 @@ def fit_schedules_to_run(trainer: L.Trainer) -> None:
                 f"{unit}) and would fail when it runs out; use lit_dl.optim.OneCycleLR, whose total_steps "
                 f"defaults to the run length"
             )
-        elif isinstance(scheduler, CosineAnnealingLR) and scheduler.T_max < length:
-            rank_zero_warn(
-                f"CosineAnnealingLR T_max={scheduler.T_max} is shorter than the run ({int(length)} {unit}): "
-                f"the LR climbs back up after it; use lit_dl.optim.WarmupCosineLR with warmup_steps: 0, "
-                f"whose total_steps defaults to the run length"
-            )
+        warning = schedule_ends_early(scheduler, length / max(1, config.frequency), unit)
+        if warning is not None:
+            rank_zero_warn(warning)
+
+
+# (class, attribute holding its length, what the LR does after it); the first match wins.
+_FIXED_LENGTHS: tuple[tuple[type, str, str], ...] = (
+    (CosineAnnealingLR, "T_max", "climbs back up"),
+    (LinearLR, "total_iters", "stays at its final value"),
+    (ConstantLR, "total_iters", "stays at its final value"),
+    (PolynomialLR, "total_iters", "stays at its final value"),
+)
+_FIXES = {
+    "total_steps": "leave total_steps unset (null) to follow the run, or give it the run's length",
+    "T_max": "use lit_dl.optim.WarmupCosineLR with warmup_steps: 0, whose total_steps defaults to the run length",
+    "total_iters": "give total_iters the run's length",
+}
+
+
+def schedule_ends_early(scheduler: Any, run: float, unit: str) -> str | None:
+    """The warning for a schedule of fixed length that ends before a run of ``run`` scheduler steps,
+    or ``None`` (no fixed length, an endless run, or long enough).
+
+    lit_dl's schedules (``total_steps``) hold their final LR after their end; ``CosineAnnealingLR``
+    (``T_max``) climbs back up; ``LinearLR``, ``ConstantLR`` and ``PolynomialLR`` (``total_iters``)
+    hold their final value.
+    """
+    if math.isinf(run):
+        return None
+    name = type(scheduler).__name__
+    attr, after = None, "stays at its final value"
+    if isinstance(scheduler, (WarmupLR, LitOneCycleLR)):
+        attr = "total_steps"
+    else:
+        for cls, length_attr, consequence in _FIXED_LENGTHS:
+            if isinstance(scheduler, cls):
+                attr, after = length_attr, consequence
+                break
+    length = getattr(scheduler, attr, None) if attr is not None else None
+    if not isinstance(length, (int, float)) or length >= run:
+        return None
+    return (
+        f"{name} {attr}={length} is shorter than the run ({int(run)} {unit}): the LR {after} for the last "
+        f"{int(run - length)} {unit}; {_FIXES[attr]}"
+    )

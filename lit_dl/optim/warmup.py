@@ -17,7 +17,10 @@ A "step" here is one call of ``scheduler.step()``: an optimizer step when the ta
         scheduler_interval: step
         lr_scheduler:
           class_path: lit_dl.optim.WarmupCosineLR
-          init_args: {warmup_steps: 60, min_lr: 1.0e-5}
+          init_args: {warmup_fraction: 0.1, min_lr: 1.0e-5}
+
+``warmup_fraction`` sizes the warmup as a fraction of the schedule, so a recipe composed with another
+data module, batch size or number of devices keeps its shape; ``warmup_steps`` gives a fixed count.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class WarmupLR(LRScheduler):
     Args:
         optimizer: The wrapped optimizer; each group's current ``lr`` is its base LR.
         warmup_steps: Length of the linear warmup in scheduler steps; 0 turns it off.
+        warmup_fraction: Instead of ``warmup_steps``: the warmup's length as a fraction of
+            ``total_steps`` (the run's length when that is unset), in ``[0, 1)``; rounded to whole
+            steps, at least one when above 0. It follows the run: a longer run has a longer warmup.
         warmup_start_factor: Fraction of the base LR used at step 0, in ``[0, 1]``.
         min_lr: Floor of the LR after the warmup; at most every group's base LR.
         total_steps: Length of the whole schedule (warmup included) in scheduler steps. ``None``
@@ -57,7 +63,18 @@ class WarmupLR(LRScheduler):
         min_lr: float = 0.0,
         total_steps: int | None = None,
         last_epoch: int = -1,
+        warmup_fraction: float | None = None,
     ) -> None:
+        if warmup_fraction is not None and not 0.0 <= warmup_fraction < 1.0:
+            raise ConfigError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}")
+        if warmup_fraction is not None and warmup_steps != 0:
+            raise ConfigError(
+                f"give one of warmup_steps (a count) and warmup_fraction (a fraction of the schedule), got "
+                f"warmup_steps={warmup_steps!r}, warmup_fraction={warmup_fraction!r}; set the other to "
+                "0 / null"
+            )
+        if warmup_fraction is not None and total_steps is not None:
+            warmup_steps = _fraction_of(warmup_fraction, total_steps)
         if warmup_steps < 0:
             raise ConfigError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
         if not 0.0 <= warmup_start_factor <= 1.0:
@@ -77,6 +94,7 @@ class WarmupLR(LRScheduler):
                     f"{group.get('name', index)!r}; use min_lr <= lr"
                 )
         self.warmup_steps = int(warmup_steps)
+        self.warmup_fraction = None if warmup_fraction is None else float(warmup_fraction)
         self.warmup_start_factor = float(warmup_start_factor)
         self.min_lr = float(min_lr)
         self.total_steps = None if total_steps is None else int(total_steps)
@@ -95,6 +113,8 @@ class WarmupLR(LRScheduler):
                     f"{type(self).__name__} needs total_steps for a run without max_epochs/max_steps"
                 )
             return
+        if self.warmup_fraction is not None and self.total_steps is None:
+            self.warmup_steps = _fraction_of(self.warmup_fraction, run_length)
         if self.warmup_steps >= run_length:
             raise ConfigError(
                 f"warmup_steps={self.warmup_steps!r} is longer than the run: the run has {int(run_length)} "
@@ -117,10 +137,20 @@ class WarmupLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         t = self.last_epoch
+        if self.warmup_fraction and self.total_steps is None:
+            # The warmup's length waits for the run's; its first value does not depend on it.
+            if t == 0:
+                return [base * self.warmup_start_factor for base in self.base_lrs]
+            self.main_steps()  # raises: total_steps is unset
         if t < self.warmup_steps:
             factor = self.warmup_start_factor + (1.0 - self.warmup_start_factor) * t / self.warmup_steps
             return [base * factor for base in self.base_lrs]
         return [max(self.min_lr, self.main_lr(base, t - self.warmup_steps)) for base in self.base_lrs]
+
+
+def _fraction_of(fraction: float, total: int | float) -> int:
+    """``fraction`` of ``total`` steps, rounded; at least one step when ``fraction`` is above 0."""
+    return max(1, round(fraction * total)) if fraction > 0 else 0
 
 
 class WarmupCosineLR(WarmupLR):
@@ -156,6 +186,8 @@ class WarmupStepLR(WarmupLR):
         last_epoch: Index of the last step taken (``-1``: start fresh).
         decay_at: Instead of ``step_size``: increasing fractions in ``(0, 1)`` of the steps after the
             warmup at which the LR is multiplied by ``gamma``.
+        warmup_fraction: Instead of ``warmup_steps``: the warmup as a fraction of the schedule
+            (see :class:`WarmupLR`).
     """
 
     def __init__(
@@ -169,6 +201,7 @@ class WarmupStepLR(WarmupLR):
         total_steps: int | None = None,
         last_epoch: int = -1,
         decay_at: list[float] | None = None,
+        warmup_fraction: float | None = None,
     ) -> None:
         if (step_size is None) == (decay_at is None):
             raise ConfigError(
@@ -189,7 +222,9 @@ class WarmupStepLR(WarmupLR):
         self.step_size = None if step_size is None else int(step_size)
         self.decay_at = decay_at
         self.gamma = float(gamma)
-        super().__init__(optimizer, warmup_steps, warmup_start_factor, min_lr, total_steps, last_epoch)
+        super().__init__(
+            optimizer, warmup_steps, warmup_start_factor, min_lr, total_steps, last_epoch, warmup_fraction
+        )
 
     def main_lr(self, base_lr: float, step: int) -> float:
         if self.step_size is not None:

@@ -160,7 +160,7 @@ def test_default_recipe_resumed_at_an_epoch_boundary_matches_the_uninterrupted_r
     args = [
         "fit", "--config", str(RECIPE),
         *(["--config", str(REPO / "configs" / "lr_scheduler" / schedule),
-           "--model.init_args.lr_scheduler.init_args.warmup_steps", "6"] if schedule else []),
+           "--model.init_args.lr_scheduler.init_args.warmup_fraction", "0.375"] if schedule else []),
         "--trainer.max_epochs", "4", "--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "1",
         "--trainer.deterministic", "true", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", "--test_after_fit", "false",

@@ -143,3 +143,41 @@ def test_cosine_annealing_shorter_than_the_run_warns(tmp_path):
         warnings.simplefilter("error", UserWarning)
         exact = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=3)
         _trainer(tmp_path, [_Record()], max_epochs=3).fit(_model(lr_scheduler=exact), datamodule=_data())
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (
+            functools.partial(WarmupCosineLR, total_steps=5),
+            "WarmupCosineLR total_steps=5 is shorter than the run (10 epochs): the LR stays at its final value "
+            "for the last 5 epochs; leave total_steps unset (null) to follow the run, or give it the run's length",
+        ),
+        (
+            functools.partial(OneCycleLR, total_steps=4),
+            "OneCycleLR total_steps=4 is shorter than the run (10 epochs): the LR stays at its final value for "
+            "the last 6 epochs; leave total_steps unset (null) to follow the run, or give it the run's length",
+        ),
+        (
+            functools.partial(torch.optim.lr_scheduler.PolynomialLR, total_iters=8),
+            "PolynomialLR total_iters=8 is shorter than the run (10 epochs): the LR stays at its final value for "
+            "the last 2 epochs; give total_iters the run's length",
+        ),
+    ],
+    ids=["warmup_cosine", "one_cycle", "polynomial"],
+)
+def test_a_fixed_schedule_shorter_than_the_run_warns_once_naming_both_lengths(tmp_path, schedule, message):
+    trainer = _trainer(tmp_path, max_epochs=10, limit_train_batches=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(_model(lr_scheduler=schedule), datamodule=_data())
+    assert [str(w.message) for w in caught if "shorter than the run" in str(w.message)] == [message]
+
+
+def test_a_schedule_as_long_as_the_run_or_following_it_does_not_warn(tmp_path):
+    for schedule in (functools.partial(WarmupCosineLR, total_steps=10), WarmupCosineLR):
+        trainer = _trainer(tmp_path, max_epochs=10, limit_train_batches=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(_model(lr_scheduler=schedule), datamodule=_data())
+        assert not [w for w in caught if "shorter than the run" in str(w.message)]

@@ -163,3 +163,50 @@ def test_step_decay_at_fractions_follows_the_run_length():
     longer.fit_to_run(18, unit="epochs")  # 16 main steps: decays at 8 and 12 after the warmup
     lrs = [v[0] for v in _run(longer, 18)]
     assert [i for i in range(1, 18) if lrs[i] < lrs[i - 1] and i > 2] == [10, 14]
+
+
+@pytest.mark.parametrize("run", [20, 57], ids=["20-steps", "57-steps"])
+def test_warmup_fraction_follows_the_run_and_equals_the_same_count_of_warmup_steps(run):
+    fraction = WarmupCosineLR(_optimizer(), warmup_fraction=0.1, warmup_start_factor=0.2, min_lr=0.01)
+    assert fraction.get_last_lr() == [0.1 * 0.2]  # the first value does not wait for the length
+    fraction.fit_to_run(run)
+    count = WarmupCosineLR(
+        _optimizer(), warmup_steps=round(0.1 * run), warmup_start_factor=0.2, min_lr=0.01, total_steps=run
+    )
+    assert fraction.warmup_steps == round(0.1 * run) and fraction.total_steps == run
+    assert _run(fraction, run + 2) == _run(count, run + 2)
+
+
+def test_warmup_fraction_with_total_steps_and_of_a_step_schedule():
+    assert WarmupCosineLR(_optimizer(), warmup_fraction=0.25, total_steps=12).warmup_steps == 3
+    assert WarmupCosineLR(_optimizer(), warmup_fraction=0.01, total_steps=12).warmup_steps == 1  # at least 1
+    step = WarmupStepLR(_optimizer(), decay_at=[0.5], warmup_fraction=0.1)
+    step.fit_to_run(30, unit="epochs")
+    assert step.warmup_steps == 3
+    values = [v[0] for v in _run(step, 30)]
+    assert values[:3] == pytest.approx([0.01, 0.04, 0.07], rel=1e-12)
+    assert values[3:] == pytest.approx([0.1] * 14 + [0.01] * 13, rel=1e-12)  # x0.1 from 13.5 of 27 on
+
+
+def test_warmup_fraction_without_a_length_cannot_go_past_its_first_value():
+    sched = WarmupCosineLR(_optimizer(), warmup_fraction=0.1)
+    sched.optimizer.step()
+    with pytest.raises(RuntimeError, match="total_steps is unset"):
+        sched.step()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"warmup_fraction": 1.0}, r"warmup_fraction must be in \[0, 1\), got 1.0"),
+        ({"warmup_fraction": -0.1}, r"warmup_fraction must be in \[0, 1\), got -0.1"),
+        (
+            {"warmup_fraction": 0.1, "warmup_steps": 5},
+            r"give one of warmup_steps \(a count\) and warmup_fraction .* got warmup_steps=5, warmup_fraction=0.1",
+        ),
+    ],
+    ids=["one", "negative", "both"],
+)
+def test_warmup_fraction_rejects_bad_values(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        WarmupCosineLR(_optimizer(), **kwargs)

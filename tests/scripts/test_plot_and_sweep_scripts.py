@@ -25,7 +25,7 @@ def test_both_warmup_configs_exist():
 def test_plotted_warmup_cosine_equals_the_logged_lrs_of_a_real_fit(tmp_path):
     plot_lr_schedule = load_script("plot_lr_schedule")
     config = ROOT / "configs/lr_scheduler/warmup_cosine.yaml"
-    # 4 epochs of 19 steps: longer than the 57-step warmup; the LR logged at every step. A narrower
+    # 4 epochs of 19 steps, the first 8 of them (a tenth) warmup; the LR logged at every step. A narrower
     # MLP only makes the fit faster: the schedule does not depend on it.
     args = ["--config", DIGITS, "--config", str(config), "--trainer.max_epochs", "4"]
     args += ["--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false"]
@@ -72,6 +72,12 @@ def test_plotted_warmup_step_follows_the_epochs():
 def test_warmup_longer_than_the_run_exits_2_without_a_run_folder(tmp_path, capsys):
     args = ["fit", "--config", DIGITS, "--config", str(ROOT / "configs/lr_scheduler/warmup_cosine.yaml")]
     args += ["--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp_path)]
+    # a fixed count (the shipped config's warmup is a fraction of the run, which always fits)
+    fixed = tmp_path / "fixed_warmup.yaml"
+    fixed.write_text(
+        "model:\n  init_args:\n    lr_scheduler:\n      init_args: {warmup_fraction: null, warmup_steps: 57}\n"
+    )
+    args += ["--config", str(fixed)]
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     assert exit_info.value.code == 2
