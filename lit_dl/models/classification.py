@@ -64,10 +64,14 @@ class ClassificationTask(L.LightningModule):
     returns logits; the loss is cross-entropy on logits (log-softmax inside, numerically stable);
     softmax appears only in :meth:`predict_step`.
 
-    Logged names: ``train/loss`` (data loss) and ``train/l1`` (the L1 term, when on), each the mean
-    over the micro-batches since the last write (every ``trainer.log_every_n_steps`` optimizer steps
-    and at each epoch end), ``{val,test}/{loss,acc,f1}`` (epoch means over every sample of the split,
-    the same on one process and on N; accuracy is micro, F1 is macro over classes).
+    Logged names: ``train/loss`` (the training objective, :meth:`compute_loss`: with label smoothing
+    when set) and ``train/l1`` (the L1 term, when on), each the mean over the micro-batches since the
+    last write (every ``trainer.log_every_n_steps`` optimizer steps and at each epoch end),
+    ``{val,test}/{loss,acc,f1}`` (epoch means over every sample of the split, the same on one process
+    and on N; accuracy is micro, F1 is macro over classes). ``val/loss`` and ``test/loss`` are the
+    plain cross-entropy whatever ``label_smoothing`` or :meth:`compute_loss` say, so the curves of two
+    recipes, and a checkpoint monitor on ``val/loss``, compare the same quantity (timm validates the
+    same way).
 
     Extension points for subclasses: :meth:`build_backbone`, :meth:`compute_loss`,
     :meth:`should_decay`.
@@ -203,7 +207,8 @@ class ClassificationTask(L.LightningModule):
         raise NotImplementedError(f"{type(self).__name__} must implement build_backbone()")
 
     def compute_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """The data loss, a scalar. Default: cross-entropy on logits with label smoothing."""
+        """The training objective's data loss, a scalar (``train/loss``). Default: cross-entropy on
+        logits with label smoothing. Validation and test log the plain cross-entropy instead."""
         return F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
 
     def should_decay(self, module: nn.Module, param_name: str, param: nn.Parameter) -> bool:
@@ -430,7 +435,7 @@ class ClassificationTask(L.LightningModule):
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y = batch
         logits = self(x)
-        loss = self.compute_loss(logits, y)
+        loss = F.cross_entropy(logits, y)  # not compute_loss: see the class docstring
         # Only metric updates here (device-side, no sync); the values are logged once per epoch.
         self.eval_loss[stage].update(loss.detach(), weight=y.shape[0])
         self.eval_metrics[stage].update(logits.detach(), y)

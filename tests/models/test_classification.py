@@ -229,3 +229,26 @@ def test_optimizer_check_does_not_reject_a_gpu_only_optimizer_and_still_checks_t
         make(optimizer=partial(torch.optim.SGD, lr=0.1, momentum=-1))
     with pytest.raises(ConfigError, match=r"invalid optimizer settings for Adam: `fused` and `foreach`"):
         make(optimizer=partial(torch.optim.Adam, fused=True, foreach=True))
+
+
+def test_val_and_test_loss_are_plain_cross_entropy_while_train_loss_is_the_smoothed_objective(tmp_path):
+    model = make(in_features=16, label_smoothing=0.1).eval()
+    data = SyntheticClassificationDataModule(num_classes=3, num_features=16, num_train=32, batch_size=16)
+    data.setup("fit")
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=1, limit_test_batches=1,
+    )  # fmt: skip
+    x, y = next(iter(data.val_dataloader()))  # the one batch validation reads
+    with torch.no_grad():
+        logits = model(x)
+    plain = torch.nn.functional.cross_entropy(logits, y)
+    smoothed = model.compute_loss(logits, y)
+    assert not torch.equal(plain, smoothed)
+    trainer.validate(model, datamodule=data, verbose=False)
+    assert torch.equal(trainer.callback_metrics["val/loss"], plain)
+    x, y = next(iter(data.test_dataloader()))
+    with torch.no_grad():
+        plain_test = torch.nn.functional.cross_entropy(model(x), y)
+    trainer.test(model, datamodule=data, verbose=False)
+    assert torch.equal(trainer.callback_metrics["test/loss"], plain_test)
