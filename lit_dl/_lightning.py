@@ -19,7 +19,9 @@ __all__ = [
     "attached_trainer",
     "batches_processed_this_epoch",
     "drop_train_loader",
+    "forget_skipped_validation",
     "logger_connector",
+    "open_next_epoch_after_resume_at_epoch_end",
     "rebuild_dataloader",
     "set_logger_version",
 ]
@@ -95,3 +97,41 @@ def set_logger_version(logger: Any, version: int | str) -> None:
     learns the run folder of the first logger.
     """
     logger._version = version
+
+
+def open_next_epoch_after_resume_at_epoch_end(trainer: L.Trainer) -> bool:
+    """After a resume from a checkpoint written at the last training batch of an epoch, make the fit
+    loop start the next epoch as an uninterrupted run does (checked against 2.6.6: ``FitLoop``'s
+    ``restarted_mid_epoch``, ``reset_restart_stage`` and ``epoch_progress``).
+
+    ``FitLoop.reset`` closes such an epoch (``processed`` and ``completed`` raised) but leaves the
+    loop's restart stage at "mid-epoch", so the next epoch's ``on_advance_start`` neither counts it as
+    ready and started nor calls ``on_train_epoch_start``. Every checkpoint of that epoch then records
+    it as not started, and a run resumed from one of them trains the epoch's first batches a second
+    time (two resumes in a row end two steps late). Clearing the stage before the next epoch starts
+    (from ``on_train_start``, after ``FitLoop.reset``) restores the uninterrupted bookkeeping; the
+    epoch loop keeps its own stage, which finishes the closed epoch's batch counters.
+
+    Returns:
+        Whether the stage was cleared.
+    """
+    fit_loop = trainer.fit_loop
+    current = fit_loop.epoch_progress.current
+    closed = current.ready == current.started == current.processed == current.completed
+    if fit_loop.restarted_mid_epoch and closed:
+        fit_loop.reset_restart_stage()
+        return True
+    return False
+
+
+def forget_skipped_validation(trainer: L.Trainer) -> None:
+    """Undo the fit loop's count of a validation that never ran (checked against 2.6.6:
+    ``fit_loop.epoch_loop.val_loop.batch_progress.total``).
+
+    Resumed from a checkpoint written at the last training batch of an epoch (before that epoch's
+    validation), the epoch loop's first batch fast-forwards the validation counters as if that
+    validation had run, and leaves them counted in the next epoch, where an uninterrupted run has
+    reset them at the epoch's start. Called at the first batch after such a resume, once the
+    fast-forward is done (``on_train_batch_start``).
+    """
+    trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.reset()

@@ -120,3 +120,56 @@ def test_set_logger_version_fixes_the_log_dir(tmp_path):
         _lightning.set_logger_version(logger, "version_7")
         assert logger.version == "version_7"
         assert logger.log_dir == str(tmp_path / "lightning_logs" / "version_7")
+
+
+class _ResumeProbe(L.Callback):
+    """Applies the two resume shims as ExactResume does and records what they see."""
+
+    def __init__(self) -> None:
+        self.cleared: bool | None = None
+        self.epoch_starts: list[int] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.cleared = _lightning.open_next_epoch_after_resume_at_epoch_end(trainer)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epoch_starts.append(trainer.current_epoch)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.cleared:
+            self.cleared = False
+            _lightning.forget_skipped_validation(trainer)
+
+
+def _every_step_fit(root, ckpt_path=None) -> _ResumeProbe:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    probe = _ResumeProbe()
+    trainer = L.Trainer(
+        default_root_dir=root, max_epochs=2, limit_train_batches=3, limit_val_batches=1, logger=False,
+        enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[probe, ModelCheckpoint(dirpath=root, every_n_train_steps=1, save_top_k=-1, filename="{step}")],
+    )  # fmt: skip
+    trainer.fit(BoringModel(), ckpt_path=ckpt_path)
+    return probe
+
+
+def test_a_resume_from_an_epochs_last_batch_opens_the_next_epoch_as_an_uninterrupted_run(tmp_path):
+    whole = _every_step_fit(tmp_path / "whole")
+    assert whole.cleared is False  # not a resume: nothing to mend
+    resumed = _every_step_fit(tmp_path / "resumed", ckpt_path=tmp_path / "whole" / "step=3.ckpt")
+    # Lightning 2.6.6 alone calls no on_train_epoch_start for epoch 1 and counts it as not started
+    assert resumed.epoch_starts == [1]
+    after = [
+        torch.load(tmp_path / d / "step=4.ckpt", weights_only=True)["loops"] for d in ("whole", "resumed")
+    ]
+    assert after[0] == after[1]
+    assert after[1]["fit_loop"]["epoch_progress"]["current"]["started"] == 2
+    assert after[1]["fit_loop"]["epoch_loop.val_loop.batch_progress"]["total"]["completed"] == 0
+
+
+def test_a_mid_epoch_resume_keeps_the_loops_restart_stage(tmp_path):
+    _every_step_fit(tmp_path / "whole")
+    resumed = _every_step_fit(tmp_path / "resumed", ckpt_path=tmp_path / "whole" / "step=2.ckpt")
+    assert resumed.cleared is False
+    assert resumed.epoch_starts == [1]

@@ -10,7 +10,11 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
-from lit_dl._lightning import drop_train_loader
+from lit_dl._lightning import (
+    drop_train_loader,
+    forget_skipped_validation,
+    open_next_epoch_after_resume_at_epoch_end,
+)
 
 __all__ = ["ExactResume", "capture_rng_state", "restore_rng_state"]
 
@@ -65,7 +69,11 @@ class ExactResume(L.Callback):
     RNG then repeat bit for bit. The data order comes from :class:`lit_dl.data.resumable.EpochSampler`,
     whose position Lightning restores through the loader's ``state_dict``.
 
-    It also routes around Lightning #20550 (see :func:`_rebuild_train_loader_on_resume`).
+    It also routes around Lightning #20550 (see :func:`_rebuild_train_loader_on_resume`), and mends
+    the loop's bookkeeping after a resume from a checkpoint written at an epoch's last batch (see
+    :func:`lit_dl._lightning.open_next_epoch_after_resume_at_epoch_end`): the checkpoints that run
+    writes hold the same loop progress as the uninterrupted run's, so a run can be resumed again and
+    again and still end at the uninterrupted run's step with its weights.
 
     A checkpoint from a different number of processes restores rank 0's states on every rank, with a
     warning: the data shards change with the world size anyway, so such a resume is not exact.
@@ -74,6 +82,7 @@ class ExactResume(L.Callback):
     def __init__(self) -> None:
         self._fitting: L.Trainer | None = None
         self._loaded: list[dict[str, Any]] | None = None
+        self._resumed_at_epoch_end = False
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._fitting = trainer
@@ -96,6 +105,9 @@ class ExactResume(L.Callback):
             _rebuild_train_loader_on_resume(trainer)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._resumed_at_epoch_end = trainer.ckpt_path is not None and (
+            open_next_epoch_after_resume_at_epoch_end(trainer)
+        )
         if self._loaded is None:
             return
         states, self._loaded = self._loaded, None
@@ -107,6 +119,11 @@ class ExactResume(L.Callback):
             restore_rng_state(states[0])
             return
         restore_rng_state(states[trainer.global_rank])
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self._resumed_at_epoch_end:
+            self._resumed_at_epoch_end = False
+            forget_skipped_validation(trainer)
 
 
 def _rebuild_train_loader_on_resume(trainer: L.Trainer) -> None:
