@@ -14,7 +14,7 @@ import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_dl.callbacks import PredictionWriter
@@ -34,6 +34,7 @@ from lit_dl.cli.checks import (
 from lit_dl.cli.config_files import PARSER_MODE, resolve_config_arguments
 from lit_dl.cli.console import quiet_console
 from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
+from lit_dl.cli.fit_summary import MonitorSummary, fit_warning, monitor_summary
 from lit_dl.cli.run_folder import RunFolderCleanup
 from lit_dl.data.exact_eval import shard_eval_loaders
 from lit_dl.errors import ConfigError
@@ -314,9 +315,21 @@ class LitDLCLI(LightningCLI):
         self._guarded(self.trainer.test, model, **kwargs)
 
     def after_fit(self) -> None:
-        if not self.config[self.subcommand].get("test_after_fit", True):
-            return
+        """Test the best checkpoint (unless ``--test_after_fit false``), naming it next to the last
+        epoch's monitored value, and warn when the run ended far from its best
+        (:mod:`lit_dl.cli.fit_summary`)."""
         if self.trainer.interrupted:
+            return
+        summary = monitor_summary(self.trainer, self.model)
+        warning = fit_warning(summary) if summary is not None else None
+        try:
+            self._test_after_fit(summary)
+        finally:
+            if warning is not None:  # after the metrics table, where a user reads the result
+                rank_zero_warn(warning)
+
+    def _test_after_fit(self, summary: MonitorSummary | None) -> None:
+        if not self.config[self.subcommand].get("test_after_fit", True):
             return
         missing = _missing_test_split(self.model, self.datamodule)
         if missing:
@@ -324,9 +337,12 @@ class LitDLCLI(LightningCLI):
             return
         callback = self.trainer.checkpoint_callback
         ckpt_path = "best" if callback is not None and getattr(callback, "best_model_path", "") else None
-        rank_zero_info(
-            f"Testing {'the best checkpoint' if ckpt_path else 'the final weights'} on the test split"
-        )
+        if summary is not None and ckpt_path is not None:
+            rank_zero_info(summary.testing_line())
+        else:
+            rank_zero_info(
+                f"Testing {'the best checkpoint' if ckpt_path else 'the final weights'} on the test split"
+            )
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
 
     def predict(
