@@ -65,7 +65,8 @@ class AtomicCheckpoint(ModelCheckpoint):
         async_write: Write the files in a background thread.
         last_min_seconds: Seconds between two writes of ``last.ckpt`` at least (>= 0); 0 writes it at
             every save point.
-        *args, **kwargs: ``ModelCheckpoint``'s.
+        *args: ``ModelCheckpoint``'s positional arguments.
+        **kwargs: ``ModelCheckpoint``'s keyword arguments.
     """
 
     def __init__(
