@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 __all__ = [
     "CHECKED_AGAINST",
@@ -23,6 +24,7 @@ __all__ = [
     "logger_connector",
     "open_next_epoch_after_resume_at_epoch_end",
     "rebuild_dataloader",
+    "saves_at_train_epoch_end",
     "set_logger_version",
 ]
 
@@ -135,3 +137,16 @@ def forget_skipped_validation(trainer: L.Trainer) -> None:
     fast-forward is done (``on_train_batch_start``).
     """
     trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.reset()
+
+
+def saves_at_train_epoch_end(callback: ModelCheckpoint, trainer: L.Trainer) -> bool:
+    """Whether ``callback`` takes its epoch's checkpoint at the train epoch's end (else at the end of
+    validation), as ``ModelCheckpoint`` decides it (checked against 2.6.6:
+    ``ModelCheckpoint._should_save_on_train_epoch_end``).
+
+    :class:`~lit_dl.callbacks.AtomicCheckpoint` refreshes ``last.ckpt`` at that same point. The public
+    inputs (``save_on_train_epoch_end``, ``check_val_every_n_epoch``, ``val_check_interval``, the
+    validation batches) do not decide it alone: time-based validation (``val_check_interval`` as a
+    duration) is only in the private ``Trainer._val_check_time_interval``.
+    """
+    return bool(callback._should_save_on_train_epoch_end(trainer))

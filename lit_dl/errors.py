@@ -1,6 +1,6 @@
 """The error types lit_dl raises: bad user input (config values, files, checkpoints), a diverged run."""
 
-__all__ = ["ConfigError", "NonFiniteError", "UnsafeCheckpointError"]
+__all__ = ["ConfigError", "CorruptCheckpointError", "NonFiniteError", "UnsafeCheckpointError"]
 
 
 class ConfigError(ValueError):
@@ -16,6 +16,11 @@ class UnsafeCheckpointError(ConfigError):
 
     lit_dl loads with ``torch.load(weights_only=True)``, which refuses them without running any code.
     """
+
+
+class CorruptCheckpointError(ConfigError):
+    """A checkpoint's bytes differ from the checksums written with them (a flipped bit, a torn copy),
+    or its weights are not finite."""
 
 
 class NonFiniteError(RuntimeError):

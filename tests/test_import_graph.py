@@ -7,8 +7,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 import lit_dl
 
 PACKAGE = Path(lit_dl.__file__).parent
@@ -85,9 +83,6 @@ def test_package_root_holds_packages_and_the_named_modules_only():
     assert not loose, f"modules at the package root: {sorted(loose)}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="AtomicCheckpoint still overrides ModelCheckpoint's private save methods"
-)
 def test_private_lightning_names_only_in_the_shim():
     hits = []
     for path in PACKAGE.rglob("*.py"):

@@ -173,3 +173,43 @@ def test_a_mid_epoch_resume_keeps_the_loops_restart_stage(tmp_path):
     resumed = _every_step_fit(tmp_path / "resumed", ckpt_path=tmp_path / "whole" / "step=2.ckpt")
     assert resumed.cleared is False
     assert resumed.epoch_starts == [1]
+
+
+class _EpochEndPoint(L.Callback):
+    """Records, at each train epoch end, whether a ModelCheckpoint takes its epoch's file there."""
+
+    def __init__(self, checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self.answers: list[bool] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.answers.append(_lightning.saves_at_train_epoch_end(self.checkpoint, trainer))
+
+
+@pytest.mark.parametrize(
+    ("trainer_args", "checkpoint_args", "expected"),
+    [
+        ({}, {}, True),  # validation once per epoch, at its end
+        ({"limit_val_batches": 0}, {}, True),  # no validation
+        ({"val_check_interval": 0.5}, {}, False),  # validations inside the epoch
+        ({"check_val_every_n_epoch": 2}, {}, False),
+        ({"val_check_interval": "00:00:00:01"}, {}, False),  # time-based validation (private to the Trainer)
+        ({}, {"save_on_train_epoch_end": False}, False),
+        ({"val_check_interval": 0.5}, {"save_on_train_epoch_end": True}, True),
+    ],
+    ids=["default", "no_validation", "twice_per_epoch", "every_other_epoch", "timed", "told_no", "told_yes"],
+)
+def test_saves_at_train_epoch_end_is_model_checkpoints_decision(
+    tmp_path, trainer_args, checkpoint_args, expected
+):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_top_k=0, **checkpoint_args)
+    probe = _EpochEndPoint(checkpoint)
+    args = {"limit_val_batches": 1, **trainer_args}
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=1, limit_train_batches=2, num_sanity_val_steps=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[checkpoint, probe], **args,
+    )  # fmt: skip
+    trainer.fit(BoringModel())
+    assert probe.answers == [expected]

@@ -3,11 +3,12 @@
 Writing a checkpoint stops training for as long as the state takes to pickle and reach the disk: about
 10 ms for the 1 MB digits MLP on a small CPU, and for a ResNet-18 with its momentum buffers (90 MB,
 copied from the GPU first) far longer than a fast step. :class:`BackgroundCheckpointIO` wraps the
-strategy's checkpoint I/O: ``save_checkpoint`` clones the state's tensors on the calling thread (a
-device-side copy on a GPU: no host synchronisation) and hands the rest to one worker thread. Every
-other file operation that must follow a write (the rename that makes it atomic, a hard link to it,
-the removal of an older top-k file) is queued behind it with :meth:`BackgroundCheckpointIO.submit`, so
-the files on disk always change in the order the callbacks asked for.
+strategy's checkpoint I/O (above :class:`~lit_dl.checkpointing.atomic_io.AtomicCheckpointIO`, whose
+temporary file and rename then happen in the worker): ``save_checkpoint`` clones the state's tensors on
+the calling thread (a device-side copy on a GPU: no host synchronisation) and hands the rest to one
+worker thread. Every other file operation that must follow a write (the removal of an older top-k
+file, anything given to :meth:`BackgroundCheckpointIO.submit`) is queued behind it, so the files on
+disk always change in the order the callbacks asked for.
 
 Only the operations made inside :meth:`BackgroundCheckpointIO.in_background` are queued (the saving
 hooks of :class:`~lit_dl.callbacks.AtomicCheckpoint`); any other save or removal (``trainer.save_checkpoint``

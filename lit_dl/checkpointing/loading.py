@@ -3,7 +3,9 @@ wrong; finding the checkpoint to resume from.
 
 Every such file lit_dl reads goes through ``torch.load(weights_only=True)``: tensors, numbers, strings
 and plain containers load; any other pickled object is refused before it is built, so a crafted file
-cannot run code (:class:`lit_dl.errors.UnsafeCheckpointError`, one line).
+cannot run code (:class:`lit_dl.errors.UnsafeCheckpointError`, one line). Its content is first checked
+against the checksums inside it (:func:`lit_dl.checkpointing.integrity.verify_checksums`;
+:class:`lit_dl.errors.CorruptCheckpointError`, one line).
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ from typing import Any
 
 import torch
 
-from lit_dl.errors import ConfigError, UnsafeCheckpointError
+from lit_dl.checkpointing.integrity import verify_checksums
+from lit_dl.errors import ConfigError, CorruptCheckpointError, UnsafeCheckpointError
 
-__all__ = ["find_last_checkpoint", "load_checkpoint", "load_weights_file", "refuse_unsafe_pickles"]
+__all__ = [
+    "find_last_checkpoint",
+    "load_checkpoint",
+    "load_weights_file",
+    "refuse_non_finite_weights",
+    "refuse_unsafe_pickles",
+]
 
 # The first bytes of what torch.save writes: a zip archive (a local file header), or in its legacy
 # format a pickle (the PROTO opcode). A file that starts with neither is not a torch file (a YAML
@@ -46,15 +55,17 @@ def load_checkpoint(
         path: The ``.ckpt`` file.
         map_location: Where to put the tensors (``torch.load``'s argument).
         mmap: Map the tensors' storage from the file instead of reading it (``torch.load``'s
-            argument): for reading the hyper-parameters of a large checkpoint without loading it.
+            argument): for reading the hyper-parameters of a large checkpoint without loading it. The
+            checksums are not checked then (that reads the whole file).
 
     Returns:
         The checkpoint dictionary (``state_dict``, ``hyper_parameters``, loop and optimizer states).
 
     Raises:
-        ConfigError: the file is missing, a directory, empty, truncated, not a torch file, holds
-            objects that safe loading refuses, or is not a dictionary with a ``state_dict`` and the
-            ``pytorch-lightning_version`` that Lightning writes.
+        ConfigError: the file is missing, a directory, empty, truncated, not a torch file, corrupt
+            (:class:`~lit_dl.errors.CorruptCheckpointError`), holds objects that safe loading refuses,
+            or is not a dictionary with a ``state_dict`` and the ``pytorch-lightning_version`` that
+            Lightning writes.
     """
     checkpoint = _read_torch_file(path, "checkpoint", map_location, mmap)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
@@ -88,6 +99,8 @@ def _read_torch_file(path: str | os.PathLike[str], what: str, map_location: Any,
         if not f.read(4).startswith(_TORCH_FILE_STARTS):
             raise not_torch
     is_zip = zipfile.is_zipfile(file)
+    if not mmap:
+        verify_checksums(file)
     try:
         # mmap needs torch's zip format; a file without it is not a checkpoint lit-dl writes
         return torch.load(file, map_location=map_location, weights_only=True, mmap=mmap and is_zip)
@@ -128,6 +141,25 @@ def refuse_unsafe_pickles(path: str | os.PathLike[str]) -> Iterator[None]:
         yield
     except pickle.UnpicklingError as err:
         raise _unsafe(path, err) from None
+
+
+def refuse_non_finite_weights(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Raise :class:`~lit_dl.errors.CorruptCheckpointError` (one line) if a floating-point tensor of
+    ``checkpoint["state_dict"]`` holds a NaN or an infinity: such weights evaluate to NaN losses and
+    meaningless metrics (``test``, ``validate``, ``predict`` and ``export`` refuse them)."""
+    bad = [
+        name
+        for name, value in (checkpoint.get("state_dict") or {}).items()
+        if isinstance(value, torch.Tensor)
+        and (value.is_floating_point() or value.is_complex())
+        and not bool(torch.isfinite(value).all())
+    ]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CorruptCheckpointError(
+            f"checkpoint {str(path)!r} holds weights that are not finite (NaN or inf in {shown}): the run "
+            "diverged before it was written; use an earlier checkpoint of the run"
+        )
 
 
 def load_weights_file(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:

@@ -33,7 +33,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from lit_dl.checkpointing.loading import load_checkpoint
+from lit_dl.checkpointing.loading import load_checkpoint, refuse_non_finite_weights
 from lit_dl.cli.lightning_cli import LitDLCLI
 from lit_dl.errors import ConfigError
 
@@ -100,6 +100,7 @@ def export_main(args: list[str]) -> Path:
     if config["format"] == "onnx" and not _onnx_available():
         raise ConfigError(ONNX_HINT)
     checkpoint = load_checkpoint(config["ckpt_path"])
+    refuse_non_finite_weights(checkpoint, config["ckpt_path"])
     try:
         cli.model.load_state_dict(checkpoint["state_dict"])
     except (KeyError, RuntimeError) as err:

@@ -19,7 +19,9 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_dl.callbacks import PredictionWriter
 from lit_dl.callbacks.null_profiler import NullProfiler
-from lit_dl.checkpointing.loading import find_last_checkpoint, load_checkpoint
+from lit_dl.checkpointing.atomic_io import install_atomic_io
+from lit_dl.checkpointing.integrity import verify_checksums
+from lit_dl.checkpointing.loading import find_last_checkpoint, load_checkpoint, refuse_non_finite_weights
 from lit_dl.checkpointing.model_differences import (
     NEVER_FROM_CHECKPOINT,
     checkpoint_model_differences,
@@ -191,7 +193,11 @@ class LitDLCLI(LightningCLI):
                     f"{subcommand}` runs none; give the .ckpt file (lightning_logs/version_N/checkpoints/...)"
                 )
             return
-        hparams = load_checkpoint(ckpt_path, mmap=True).get("hyper_parameters") or {}
+        checkpoint = load_checkpoint(ckpt_path, mmap=True)
+        if subcommand != "fit":  # weights to evaluate: intact and finite (fit's restore checks the first)
+            verify_checksums(ckpt_path)
+            refuse_non_finite_weights(checkpoint, ckpt_path)
+        hparams = checkpoint.get("hyper_parameters") or {}
         differences = checkpoint_model_differences(hparams, config.get("model"))
         if differences and not config.get("model_from_ckpt"):
             raise ConfigError(format_differences(ckpt_path, differences))
@@ -277,12 +283,16 @@ class LitDLCLI(LightningCLI):
         if trainer_config.get("profiler") is None and not trainer_config.get("barebones"):
             kwargs.setdefault("profiler", NullProfiler())  # the pass-through profiler, cheaper per hook
         try:
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
         except ConfigError:
             raise
         except (ValueError, TypeError, ImportError, MisconfigurationException) as err:
             # The Trainer's constructor only validates its options: accelerator, devices, strategy...
             raise trainer_error(err, self._command_config().get("trainer") or {}) from err
+        # Every checkpoint file written through the strategy is atomic and checked on load, whichever
+        # callbacks the config has (lit_dl.checkpointing.atomic_io).
+        install_atomic_io(trainer.strategy)
+        return trainer
 
     # ---------------------------------------------------------------------------------------------
     # Subcommands: Lightning calls the CLI's method of the subcommand's name when it has one.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import lightning as L
@@ -17,6 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_dl._lightning import attached_trainer
 from lit_dl.checkpointing.init_from import load_initial_weights
+from lit_dl.checkpointing.integrity import verify_checksums
 from lit_dl.checkpointing.loading import refuse_unsafe_pickles
 from lit_dl.data.host_reads import HostCopy
 from lit_dl.errors import ConfigError
@@ -353,8 +355,11 @@ class ClassificationTask(L.LightningModule):
         cls, checkpoint_path: Any, *args: Any, weights_only: bool = True, **kwargs: Any
     ) -> Any:
         """Lightning's ``load_from_checkpoint`` with ``weights_only=True`` (a file cannot run code; an
-        unsafe one is refused with one line, :class:`~lit_dl.errors.UnsafeCheckpointError`). The module
-        comes back in training mode: call ``.eval()`` before inference."""
+        unsafe one is refused with one line, :class:`~lit_dl.errors.UnsafeCheckpointError`), after a
+        check of its content against the checksums inside it (:class:`~lit_dl.errors.CorruptCheckpointError`).
+        The module comes back in training mode: call ``.eval()`` before inference."""
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            verify_checksums(checkpoint_path)
         with refuse_unsafe_pickles(checkpoint_path):
             return super().load_from_checkpoint(checkpoint_path, *args, weights_only=weights_only, **kwargs)
 

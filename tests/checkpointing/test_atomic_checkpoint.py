@@ -10,50 +10,15 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
-from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import CSVLogger
 
 from lit_dl.callbacks import AtomicCheckpoint
+from lit_dl.checkpointing.atomic_io import AtomicCheckpointIO
 from lit_dl.checkpointing.background_io import BackgroundCheckpointIO
 from lit_dl.checkpointing.loading import find_last_checkpoint
 from lit_dl.cli import main
 from lit_dl.errors import ConfigError
-
-
-class Killed(BaseException):
-    """Stands in for the process dying in the middle of a write."""
-
-
-def fake_trainer(write) -> SimpleNamespace:
-    return SimpleNamespace(
-        save_checkpoint=write,
-        is_global_zero=True,
-        strategy=SimpleNamespace(barrier=lambda name=None: None),
-        global_step=7,
-        loggers=[],
-    )
-
-
-def test_a_write_cut_short_leaves_the_previous_checkpoint_intact(tmp_path) -> None:
-    target = tmp_path / "last.ckpt"
-    callback = AtomicCheckpoint(dirpath=tmp_path)
-    callback._save_checkpoint(
-        fake_trainer(lambda path, weights_only: torch.save({"step": 6}, path)), str(target)
-    )
-    assert torch.load(target, weights_only=True) == {"step": 6}
-
-    def dies_halfway(path, weights_only):
-        with open(path, "wb") as f:
-            f.write(b"PK\x03\x04 half a zip")
-        raise Killed
-
-    with pytest.raises(Killed):
-        callback._save_checkpoint(fake_trainer(dies_halfway), str(target))
-    assert torch.load(target, weights_only=True) == {"step": 6}  # the complete, older file
-    leftovers = [p.name for p in tmp_path.iterdir() if p != target]
-    assert len(leftovers) == 1 and leftovers[0].endswith(".tmp") and "last" not in leftovers[0]
-    assert callback.last_model_path == "" and callback._last_global_step_saved == 7
 
 
 def test_ckpt_path_last_picks_the_newest_runs_last_checkpoint(tmp_path) -> None:
@@ -82,12 +47,31 @@ def test_ckpt_path_last_without_a_previous_run_is_a_one_line_error(tmp_path, tin
 def test_state_key_is_modelcheckpoints_and_follows_its_inputs(tmp_path) -> None:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    atomic = AtomicCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max")
-    uncached = ModelCheckpoint.state_key.fget
-    assert atomic.state_key == uncached(atomic)
+    atomic = AtomicCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max", every_n_epochs=2)
+    plain = ModelCheckpoint(dirpath=tmp_path, monitor="val/acc", mode="max", every_n_epochs=2)
+    assert atomic.state_key == plain.state_key
+    assert atomic.state_key.startswith("ModelCheckpoint{'monitor': 'val/acc', 'mode': 'max'")
     assert atomic.state_key is atomic.state_key  # built once
-    atomic.monitor = "val/loss"
-    assert atomic.state_key == uncached(atomic) and "val/loss" in atomic.state_key
+    atomic.monitor = plain.monitor = "val/loss"
+    assert atomic.state_key == plain.state_key and "val/loss" in atomic.state_key
+
+
+def test_signature_is_modelcheckpoints_plus_two_keyword_options() -> None:
+    import inspect
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    ours = inspect.signature(AtomicCheckpoint).parameters
+    theirs = inspect.signature(ModelCheckpoint).parameters
+    assert list(ours)[: len(theirs)] == list(theirs)
+    assert {name: p.default for name, p in theirs.items()} == {name: ours[name].default for name in theirs}
+    assert all(ours[name].kind == p.kind for name, p in theirs.items())
+    extra = {name: (p.kind, p.default) for name, p in ours.items() if name not in theirs}
+    assert extra == {
+        "async_write": (inspect.Parameter.KEYWORD_ONLY, False),
+        "last_min_seconds": (inspect.Parameter.KEYWORD_ONLY, 0.0),
+    }
+    assert AtomicCheckpoint(None, "{epoch}").filename == "{epoch}"  # positional, as ModelCheckpoint's
 
 
 class ScoredModel(BoringModel):
@@ -131,19 +115,25 @@ def test_last_ckpt_is_the_last_epoch_after_the_monitor_stopped_improving(tmp_pat
     last = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (3, 8)  # Lightning 2.6 alone leaves epoch 1 here
     assert callback.best_model_path == str(tmp_path / "epoch=1-step=4.ckpt")
-    # epochs 0 and 1 improve: one write each, last.ckpt linked to it; epochs 2 and 3 write last.ckpt
-    assert len(writes) == 4 and all(name.endswith(".tmp") for name in writes)
+    # epochs 0 and 1 improve: the top-k file and last.ckpt each; epochs 2 and 3 write last.ckpt
+    assert writes == [
+        "epoch=0-step=2.ckpt", "last.ckpt", "epoch=1-step=4.ckpt", "last.ckpt", "last.ckpt", "last.ckpt"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("async_write", [False, True])
-def test_last_ckpt_due_with_a_new_best_is_the_same_file_not_a_second_write(tmp_path, async_write) -> None:
+def test_last_ckpt_beside_a_new_best_is_a_file_of_its_own(tmp_path, async_write) -> None:
     writes: list[str] = []
     fit_scored(tmp_path, [1.0, 2.0, 3.0], writes, async_write)
-    assert len(writes) == 3  # one torch.save per epoch
     best, last = tmp_path / "epoch=2-step=6.ckpt", tmp_path / "last.ckpt"
-    assert os.path.samefile(best, last)
-    assert torch.load(last, weights_only=True)["global_step"] == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=2-step=6.ckpt", "last.ckpt"]  # no .tmp left
+    assert not os.path.samefile(best, last) and os.stat(last).st_nlink == 1
+    # Slimming the best file (a later writer of that name) leaves last.ckpt's optimizer state alone.
+    slim = torch.load(best, weights_only=True)
+    slim.pop("optimizer_states")
+    torch.save(slim, best)
+    kept = torch.load(last, weights_only=True)
+    assert kept["global_step"] == 6 and len(kept["optimizer_states"]) == 1
 
 
 @pytest.mark.parametrize("async_write", [False, True])
@@ -154,7 +144,11 @@ def test_last_ckpt_follows_validations_inside_the_epoch(tmp_path, async_write) -
     last = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert last["global_step"] == 6  # the last validation, in the epoch whose score fell
     assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["epoch=1-step=3.ckpt", "last.ckpt"]
-    assert len(writes) == 6  # one file per validation: steps 1 and 3 a new best (last.ckpt linked)
+    # last.ckpt at every validation, and beside it the new best files of steps 1 and 3
+    assert writes == [
+        "epoch=0-step=1.ckpt", "last.ckpt", "last.ckpt", "epoch=1-step=3.ckpt", "last.ckpt", "last.ckpt",
+        "last.ckpt", "last.ckpt",
+    ]  # fmt: skip
 
 
 class RecordWeights(L.Callback):
@@ -169,15 +163,15 @@ class RecordWeights(L.Callback):
 
 def slow_writes(monkeypatch, seconds: float = 0.2, fail: bool = False) -> None:
     """The background worker's writes take a while (training goes on meanwhile), or fail."""
-    original = TorchCheckpointIO.save_checkpoint
+    original = AtomicCheckpointIO._write_local
 
-    def save(self, checkpoint, path, storage_options=None):
+    def save(self, checkpoint, path):
         time.sleep(seconds)
         if fail:
             raise OSError(f"No space left on device: {path}")
-        original(self, checkpoint, path, storage_options)
+        original(self, checkpoint, path)
 
-    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", save)
+    monkeypatch.setattr(AtomicCheckpointIO, "_write_local", save)
 
 
 def test_async_writes_hold_the_state_of_their_save_point_and_have_landed_when_fit_returns(
@@ -264,16 +258,15 @@ def test_the_default_loggers_let_the_writes_run_in_the_background(tmp_path):
     assert not _reads_checkpoint_files(CSVLogger(tmp_path))
 
 
-def test_monitor_candidates_equal_model_checkpoints_and_are_copies():
+def test_last_name_metrics_equal_model_checkpoints_candidates_and_are_copies():
     from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lit_dl.checkpointing.atomic_checkpoint import _name_metrics
 
     metrics = {"val/acc": torch.tensor(0.75), "epoch": torch.tensor(3.0), "lr": 0.1}
     trainer = SimpleNamespace(callback_metrics=metrics, current_epoch=3, global_step=70)
-    callback = AtomicCheckpoint()
-    ours, theirs = (
-        callback._monitor_candidates(trainer),
-        ModelCheckpoint._monitor_candidates(callback, trainer),
-    )
+    ours = _name_metrics(trainer)
+    theirs = ModelCheckpoint._monitor_candidates(ModelCheckpoint(), trainer)
     assert ours.keys() == theirs.keys() == {"val/acc", "epoch", "lr", "step"}
     for name, value in theirs.items():
         assert type(ours[name]) is type(value)
@@ -315,7 +308,7 @@ def test_batch_end_saves_follow_the_step_or_time_cadence(tmp_path, cadence, step
 
 
 class RecordDumps(L.Callback):
-    """The global step of every checkpoint written (a link to a file adds none)."""
+    """The global step of every checkpoint written."""
 
     def __init__(self) -> None:
         self.steps: list[int] = []
@@ -368,7 +361,7 @@ class ImprovesAtEpochs(BoringModel):
         self.log("score", float(self.current_epoch in self.improving) * (self.current_epoch + 1))
 
 
-def test_a_top_k_save_still_refreshes_last_ckpt_by_a_link_within_the_interval(tmp_path, monkeypatch):
+def test_a_top_k_save_still_refreshes_last_ckpt_within_the_interval(tmp_path, monkeypatch):
     dumps = RecordDumps()
     callback = AtomicCheckpoint(
         dirpath=tmp_path, monitor="score", mode="max", save_last=True, last_min_seconds=3600,
@@ -380,8 +373,9 @@ def test_a_top_k_save_still_refreshes_last_ckpt_by_a_link_within_the_interval(tm
         callbacks=[EpochClock(monkeypatch), callback, dumps],
     )  # fmt: skip
     trainer.fit(ImprovesAtEpochs(improving={1}))
-    # epoch 0's score (0) is the first best, epoch 1's (2) the next; the end writes last.ckpt (step 8)
-    assert dumps.steps == [2, 4, 8]
+    # epoch 0's score (0) is the first best, epoch 1's (2) the next, each written with last.ckpt beside
+    # it; the end writes last.ckpt (step 8)
+    assert dumps.steps == [2, 2, 4, 4, 8]
     best = tmp_path / "epoch=1.ckpt"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=1.ckpt", "last.ckpt"]
     assert torch.load(best, weights_only=True)["global_step"] == 4
@@ -430,3 +424,69 @@ def test_every_rank_follows_rank_zeros_clock_for_last_ckpt(tmp_path):
     for rank in (0, 1):
         assert (tmp_path / f"rank{rank}.txt").read_text() == "[4, 8, 10]"
     assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == 10
+
+
+def fit_boring(tmp_path, callbacks, max_epochs: int, ckpt_path=None, **trainer_args) -> L.Trainer:
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1,
+        num_sanity_val_steps=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=callbacks, **trainer_args,
+    )  # fmt: skip
+    trainer.fit(ScoredModel([3.0, 1.0, 2.0, 4.0, 0.0, 5.0]), ckpt_path=ckpt_path)
+    return trainer
+
+
+def test_best_and_top_k_state_moves_between_atomic_and_model_checkpoint(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def bookkeeping(callback):
+        return (
+            callback.best_model_path, callback.best_model_score, dict(callback.best_k_models),
+            callback.kth_best_model_path, callback.kth_value, callback.last_model_path,
+        )  # fmt: skip
+
+    args = {
+        "dirpath": tmp_path / "ckpt",
+        "monitor": "score",
+        "mode": "max",
+        "save_top_k": 2,
+        "save_last": True,
+    }
+    atomic = AtomicCheckpoint(**args)
+    fit_boring(tmp_path, [atomic], max_epochs=2)
+    assert sorted(atomic.best_k_models) == [
+        str(tmp_path / "ckpt" / f"epoch={e}-step={2 * e + 2}.ckpt") for e in (0, 1)
+    ]
+    # resumed under Lightning's own class: the bookkeeping comes back and goes on (epoch 2's 2.0 beats 1.0)
+    plain = ModelCheckpoint(**args)
+    fit_boring(tmp_path, [plain], max_epochs=3, ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    assert plain.best_model_score == 3.0 and plain.kth_value == 2.0
+    assert sorted(plain.best_k_models) == [
+        str(tmp_path / "ckpt" / f"epoch={e}-step={2 * e + 2}.ckpt") for e in (0, 2)
+    ]
+    # and back
+    again = AtomicCheckpoint(**args)
+    trainer = fit_boring(tmp_path, [again], max_epochs=3, ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    assert trainer.global_step == 6  # nothing left to train: the restored state is all there is
+    assert bookkeeping(again) == bookkeeping(plain)
+
+
+def test_lightnings_async_checkpoint_io_writes_atomically_beneath_it(tmp_path):
+    from lightning.pytorch.plugins.io import AsyncCheckpointIO
+
+    callback = AtomicCheckpoint(dirpath=tmp_path, monitor="score", mode="max", save_last=True)
+    trainer = fit_boring(tmp_path, [callback], max_epochs=3, plugins=[AsyncCheckpointIO()])
+    io = trainer.strategy.checkpoint_io
+    assert type(io) is AsyncCheckpointIO and type(io.checkpoint_io) is AtomicCheckpointIO
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=0-step=2.ckpt", "last.ckpt"]
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 6
+
+
+def test_async_write_with_lightnings_async_checkpoint_io_is_refused(tmp_path):
+    from lightning.pytorch.plugins.io import AsyncCheckpointIO
+
+    callback = AtomicCheckpoint(dirpath=tmp_path, async_write=True)
+    with pytest.raises(
+        ConfigError, match=r"^AtomicCheckpoint\(async_write=True\) and the AsyncCheckpointIO "
+    ):
+        fit_boring(tmp_path, [callback], max_epochs=1, plugins=[AsyncCheckpointIO()])
