@@ -340,3 +340,19 @@ def test_fit_on_a_disk_that_refuses_the_checkpoint_exits_2_with_one_line(
     assert line.startswith(f"lit-dl: error: cannot write checkpoint '{folder}{os.sep}")
     assert f"{os.strerror(code)}" in line and "write the run elsewhere (--trainer.default_root_dir" in line
     assert sorted(p.name for p in folder.iterdir()) == []  # no temporary file left
+
+
+def test_the_plugin_given_in_the_config_is_the_one_used(tmp_path, tiny_config):
+    from lit_dl.cli import LitDLCLI
+
+    cli = LitDLCLI(
+        args=["--config", str(tiny_config), "--trainer.default_root_dir", str(tmp_path / "runs"),
+              "--trainer.plugins=lit_dl.checkpointing.AtomicCheckpointIO", "--trainer.plugins.init_args.fsync=true"],
+        run=False,
+    )  # fmt: skip
+    io = cli.trainer.strategy.checkpoint_io
+    assert type(io) is AtomicCheckpointIO and io.fsync and type(io.checkpoint_io) is TorchCheckpointIO
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    (path,) = (tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints").glob("*.ckpt")
+    step = torch.load(path, weights_only=True)["global_step"]
+    assert path.name == f"epoch={step // 6 - 1}-step={step}.ckpt"  # 6 steps an epoch

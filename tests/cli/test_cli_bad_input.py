@@ -281,9 +281,10 @@ FILES = [
     case(
         [
             "--trainer.callbacks+=lit_dl.callbacks.AtomicCheckpoint",
+            "--trainer.callbacks.init_args.async_write=true",
             "--trainer.plugins+=lightning.pytorch.plugins.io.AsyncCheckpointIO",
         ],
-        "AtomicCheckpoint renames each checkpoint file as soon as it is written, and AsyncCheckpointIO",
+        "AtomicCheckpoint(async_write=True) and the AsyncCheckpointIO plugin both write checkpoints in a thread",
         "atomic-checkpoint-with-async-io",
     ),
     case(
