@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lit_dl.callbacks.null_profiler import NullProfiler
 from lit_dl.cli import LitDLCLI, run_command
 from lit_dl.models import MLPClassifier
+from lit_dl.models.task_logging import TaskLogging
 from lit_dl.optim import parameter_groups
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "digits_mlp.yaml"
@@ -154,10 +155,10 @@ def _per_sample_loaders(cli: LitDLCLI) -> None:
     dm.val_dataloader = lambda: loader(dm.val_set, False)
 
 
-class _NoTrainWindow(MLPClassifier):
-    """The recipe's model without its train-loss window (nothing logged from training steps)."""
+class _NoTrainWindow(TaskLogging):
+    """The task's logging without its train-loss window (nothing logged from training steps)."""
 
-    def _log_train_window(self, terms, batch_idx):
+    def log_train_window(self, terms, batch_idx):
         pass
 
 
@@ -168,7 +169,7 @@ def _without(component: str, cli: LitDLCLI) -> LitDLCLI:
         trainer.loggers = []
         trainer.callbacks = [c for c in trainer.callbacks if type(c).__name__ != "LearningRateMonitor"]
     elif component == "train-loss window":
-        cli.model.__class__ = _NoTrainWindow
+        cli.model.task_logging.__class__ = _NoTrainWindow
     elif component == "NullProfiler":  # Lightning's default in its place
         trainer.profiler = PassThroughProfiler()
     else:

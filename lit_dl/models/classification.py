@@ -9,21 +9,17 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_info
-from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from lit_dl._lightning import attached_trainer
 from lit_dl.checkpointing.init_from import load_initial_weights
 from lit_dl.checkpointing.integrity import verify_checksums
 from lit_dl.checkpointing.loading import refuse_unsafe_pickles
-from lit_dl.data.host_reads import HostCopy
 from lit_dl.errors import ConfigError
+from lit_dl.models.batch_lr import per_device_batch_size, scale_lr_to_batch, trainer_global_batch_size
+from lit_dl.models.input_check import check_num_classes
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
-from lit_dl.models.publish import publish_epoch_metrics, publish_step_metrics
 from lit_dl.models.run_length import fit_schedules_to_run, run_length
 from lit_dl.models.speed import (
     CompileMode,
@@ -32,12 +28,7 @@ from lit_dl.models.speed import (
     compile_module,
     to_channels_last,
 )
-from lit_dl.models.train_window import (
-    FewBatchesWarningFilter,
-    OpenWindow,
-    closes_log_window,
-    ends_epoch_or_run,
-)
+from lit_dl.models.task_logging import TaskLogging
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.optim import (
     LRScaling,
@@ -46,11 +37,8 @@ from lit_dl.optim import (
     check_scaling_reaches_the_schedule,
     decay_parameters,
     default_decay_rule,
-    global_batch_size,
     l1_penalty,
-    lr_scale_factor,
     parameter_groups,
-    scale_optimizer_lr,
 )
 from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_factory
 
@@ -166,9 +154,6 @@ class ClassificationTask(L.LightningModule):
         self.lr_scaling = lr_scaling
         self.base_batch_size = int(base_batch_size)
         self._l1_params: list[nn.Parameter] | None = None
-        self._window = OpenWindow()
-        self._train_windows: list[tuple[list[str], int, HostCopy]] = []  # closed, not yet written
-        self._few_batches_filter = FewBatchesWarningFilter()
 
         self.eval_metrics = nn.ModuleDict(
             {
@@ -183,9 +168,7 @@ class ClassificationTask(L.LightningModule):
             }
         )
         self.eval_loss = nn.ModuleDict({stage: OrderInvariantMean() for stage in _EVAL_STAGES})
-        # Stages whose metric states fit's validation has just reset (outside inference mode) and nothing
-        # has updated since: the next epoch start need not reset them again (about 0.3 ms each).
-        self._eval_fresh: set[str] = set()
+        self.task_logging = TaskLogging(self)  # when and how the values above reach the loggers
         self.backbone = self.build_backbone()
         self.channels_last = bool(channels_last)
         self.compile_mode = compile
@@ -261,14 +244,7 @@ class ClassificationTask(L.LightningModule):
         return self.l1 * l1_penalty(self._l1_params)
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        data_classes = getattr(datamodule, "num_classes", None)
-        if data_classes is not None and data_classes > self.num_classes:
-            raise ConfigError(
-                f"model num_classes={self.num_classes} is smaller than the {data_classes} classes in the "
-                f"data ({type(datamodule).__name__} has labels 0..{data_classes - 1}); "
-                f"set model.init_args.num_classes to at least {data_classes}"
-            )
+        check_num_classes(getattr(self.trainer, "datamodule", None), self.num_classes)
 
     def per_device_batch_size(self) -> int:
         """Training samples per device and step: the datamodule's ``batch_size``, else the train loader's.
@@ -276,55 +252,11 @@ class ClassificationTask(L.LightningModule):
         Raises:
             ConfigError: neither says its batch size.
         """
-        datamodule = getattr(self.trainer, "datamodule", None)
-        size = getattr(datamodule, "batch_size", None)
-        if not isinstance(size, int):
-            loader = self.trainer.train_dataloader
-            if loader is None and (datamodule is not None or is_overridden("train_dataloader", self)):
-                # Not set up yet: the data source's public hook builds one (the fit loop's own
-                # set-up must wait until a checkpoint's loader state can be restored).
-                loader = (datamodule or self).train_dataloader()
-            size = getattr(loader, "batch_size", None)
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise ConfigError(
-                f"lr_scaling={self.lr_scaling!r} needs the per-device batch size, but neither the datamodule "
-                f"({type(datamodule).__name__}) nor the train dataloader has an integer batch_size"
-            )
-        return size
+        return per_device_batch_size(self, self.lr_scaling)
 
     def global_batch_size(self) -> int:
         """Samples behind one optimizer step: per-device batch * devices * nodes * accumulation."""
-        trainer = self.trainer
-        per_device = self.per_device_batch_size()
-        return global_batch_size(
-            per_device, trainer.num_devices, trainer.num_nodes, trainer.accumulate_grad_batches
-        )
-
-    def _scale_lr(self, optimizer: torch.optim.Optimizer) -> None:
-        """Apply ``lr_scaling`` to every group, print it once and record it with the run's hyperparameters.
-
-        The record goes to the loggers (``hparams.yaml``), not to ``self.hparams``: checkpoints pass
-        ``self.hparams`` back to ``__init__`` in ``load_from_checkpoint``.
-        """
-        if self.lr_scaling == "none":
-            return
-        batch = self.global_batch_size()
-        factor = lr_scale_factor(self.lr_scaling, batch, self.base_batch_size)
-        changes = scale_optimizer_lr(optimizer, factor)
-        old = ", ".join(dict.fromkeys(f"{o:g}" for o, _ in changes))  # one value per distinct LR
-        new = ", ".join(dict.fromkeys(f"{n:g}" for _, n in changes))
-        rank_zero_info(
-            f"lr scaled {self.lr_scaling} x{round(factor, 4)!r} (global batch {batch} / base "
-            f"{self.base_batch_size}): {old} -> {new}"
-        )
-        names = [str(group.get("name", i)) for i, group in enumerate(optimizer.param_groups)]
-        record = {
-            "lr_scaled/global_batch_size": batch,
-            "lr_scaled/factor": factor,
-            **{f"lr_scaled/lr/{name}": lr for name, (_, lr) in zip(names, changes, strict=True)},
-        }
-        for logger in self.loggers:
-            logger.log_hyperparams(record)
+        return trainer_global_batch_size(self.trainer, self.per_device_batch_size())
 
     def run_length(self, interval: Literal["step", "epoch"] = "step") -> float:
         """Scheduler steps in the whole fit: optimizer steps or epochs (``inf``: endless). Valid from
@@ -336,7 +268,9 @@ class ClassificationTask(L.LightningModule):
         groups = self.parameter_groups()
         check_all_grouped(self, groups, exclude=(Metric,))
         optimizer = self.optimizer_factory(groups)
-        self._scale_lr(optimizer)
+        if self.lr_scaling != "none":
+            batch = self.global_batch_size()
+            scale_lr_to_batch(optimizer, self.lr_scaling, batch, self.base_batch_size, self.loggers)
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)  # total_steps=None: filled in on_train_start
@@ -371,71 +305,28 @@ class ClassificationTask(L.LightningModule):
         if self.l1 > 0:
             terms["train/l1"] = self.l1_term()
             loss = loss + terms["train/l1"]
-        self._log_train_window(terms, batch_idx)
+        self.task_logging.log_train_window(terms, batch_idx)
         return loss
 
-    def _log_train_window(self, terms: dict[str, Tensor], batch_idx: int) -> None:
-        """Log the mean of each term over the micro-batches since the last write.
-
-        ``self.log`` costs about as much as a small model's whole step, and reading a CUDA value on the
-        host stalls the GPU: so the terms are summed on the device and, when a window closes
-        (:mod:`lit_dl.models.train_window`: every ``log_every_n_steps`` optimizer steps and at the end
-        of each epoch and of the run), their means start a non-blocking copy to the host
-        (:class:`lit_dl.data.host_reads.HostCopy`). A window is written once its copy has arrived, at a
-        later step (on the CPU: at once); the last window of an epoch or of the run is waited for at
-        once (one sync per epoch), so epoch-end hooks see it. A window goes to the loggers
-        at the window's own last optimizer step (rank 0's value under DDP, as Lightning's step logging
-        does), to ``callback_metrics`` as CPU tensors and to the progress bar as numbers, read
-        without a sync (:func:`~lit_dl.models.publish.publish_step_metrics`: what ``self.log``
-        would do, without its cost). The value averages every micro-batch of the window, a steadier
-        signal than the last batch alone. Under ``Trainer(barebones=True)``, which turns logging off,
-        nothing is summed or written.
-        """
-        trainer = attached_trainer(self)
-        if trainer is not None and trainer.barebones:
-            return
-        self._window.add(terms)
-        if trainer is None:
-            return  # no Trainer to log to: a unit test
-        last = False
-        if closes_log_window(trainer, batch_idx):
-            names, means = self._window.close()
-            self._train_windows.append((names, trainer.global_step, HostCopy(means)))
-            # The epoch's (or run's) last window is written now, waiting for it (one sync per epoch):
-            # epoch-end hooks (a scheduler or checkpoint monitoring train/loss) read it.
-            last = ends_epoch_or_run(trainer, batch_idx)
-        self._write_train_windows(wait=last)
-
-    def _write_train_windows(self, wait: bool) -> None:
-        """Write the closed windows whose values have reached the host (all of them when ``wait``) to
-        the loggers, ``callback_metrics`` and the progress bar (``train/loss``)."""
-        while self._train_windows and (wait or self._train_windows[0][2].ready()):
-            names, step, copy = self._train_windows.pop(0)
-            means = dict(zip(names, copy.get().unbind(), strict=True))  # 0-dim CPU tensors
-            publish_step_metrics(self.trainer, means, prog_bar=("train/loss",))
-            for logger in self.loggers:
-                logger.log_metrics(means, step=step)
-
     def on_fit_start(self) -> None:
-        self._few_batches_filter.enter()
+        self.task_logging.on_fit_start()
 
     def on_train_start(self) -> None:
-        self._few_batches_filter.exit()
-        self._train_windows = []
+        self.task_logging.on_train_start()
         # Here, not in configure_optimizers: the train loader (and a resumed loader state) is set up.
         fit_schedules_to_run(self.trainer)
 
     def teardown(self, stage: str) -> None:
-        self._few_batches_filter.exit()
+        self.task_logging.teardown()
 
     def on_train_epoch_start(self) -> None:
-        self._window.reset()
+        self.task_logging.on_train_epoch_start()
 
     def on_train_epoch_end(self) -> None:
-        self._write_train_windows(wait=True)  # normally none left: see training_step
+        self.task_logging.write_train_windows(wait=True)  # normally none left: see training_step
 
     def on_train_end(self) -> None:
-        self._write_train_windows(wait=True)
+        self.task_logging.write_train_windows(wait=True)
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y = batch
@@ -445,68 +336,23 @@ class ClassificationTask(L.LightningModule):
         self.eval_loss[stage].update(loss.detach(), weight=y.shape[0])
         self.eval_metrics[stage].update(logits.detach(), y)
 
-    def _log_eval_epoch(self, stage: str) -> None:
-        """Log the epoch's metrics, once per epoch (logging from every step would cost one ``self.log``
-        per metric and batch, as much as a small model's forward pass).
-
-        ``compute`` reduces across processes (torchmetrics syncs its states under DDP; every sample
-        was seen by exactly one rank, see :class:`~lit_dl.data.EvalShardSampler`), so every rank logs
-        the same, already reduced value. The validation inside ``fit`` computes the values and
-        publishes them itself (:func:`~lit_dl.models.publish.publish_epoch_metrics`: the same names,
-        values and logger steps as ``self.log``, without its cost: about 0.8 ms a call on a small CPU,
-        three calls an epoch, and Lightning's merge of the results at every batch end). ``validate``
-        and ``test`` log the metric objects through ``self.log``, which Lightning computes and resets
-        at the epoch end and also returns from ``trainer.validate``/``trainer.test`` and prints;
-        logging the objects (not their values) is how Lightning is told that no ``sync_dist`` is
-        needed.
-        """
-        trainer = attached_trainer(self)
-        if trainer is not None and trainer.barebones:
-            return  # logging is off (self.log would only warn): nothing to compute
-        if trainer is not None and trainer.state.fn == TrainerFn.FITTING:
-            values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
-            self._reset_eval(stage)  # empty until the next epoch, as Lightning leaves logged metric objects
-            self._eval_fresh.add(stage)
-            publish_epoch_metrics(trainer, values)
-            return
-        self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
-        self.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
-
-    def _reset_eval(self, stage: str) -> None:
-        """Fresh metric states at the start of an evaluation epoch, made outside inference mode.
-
-        ``trainer.validate`` runs under ``torch.inference_mode``, so states reset there are inference
-        tensors, which a later ``fit`` (whose validation runs under ``no_grad``) may not update in place.
-        """
-        with torch.inference_mode(False):
-            self.eval_loss[stage].reset()
-            self.eval_metrics[stage].reset()
-
-    def _start_eval(self, stage: str) -> None:
-        """Empty metric states for an evaluation epoch: reset them unless fit's last validation epoch
-        already did and nothing has run since (``validate`` and ``test`` leave inference tensors)."""
-        if stage in self._eval_fresh:
-            self._eval_fresh.discard(stage)
-        else:
-            self._reset_eval(stage)
-
     def on_validation_epoch_start(self) -> None:
-        self._start_eval("val")
+        self.task_logging.start_eval("val")
 
     def on_test_epoch_start(self) -> None:
-        self._start_eval("test")
+        self.task_logging.start_eval("test")
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_eval_epoch("val")
+        self.task_logging.log_eval_epoch("val")
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
-        self._log_eval_epoch("test")
+        self.task_logging.log_eval_epoch("test")
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         """Class probabilities ``(batch, num_classes)``; the batch may be ``x`` or ``(x, y)``."""

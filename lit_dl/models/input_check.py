@@ -1,4 +1,5 @@
-"""Setup-time check of the MLP recipe: the data's feature count must match the model's ``in_features``."""
+"""Setup-time checks of the model against its data: the class count (every recipe) and the feature
+count (the MLP recipe)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from lit_dl.errors import ConfigError
 
-__all__ = ["check_input_features"]
+__all__ = ["check_input_features", "check_num_classes"]
 
 
 def check_input_features(datamodule: Any, in_features: int) -> None:
@@ -25,4 +26,16 @@ def check_input_features(datamodule: Any, in_features: int) -> None:
         raise ConfigError(
             f"model in_features={in_features} does not match the {data_features} features per sample of the "
             f"data ({type(datamodule).__name__}); set model.init_args.in_features to {data_features}"
+        )
+
+
+def check_num_classes(datamodule: Any, num_classes: int) -> None:
+    """Raise ``ConfigError`` if ``datamodule.num_classes`` is larger than the model's ``num_classes``;
+    data modules without a ``num_classes`` attribute are not checked."""
+    data_classes = getattr(datamodule, "num_classes", None)
+    if data_classes is not None and data_classes > num_classes:
+        raise ConfigError(
+            f"model num_classes={num_classes} is smaller than the {data_classes} classes in the "
+            f"data ({type(datamodule).__name__} has labels 0..{data_classes - 1}); "
+            f"set model.init_args.num_classes to at least {data_classes}"
         )

@@ -8,6 +8,7 @@ import torch
 
 from lit_dl.data import SyntheticClassificationDataModule
 from lit_dl.models import MLPClassifier
+from lit_dl.models.task_logging import TaskLogging
 from tests.models.test_train_log_window import RecordingLogger
 
 NAMES = {"val/loss", "val/acc", "val/f1"}
@@ -66,7 +67,7 @@ def test_barebones_computes_and_publishes_no_metric(tmp_path):
     trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=2, barebones=True)
     trainer.fit(model, datamodule=data)
     assert trainer.callback_metrics == {} and trainer.progress_bar_metrics == {}
-    assert model._window.sums == {} and model._window.count == 0
+    assert model.task_logging.window.sums == {} and model.task_logging.window.count == 0
     assert model.eval_metrics["val"]["acc"]._update_count == 3  # the last epoch's batches, never reset
     assert model.eval_metrics["val"]["acc"]._computed is None
 
@@ -90,9 +91,9 @@ def test_fit_resets_the_validation_metrics_once_per_epoch(tmp_path, monkeypatch)
     # fit's validation resets its metrics right after computing them; the next epoch start does not
     # reset them again (validate and test, which leave inference tensors, still reset at the start)
     resets: list[str] = []
-    reset = MLPClassifier._reset_eval
+    reset = TaskLogging.reset_eval
     monkeypatch.setattr(
-        MLPClassifier, "_reset_eval", lambda self, stage: (resets.append(stage), reset(self, stage))
+        TaskLogging, "reset_eval", lambda self, stage: (resets.append(stage), reset(self, stage))
     )
     fit_and_validate(tmp_path)
     # the sanity check: at its start (nothing has reset them yet) and after its compute; each of the 2

@@ -1,0 +1,83 @@
+"""The task's ``lr_scaling``: the batch size read from the Trainer's data, and the LR scaled with it.
+
+The rules themselves are pure functions in :mod:`lit_dl.optim.lr_scaling`; this module finds the
+numbers they need in a running fit (the per-device batch size, devices, nodes, accumulation) and
+records what was done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.model_helpers import is_overridden
+
+from lit_dl.errors import ConfigError
+from lit_dl.optim import LRScaling, global_batch_size, lr_scale_factor, scale_optimizer_lr
+
+__all__ = ["per_device_batch_size", "scale_lr_to_batch", "trainer_global_batch_size"]
+
+
+def per_device_batch_size(module: L.LightningModule, lr_scaling: LRScaling) -> int:
+    """Training samples per device and step: the datamodule's ``batch_size``, else the train loader's.
+
+    Raises:
+        ConfigError: neither says its batch size (the message names ``lr_scaling``, which needs it).
+    """
+    trainer = module.trainer
+    datamodule = getattr(trainer, "datamodule", None)
+    size = getattr(datamodule, "batch_size", None)
+    if not isinstance(size, int):
+        loader = trainer.train_dataloader
+        if loader is None and (datamodule is not None or is_overridden("train_dataloader", module)):
+            # Not set up yet: the data source's public hook builds one (the fit loop's own
+            # set-up must wait until a checkpoint's loader state can be restored).
+            loader = (datamodule or module).train_dataloader()
+        size = getattr(loader, "batch_size", None)
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise ConfigError(
+            f"lr_scaling={lr_scaling!r} needs the per-device batch size, but neither the datamodule "
+            f"({type(datamodule).__name__}) nor the train dataloader has an integer batch_size"
+        )
+    return size
+
+
+def trainer_global_batch_size(trainer: L.Trainer, per_device: int) -> int:
+    """Samples behind one optimizer step: ``per_device`` * devices * nodes * accumulation."""
+    return global_batch_size(
+        per_device, trainer.num_devices, trainer.num_nodes, trainer.accumulate_grad_batches
+    )
+
+
+def scale_lr_to_batch(
+    optimizer: torch.optim.Optimizer,
+    lr_scaling: LRScaling,
+    batch: int,
+    base_batch_size: int,
+    loggers: Sequence[Logger],
+) -> None:
+    """Scale every group's LR by ``lr_scaling`` for the global ``batch``, print it once and record it
+    with the run's hyperparameters.
+
+    The record goes to the loggers (``hparams.yaml``), not to the module's ``hparams``: checkpoints
+    pass those back to ``__init__`` in ``load_from_checkpoint``.
+    """
+    factor = lr_scale_factor(lr_scaling, batch, base_batch_size)
+    changes = scale_optimizer_lr(optimizer, factor)
+    old = ", ".join(dict.fromkeys(f"{o:g}" for o, _ in changes))  # one value per distinct LR
+    new = ", ".join(dict.fromkeys(f"{n:g}" for _, n in changes))
+    rank_zero_info(
+        f"lr scaled {lr_scaling} x{round(factor, 4)!r} (global batch {batch} / base {base_batch_size}): "
+        f"{old} -> {new}"
+    )
+    names = [str(group.get("name", i)) for i, group in enumerate(optimizer.param_groups)]
+    record = {
+        "lr_scaled/global_batch_size": batch,
+        "lr_scaled/factor": factor,
+        **{f"lr_scaled/lr/{name}": lr for name, (_, lr) in zip(names, changes, strict=True)},
+    }
+    for logger in loggers:
+        logger.log_hyperparams(record)
