@@ -12,6 +12,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+HANG_TIMEOUT = 900
+"""Seconds a test waits on a subprocess, a peer or a marker file: it only catches a hang, so it is
+generous enough for a loaded 2-core machine; tests bound their work (epochs, batches) instead."""
 
 
 def load_script(name: str) -> ModuleType:

@@ -7,10 +7,10 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS, HANG_TIMEOUT, REPO
 
 
-def run_cli(args, cwd, timeout=300):
+def run_cli(args, cwd, timeout=HANG_TIMEOUT):
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "lit_dl", *args],

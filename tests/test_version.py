@@ -1,7 +1,8 @@
 """lit_dl's version has one source: pyproject.toml, read back through the installed package's metadata."""
 
-import tomllib
 from importlib.metadata import version
+
+import tomllib
 
 import lit_dl
 from tests.conftest import REPO

@@ -19,6 +19,7 @@ from lit_dl.checkpointing.background_io import BackgroundCheckpointIO
 from lit_dl.checkpointing.loading import find_last_checkpoint
 from lit_dl.cli import main
 from lit_dl.errors import ConfigError
+from tests.conftest import HANG_TIMEOUT
 
 
 def test_ckpt_path_last_picks_the_newest_runs_last_checkpoint(tmp_path) -> None:
@@ -410,14 +411,14 @@ class RankClocks(L.Callback):
 
 def test_every_rank_follows_rank_zeros_clock_for_last_ckpt(tmp_path):
     # Were each rank to read its own clock, rank 0 would enter a save that rank 1 skips and wait for
-    # it at the save's barrier (60 s timeout here, then an error).
+    # it at the save's barrier (a timeout of HANG_TIMEOUT s here, then an error).
     from lightning.pytorch.strategies import DDPStrategy
 
     callback = AtomicCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=0, save_last=True, last_min_seconds=1.5)
     trainer = L.Trainer(
         default_root_dir=tmp_path, max_epochs=5, limit_train_batches=2, limit_val_batches=0, logger=False,
         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=2,
-        strategy=DDPStrategy(start_method="spawn", timeout=timedelta(seconds=60)),
+        strategy=DDPStrategy(start_method="spawn", timeout=timedelta(seconds=HANG_TIMEOUT)),
         callbacks=[callback, RankClocks(tmp_path)],
     )  # fmt: skip
     trainer.fit(BoringModel())

@@ -17,6 +17,7 @@ import yaml
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lit_dl.cli import main
+from tests.conftest import HANG_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "digits_mlp.yaml"
@@ -77,7 +78,7 @@ def fit_killed_at_step_9(config: Path, root: Path, marker: Path, *extra: str) ->
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not marker.exists():
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the run never reached step 9"

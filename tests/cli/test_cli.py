@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from lit_dl.cli import LitDLCLI, main
-from tests.conftest import CONFIGS, REPO, read_scalars
+from tests.conftest import CONFIGS, HANG_TIMEOUT, REPO, read_scalars
 
 
 def fit_args(config: Path, root: Path, *extra: str) -> list[str]:
@@ -101,7 +101,9 @@ def test_console_script_and_module_entry_points(tmp_path):
     ):
         if not Path(command[0]).exists():
             continue
-        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=HANG_TIMEOUT
+        )
         assert result.returncode == 0, result.stderr
         assert "{fit,validate,test,predict}" in result.stdout
         # lit_dl's own subcommands, which Lightning's parser does not know, are listed after its own

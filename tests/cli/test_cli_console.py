@@ -11,7 +11,7 @@ import yaml
 
 from lit_dl.cli import main
 from lit_dl.cli.console import QUIET_LOG_PREFIXES, QUIET_WARNINGS
-from tests.conftest import REPO
+from tests.conftest import HANG_TIMEOUT, REPO
 
 # What Lightning prints on these commands without lit_dl's filters (lightning 2.6.6, torch 2.13).
 UNACTIONABLE = ("💡 Tip", "litlogger", "LeafSpec", "The dirpath has changed", "log_momentum")
@@ -22,7 +22,7 @@ WARNING_LINE = re.compile(r"\.py:\d+: ")
 def lit_dl(cwd, *args: str) -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "lit_dl", *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=HANG_TIMEOUT)
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
 

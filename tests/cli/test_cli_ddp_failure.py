@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.conftest import HANG_TIMEOUT, REPO
 
 # Lightning's DDP launcher starts rank 1 by re-running this script with the same arguments; each
 # process records how it exited.
@@ -46,7 +46,9 @@ def test_setup_error_under_ddp_exits_2_on_every_rank_with_one_message_and_no_run
         "--model.init_args.num_classes=2",  # the data have 3 classes: found in setup, on every rank
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=HANG_TIMEOUT
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert (tmp_path / "exit_rank0").read_text() == "2"

@@ -14,7 +14,7 @@ import pytest
 from lit_dl.cli import LitDLCLI
 from lit_dl.cli.config_files import resolve_config_arguments, resolve_config_path, shipped_configs
 from lit_dl.errors import ConfigError
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS, HANG_TIMEOUT, REPO
 
 SHIPPED = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
 
@@ -122,7 +122,7 @@ def test_the_wheel_ships_the_configs_and_resolves_them(tmp_path):
         "-w",
         str(wheels),
     ]
-    subprocess.run(build, check=True, capture_output=True, timeout=300)
+    subprocess.run(build, check=True, capture_output=True, timeout=HANG_TIMEOUT)
     (wheel,) = wheels.glob("lit_dl-*.whl")
     installed = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
@@ -134,7 +134,12 @@ def test_the_wheel_ships_the_configs_and_resolves_them(tmp_path):
     probe = "from lit_dl.cli.config_files import resolve_config_path as r; print(r('optimizer/sgd.yaml'))"
     env = {**os.environ, "PYTHONPATH": str(installed)}
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=HANG_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == installed / "lit_dl" / "configs" / "optimizer" / "sgd.yaml"

@@ -16,7 +16,7 @@ import yaml
 
 from lit_dl.cli import LitDLCLI, main
 from lit_dl.cli import doctor as command
-from tests.conftest import REPO
+from tests.conftest import HANG_TIMEOUT, REPO
 from tests.doctor.helpers import BROKEN, by_check, run_doctor
 
 
@@ -107,7 +107,7 @@ def test_console_script_exit_status_and_json(tmp_path):
         text=True,
         cwd=tmp_path,
         env=env,
-        timeout=300,
+        timeout=HANG_TIMEOUT,
     )
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from lit_dl.cli import LitDLCLI
-from tests.conftest import CONFIGS, REPO, read_scalars
+from tests.conftest import CONFIGS, HANG_TIMEOUT, REPO, read_scalars
 
 # The default recipe on splits whose sizes are odd (val 189, test 201 samples), so two processes
 # cannot split them evenly; the LR scaled linearly from a base batch equal to the per-device batch.
@@ -119,11 +119,11 @@ def two_nodes(tmp_path_factory):
         for rank in (0, 1)
     ]
     try:
-        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+        outputs = [node.communicate(timeout=HANG_TIMEOUT)[0] for node in nodes]
     except subprocess.TimeoutExpired:  # one node stuck (say, its peer died): fail with both logs
         for node in nodes:
             node.kill()
-        outputs = [f"(killed after 300 s)\n{node.communicate()[0]}" for node in nodes]
+        outputs = [f"(killed after {HANG_TIMEOUT} s)\n{node.communicate()[0]}" for node in nodes]
     return {"root": tmp / "runs", "outputs": outputs, "returncodes": [node.returncode for node in nodes]}
 
 
@@ -201,7 +201,7 @@ def test_two_process_predict_writes_one_file_equal_to_one_process(checkpoint, tm
         text=True,
         env=env(),
         cwd=tmp_path,
-        timeout=300,
+        timeout=HANG_TIMEOUT,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
