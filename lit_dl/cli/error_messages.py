@@ -179,10 +179,13 @@ _CONFIG_RUNTIME_ERRORS = re.compile(r"Early stopping conditioned on metric `[^`]
 def to_config_error(err: BaseException) -> ConfigError | None:
     """The ConfigError that ``err`` stands for, or ``None`` when it is not a configuration problem.
 
-    Looks through the exception's causes (jsonargparse and Lightning wrap what a constructor raised):
-    a :class:`ConfigError` is returned as is; Lightning's ``MisconfigurationException`` (by its name,
-    always the user's settings) and the few RuntimeErrors it raises for a setting (an EarlyStopping
-    monitor that is never logged) become one; an ``OSError`` naming a file becomes one naming the file.
+    Looks through the exception's explicit causes (``raise ... from``: jsonargparse and lit_dl wrap
+    what a constructor raised that way): a :class:`ConfigError` is returned as is; Lightning's
+    ``MisconfigurationException`` (by its name, always the user's settings) and the few RuntimeErrors it
+    raises for a setting (an EarlyStopping monitor that is never logged) become one; an ``OSError``
+    naming a file becomes one naming the file. An exception raised while another was being handled
+    (``__context__`` only) is a new error, not a wrapper: code that turns a ``FileNotFoundError`` into a
+    ``KeyError`` (a cache miss gone wrong) has a bug, and it keeps its traceback.
     """
     seen: set[int] = set()
     chain: list[BaseException] = []
@@ -190,7 +193,7 @@ def to_config_error(err: BaseException) -> ConfigError | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         chain.append(current)
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     for candidate in chain:
         if isinstance(candidate, ConfigError):
             return candidate

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
 from lit_dl.errors import ConfigError
+from tests.conftest import HANG_TIMEOUT, REPO
 
 
 def _raised(outer: BaseException, inner: BaseException) -> BaseException:
@@ -15,6 +21,17 @@ def _raised(outer: BaseException, inner: BaseException) -> BaseException:
             raise inner
         except BaseException as err:
             raise outer from err
+    except BaseException as err:
+        return err
+
+
+def _raised_while_handling(outer: BaseException, inner: BaseException) -> BaseException:
+    """``outer`` raised inside ``except`` of ``inner``, without ``from``: ``inner`` is its context only."""
+    try:
+        try:
+            raise inner
+        except BaseException:
+            raise outer  # noqa: B904
     except BaseException as err:
         return err
 
@@ -54,8 +71,19 @@ def test_bad_input_becomes_one_config_error(err, message):
         ValueError("bug"),
         KeyError("x"),
         OSError("no file"),
+        _raised_while_handling(
+            KeyError("train"), FileNotFoundError(2, "No such file or directory", "class_weights_cache.json")
+        ),
+        _raised_while_handling(KeyError("x"), ConfigError("dropout must be in [0, 1), got 2")),
     ],
-    ids=["shape-error", "value-error", "key-error", "oserror-without-file"],
+    ids=[
+        "shape-error",
+        "value-error",
+        "key-error",
+        "oserror-without-file",
+        "key-error-while-handling-a-missing-file",
+        "key-error-while-handling-a-config-error",
+    ],
 )
 def test_other_exceptions_keep_their_traceback(err):
     assert to_config_error(err) is None
@@ -76,3 +104,25 @@ def test_parse_error_keeps_the_typed_value_and_the_full_key():
         "  Given value: NestedArg(key='dropout', val='lots')"
     )
     assert summarize_parse_error(report) == "model.dropout: got 'lots'; expected float or null"
+
+
+def test_a_bug_in_a_downstream_cache_miss_branch_keeps_its_traceback_and_exits_1(tiny_config, tmp_path):
+    # The model's setup raises KeyError inside `except FileNotFoundError:`: a bug, not a missing input
+    config = yaml.safe_load(tiny_config.read_text())
+    config["model"] = {
+        "class_path": "tests.downstream.cached_class_weights.CachedClassWeights",
+        "init_args": {"num_classes": 3, "in_features": 16},
+    }
+    path = tmp_path / "cached.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if k != "LIT_DL_TRACEBACK"}
+    env["PYTHONPATH"] = str(REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_dl", "fit", "--config", str(path), f"--trainer.default_root_dir={tmp_path}"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=HANG_TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback (most recent call last):" in result.stderr
+    assert "During handling of the above exception, another exception occurred:" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == "KeyError: 'train'"
+    assert "lit-dl: error:" not in result.stderr
