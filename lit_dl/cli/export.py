@@ -17,11 +17,14 @@ loaded (``weights_only=True``), and :class:`InferenceModel` puts the data module
 
 The file goes to ``<run>/export/<checkpoint name>.<format suffix>`` (``<run>``: the folder that holds
 the checkpoint's ``checkpoints/``), or to ``--output``. The exported model returns logits; after writing,
-the file is loaded back and its outputs on a test batch are compared with the module's.
+the file is loaded back and its outputs on a test batch are compared with the module's. A ``state_dict``
+file is loaded into a freshly built network (the config's, before the checkpoint), and must give exactly
+the module's outputs: a file that misses or garbles a tensor is removed and the export fails.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import warnings
 from collections.abc import Callable
@@ -101,6 +104,8 @@ def export_main(args: list[str]) -> Path:
         raise ConfigError(ONNX_HINT)
     checkpoint = load_checkpoint(config["ckpt_path"])
     refuse_non_finite_weights(checkpoint, config["ckpt_path"])
+    # the network as the config builds it, before the checkpoint: a state_dict file is checked on it
+    fresh = copy.deepcopy(cli.model.backbone) if config["format"] == "state_dict" else None
     try:
         cli.model.load_state_dict(checkpoint["state_dict"])
     except (KeyError, RuntimeError) as err:
@@ -114,7 +119,7 @@ def export_main(args: list[str]) -> Path:
         if config.get("output")
         else default_output(config["ckpt_path"], config["format"])
     )
-    return export(cli.model.backbone, cli.datamodule, config["format"], output)
+    return export(cli.model.backbone, cli.datamodule, config["format"], output, fresh=fresh)
 
 
 def default_output(ckpt_path: str | Path, fmt: str) -> Path:
@@ -131,11 +136,25 @@ def example_inputs(datamodule: object, model: InferenceModel, count: int = 8) ->
     return x * model.std + model.mean if model.normalize else x
 
 
-def export(backbone: nn.Module, datamodule: object, fmt: str, output: Path) -> Path:
+def export(
+    backbone: nn.Module, datamodule: object, fmt: str, output: Path, fresh: nn.Module | None = None
+) -> Path:
     """Write ``backbone`` (with ``datamodule``'s input normalisation in front) to ``output`` as ``fmt``,
-    load it back and check its outputs against the module's on a test batch."""
+    load it back and check its outputs against the module's on a test batch.
+
+    Args:
+        fresh: For ``state_dict``: a newly built network of ``backbone``'s structure, which the file is
+            loaded into. Its outputs must equal ``backbone``'s (``torch.equal``).
+
+    Raises:
+        RuntimeError: the ``state_dict`` file, loaded into ``fresh``, does not give ``backbone``'s
+            outputs (state outside ``state_dict()``, or a tensor the file misses or garbles); the file
+            is removed.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid formats are: {', '.join(FORMATS)}")
+    if fmt == "state_dict" and fresh is None:
+        raise ValueError("a state_dict export is checked on a freshly built network: pass fresh=")
     # Set up first: a data module may compute its statistics in setup (the data-module contract, README).
     datamodule.setup("test")  # type: ignore[attr-defined]
     norm = getattr(datamodule, "input_normalization", None)
@@ -146,13 +165,35 @@ def export(backbone: nn.Module, datamodule: object, fmt: str, output: Path) -> P
     with torch.no_grad():
         expected = model(raw)
         _WRITERS[fmt](model, raw, output)
-        loaded = load_exported(output, fmt, model)
-        check = "outputs not compared: onnxruntime is not installed"
-        if loaded is not None:
+        if fmt == "state_dict":
+            _check_state_dict(output, InferenceModel(fresh.cpu(), mean, std), raw, expected)
+            check = "a freshly built network loaded from it gives the same outputs on a test batch"
+        elif (loaded := load_exported(output, fmt)) is None:
+            check = "outputs not compared: onnxruntime is not installed"
+        else:
             check = f"max |diff| on a test batch: {(torch.as_tensor(loaded(raw)) - expected).abs().max().item():.2e}"
     inputs = "normalisation folded in" if model.normalize else "inputs as the model sees them"
     rank_zero_info(f"Exported {fmt} to {output} (eval mode, {inputs}; {check})")
     return output
+
+
+def _check_state_dict(output: Path, fresh: InferenceModel, raw: Tensor, expected: Tensor) -> None:
+    """Load the ``state_dict`` file at ``output`` into ``fresh`` and require exactly ``expected`` on
+    ``raw``; otherwise remove the file and raise ``RuntimeError``."""
+    try:
+        fresh.load_state_dict(torch.load(output, weights_only=True))
+        got = fresh.eval()(raw)
+    except Exception:
+        output.unlink()
+        raise
+    if not torch.equal(got, expected):
+        output.unlink()
+        raise RuntimeError(
+            f"the state_dict export does not reproduce the network: loaded into a freshly built "
+            f"{type(fresh.backbone).__name__}, its outputs on a test batch differ by up to "
+            f"{(got - expected).abs().max().item():.2e} (state outside state_dict(), or a tensor the "
+            f"file misses or garbles); removed {output}"
+        )
 
 
 def _write_state_dict(model: InferenceModel, raw: Tensor, output: Path) -> None:

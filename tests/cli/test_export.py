@@ -3,6 +3,7 @@ gives the test loop's outputs (max abs diff <= 1e-5, same predicted classes)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from torch import nn
 
+import lit_dl.cli.export as export_module
 from lit_dl.cli import main
-from lit_dl.cli.export import FORMATS, ONNX_HINT, InferenceModel, default_output
-from lit_dl.data import DigitsDataModule
+from lit_dl.cli.export import FORMATS, ONNX_HINT, InferenceModel, default_output, export
+from lit_dl.data import DigitsDataModule, SyntheticClassificationDataModule
 from lit_dl.models import MLPClassifier
 
 pytestmark = pytest.mark.filterwarnings(
@@ -120,3 +123,56 @@ def test_digits_input_normalization_turns_raw_pixels_into_the_model_inputs() -> 
     mean, std = data.input_normalization()
     x = data.test_set.tensors[0]
     assert torch.equal((raw_test_digits() - mean) / std, x)
+
+
+class _Calibrated(nn.Module):
+    """A linear network whose output scale is a non-persistent buffer: state outside ``state_dict()``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, 3)
+        self.register_buffer("scale", torch.ones(()), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) * self.scale
+
+
+def _synthetic() -> SyntheticClassificationDataModule:
+    return SyntheticClassificationDataModule(
+        num_features=8, num_train=16, num_val=8, num_test=8, batch_size=8
+    )
+
+
+def test_a_state_dict_export_is_checked_on_a_freshly_built_network(tmp_path) -> None:
+    # Loaded back into the network it came from, the file changes nothing and matches; a freshly built
+    # network lacks the calibrated scale the file does not carry: the export fails and leaves no file.
+    torch.manual_seed(0)
+    trained = _Calibrated()
+    fresh = copy.deepcopy(trained)
+    trained.scale.fill_(3.0)
+    output = tmp_path / "model.state_dict.pt"
+    with pytest.raises(
+        RuntimeError, match=r"does not reproduce the network: loaded into a freshly built _Calibrated"
+    ):
+        export(trained, _synthetic(), "state_dict", output, fresh=fresh)
+    assert not output.exists()
+    # the same network with its state all in state_dict(): written, and fresh is left as built
+    trained.scale.fill_(1.0)
+    with torch.no_grad():
+        trained.linear.weight.add_(1.0)
+    assert export(trained, _synthetic(), "state_dict", output, fresh=fresh) == output
+    assert torch.equal(torch.load(output, weights_only=True)["backbone.linear.weight"], trained.linear.weight)
+
+
+def test_a_state_dict_file_missing_a_tensor_fails_the_export_and_is_removed(tmp_path, monkeypatch) -> None:
+    def write_without_bias(model, raw, output):
+        state = model.state_dict()
+        del state["backbone.linear.bias"]
+        torch.save(state, output)
+
+    monkeypatch.setitem(export_module._WRITERS, "state_dict", write_without_bias)
+    output = tmp_path / "model.state_dict.pt"
+    trained = _Calibrated()
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "backbone.linear.bias"'):
+        export(trained, _synthetic(), "state_dict", output, fresh=copy.deepcopy(trained))
+    assert not output.exists()
