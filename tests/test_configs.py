@@ -63,8 +63,12 @@ def test_file_composes_with_the_default_recipe_and_trains(extra, tmp_path):
             "--config",
             str(extra),
             f"--trainer.default_root_dir={tmp_path}",
-            # four real epochs (76 steps), not fast_dev_run: warmup files need a run longer than the warmup
+            # four real epochs of a few batches, not fast_dev_run: the warmup files size their warmup as a
+            # tenth of the run, and a schedule needs a run longer than its warmup
             "--trainer.max_epochs=4",
+            "--trainer.limit_train_batches=5",
+            "--trainer.limit_val_batches=2",
+            "--trainer.limit_test_batches=2",
             "--trainer.enable_progress_bar=false",
             "--trainer.enable_model_summary=false",
         ]

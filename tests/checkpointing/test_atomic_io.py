@@ -29,6 +29,7 @@ from lit_dl.checkpointing.atomic_io import _HOST, AtomicCheckpointIO, install_at
 from lit_dl.checkpointing.background_io import BackgroundCheckpointIO
 from lit_dl.cli import main
 from lit_dl.errors import ConfigError
+from tests.conftest import HANG_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,7 +75,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_and_the_next_write_remove
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target), str(marker)], env=env)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + HANG_TIMEOUT
         while not marker.exists():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)

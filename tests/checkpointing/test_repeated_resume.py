@@ -18,6 +18,7 @@ import yaml
 
 from lit_dl.cli import main
 from tests.checkpointing.test_exact_resume import RECIPE, REPO, assert_same_training_state, kill_config
+from tests.conftest import HANG_TIMEOUT
 
 BATCHES, EPOCHS = 6, 4  # optimizer steps per epoch, epochs: the uninterrupted run ends at step 24
 
@@ -74,7 +75,7 @@ def test_ten_kill_9_restarts_with_ckpt_path_last_end_at_the_uninterrupted_step_a
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + HANG_TIMEOUT
             while not marker.exists():
                 assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
                 assert time.monotonic() < deadline, f"restart {restart} never reached step {step}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import HANG_TIMEOUT, REPO
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_an_unusable_torchvision_stops_every_command_with_one_line(broken_torchv
         text=True,
         env=env,
         cwd=tmp_path,
-        timeout=120,
+        timeout=HANG_TIMEOUT,
     )
     assert run.returncode == 2
     assert run.stdout == ""

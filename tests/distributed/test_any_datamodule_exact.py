@@ -10,7 +10,7 @@ import sys
 import yaml
 
 from lit_dl.cli import LitDLCLI, main
-from tests.conftest import read_scalars
+from tests.conftest import HANG_TIMEOUT, read_scalars
 from tests.distributed.test_multi_process import DDP_WARNINGS, env, one_thread  # noqa: F401
 
 
@@ -39,7 +39,7 @@ def test_plain_data_module_test_metrics_on_two_processes_equal_one_process(tmp_p
         text=True,
         env=env(),
         cwd=tmp_path,
-        timeout=300,
+        timeout=HANG_TIMEOUT,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
