@@ -25,9 +25,9 @@ Weights that were loaded (:func:`lit_dl.nn.init_marks.mark_initialized`) are nev
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import torch
 from torch import Tensor, nn
@@ -202,8 +202,23 @@ def _join(prefix: str, name: str) -> str:
 _PASS_THROUGH: tuple[type[nn.Module], ...] = (*NORM_TYPES, *DROPOUT_TYPES, *SHAPE_ONLY_TYPES)
 """Modules a layer's output passes through unchanged in kind on its way to the activation."""
 
-_DELEGATED = object()
+
+class _Delegated:
+    """Type of :data:`_DELEGATED`."""
+
+
+_DELEGATED = _Delegated()
 """What :func:`_walk` yields instead of a layer's activation for a self-initialising module."""
+
+
+def _weight(layer: nn.Module) -> Tensor:
+    """A weight layer's ``weight`` (``nn.Module`` attribute access is typed ``Tensor | Module``)."""
+    return cast(Tensor, layer.weight)
+
+
+def _bias(layer: nn.Module) -> Tensor | None:
+    """A weight or norm layer's ``bias``, ``None`` when it has none."""
+    return cast("Tensor | None", getattr(layer, "bias", None))
 
 
 def _first_activation(modules: list[nn.Module]) -> tuple[bool, nn.Module | None]:
@@ -223,7 +238,7 @@ def _first_activation(modules: list[nn.Module]) -> tuple[bool, nn.Module | None]
 
 def _walk(
     model: nn.Module, feeds: Feeds, prefix: str, expand: bool
-) -> Iterator[tuple[str, nn.Module, object]]:
+) -> Iterator[tuple[str, nn.Module, Feeds | _Delegated]]:
     if isinstance(model, WEIGHT_LAYER_TYPES):
         yield prefix, model, feeds
     elif isinstance(model, SelfInitializing):
@@ -251,7 +266,7 @@ def layers_with_activation(
     nonlinear) or :data:`UNKNOWN`; self-initialising modules say it themselves. ``feeds`` (the
     argument) is what ``model``'s own output is fed to.
     """
-    yield from _walk(model, feeds, prefix, expand=True)  # type: ignore[misc]
+    yield from _walk(model, feeds, prefix, expand=True)  # type: ignore[misc]  # expand=True never yields _DELEGATED
 
 
 def activation_feature_dims(model: nn.Module) -> dict[nn.Module, int]:
@@ -313,13 +328,13 @@ def _gain_of(act: nn.Module | None) -> tuple[str, float]:
         slope = float(act.negative_slope)
     elif isinstance(act, nn.PReLU):
         slope = float(act.weight.detach().mean())
-    return _AUTO_SCHEME[kind.init], nn.init.calculate_gain(kind.nonlinearity, slope)  # type: ignore[arg-type]
+    return _AUTO_SCHEME[kind.init], nn.init.calculate_gain(kind.nonlinearity, slope)  # type: ignore[arg-type]  # a registered name, str; calculate_gain checks it
 
 
 def _plan_layer(
     name: str, layer: nn.Module, feeds: Feeds, scheme: str, mode: Mode, gain: float | None
 ) -> InitRecord:
-    shape = tuple(layer.weight.shape)
+    shape = tuple(_weight(layer).shape)
     if isinstance(feeds, _Unknown):
         # The scheme and gain must not depend on the activation: without both, keep the weights.
         if scheme == "auto" or (scheme != "torch_default" and gain is None):
@@ -340,7 +355,7 @@ def _fill_layer(layer: nn.Module, rec: InitRecord, generator: torch.Generator | 
         _torch_default(layer, int(torch.randint(2**62, (1,), generator=generator)))
         return
     assert rec.gain is not None
-    weight = torch.empty(layer.weight.shape, dtype=torch.float32)
+    weight = torch.empty(_weight(layer).shape, dtype=torch.float32)
     if rec.scheme == "xavier_uniform":
         nn.init.xavier_uniform_(weight, gain=rec.gain, generator=generator)
     elif rec.scheme == "xavier_normal":
@@ -353,9 +368,10 @@ def _fill_layer(layer: nn.Module, rec: InitRecord, generator: torch.Generator | 
         fill = nn.init.kaiming_uniform_ if rec.scheme == "kaiming_uniform" else nn.init.kaiming_normal_
         fill(weight, mode=rec.mode or "fan_in", nonlinearity="linear", generator=generator)
         weight.mul_(rec.gain)
-    layer.weight.copy_(weight)
-    if layer.bias is not None:
-        layer.bias.zero_()
+    _weight(layer).copy_(weight)
+    bias = _bias(layer)
+    if bias is not None:
+        bias.zero_()
 
 
 def _torch_default(layer: nn.Module, seed: int) -> None:
@@ -367,7 +383,7 @@ def _torch_default(layer: nn.Module, seed: int) -> None:
     cpu = copy.deepcopy(layer).cpu()
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
-        cpu.reset_parameters()
+        cast(Callable[[], None], cpu.reset_parameters)()
     for name, param in layer.named_parameters(recurse=False):
         param.copy_(getattr(cpu, name))
 
@@ -380,12 +396,13 @@ def _reset_norms(model: nn.Module, marked: _Marked, skip: set[int] | None = None
         if marked.covers(module):
             continue
         if isinstance(module, NORM_TYPES) and getattr(module, "weight", None) is not None:
-            module.weight.fill_(1.0)
-            if getattr(module, "bias", None) is not None:
-                module.bias.zero_()
+            _weight(module).fill_(1.0)
+            bias = _bias(module)
+            if bias is not None:
+                bias.zero_()
 
 
-def _units(model: nn.Module, children_output: bool) -> Iterator[tuple[str, nn.Module, object]]:
+def _units(model: nn.Module, children_output: bool) -> Iterator[tuple[str, nn.Module, Feeds | _Delegated]]:
     """The foreign weight layers (with what they feed) and self-initialising modules of ``model``."""
     if not children_output or isinstance(model, (nn.Sequential, SelfInitializing, *WEIGHT_LAYER_TYPES)):
         yield from _walk(model, None, "", expand=False)
@@ -408,10 +425,13 @@ def plan_module(
     for name, unit, feeds in _units(model, children_output):
         if marked.covers(unit):
             continue
-        if feeds is _DELEGATED:
-            records += [replace(r, layer=_join(name, r.layer)) for r in unit.init_plan(scheme, mode, gain)]  # type: ignore[attr-defined]
+        if isinstance(feeds, _Delegated):
+            delegate = cast(SelfInitializing, unit)  # _walk delegates to self-initialising modules only
+            records += [
+                replace(r, layer=_join(name, r.layer)) for r in delegate.init_plan(scheme, mode, gain)
+            ]
         else:
-            records.append(_plan_layer(name, unit, feeds, scheme, mode or "fan_in", gain))  # type: ignore[arg-type]
+            records.append(_plan_layer(name, unit, feeds, scheme, mode or "fan_in", gain))
     return records
 
 
@@ -439,12 +459,13 @@ def init_module(
     for name, unit, feeds in _units(model, children_output):
         if marked.covers(unit):
             continue
-        if feeds is _DELEGATED:
-            done = unit.init_weights(scheme, mode, gain, zero_init_residual, generator)  # type: ignore[attr-defined]
+        if isinstance(feeds, _Delegated):
+            delegate = cast(SelfInitializing, unit)  # _walk delegates to self-initialising modules only
+            done = delegate.init_weights(scheme, mode, gain, zero_init_residual, generator)
             records += [replace(r, layer=_join(name, r.layer)) for r in done]
             owned.update(id(m) for m in unit.modules())
             continue
-        rec = _plan_layer(name, unit, feeds, scheme, mode or "fan_in", gain)  # type: ignore[arg-type]
+        rec = _plan_layer(name, unit, feeds, scheme, mode or "fan_in", gain)
         _fill_layer(unit, rec, generator)
         records.append(rec)
     _reset_norms(model, marked, owned)

@@ -10,7 +10,7 @@ mean, which cancels any bias, and its own shift ``beta`` takes the bias's role.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from torch import Tensor, nn
 
@@ -164,12 +164,12 @@ class ResidualMLPBlock(SelfInitializing):
         last = self.branch[-1]
         return None if isinstance(last, nn.Linear) else last
 
-    def zero_init_weight(self) -> nn.Parameter:
+    def zero_init_weight(self) -> Tensor:
         """The weight that, set to zero, makes the residual branch output zero (with a zero bias): the
         last norm's weight, or without norms the last Linear's weight."""
-        return self.branch[-1].weight
+        return cast(Tensor, self.branch[-1].weight)
 
-    def residual_zero_weights(self) -> Iterator[nn.Parameter]:
+    def residual_zero_weights(self) -> Iterator[Tensor]:
         yield self.zero_init_weight()
 
     def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:

@@ -26,6 +26,8 @@ class PositionEncoding(nn.Module):
         dim: Model width.
     """
 
+    sinusoids: Tensor  # the buffer of the sinusoidal kind
+
     def __init__(self, kind: Literal["sinusoidal", "learned"], max_length: int, dim: int) -> None:
         super().__init__()
         if kind not in ("sinusoidal", "learned"):

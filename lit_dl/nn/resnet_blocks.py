@@ -24,6 +24,7 @@ the 3x3 conv (as torchvision's "ResNet v1.5").
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -111,14 +112,14 @@ class ResidualBlock(SelfInitializing):
         last = self.branch[-1]
         return None if isinstance(last, nn.Conv2d) else last
 
-    def zero_init_weight(self) -> nn.Parameter:
+    def zero_init_weight(self) -> Tensor:
         """The weight that, set to zero, makes the residual branch output zero, so the block starts as
         its shortcut (Goyal et al., 2017, Sec. 5.1): the branch's last norm weight (post-activation)
         or its last conv weight (pre-activation)."""
         norm = self.residual_branch_norm()
-        return norm.weight if norm is not None else self.last_conv().weight
+        return cast(Tensor, norm.weight) if norm is not None else self.last_conv().weight
 
-    def residual_zero_weights(self) -> Iterator[nn.Parameter]:
+    def residual_zero_weights(self) -> Iterator[Tensor]:
         yield self.zero_init_weight()
 
     def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, cast
 
 from torch import Tensor, nn
 
@@ -76,9 +76,9 @@ class TransformerEncoderLayer(SelfInitializing):
         yield from layers_with_activation(self.attn, prefix="attn")
         yield from layers_with_activation(self.mlp, prefix="mlp")  # its output feeds the sum: linear
 
-    def residual_zero_weights(self) -> Iterator[nn.Parameter]:
+    def residual_zero_weights(self) -> Iterator[Tensor]:
         yield self.attn.out_proj.weight
-        yield self.mlp[-1].weight
+        yield cast(nn.Linear, self.mlp[-1]).weight
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         if self.norm_first:
