@@ -1,7 +1,5 @@
 """``ModelCheckpoint`` whose ``last.ckpt`` is the last epoch and whose files are written atomically."""
 
-from __future__ import annotations
-
 import contextlib
 import copy
 import time

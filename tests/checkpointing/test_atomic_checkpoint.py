@@ -67,6 +67,10 @@ def test_signature_is_modelcheckpoints_plus_two_keyword_options() -> None:
     assert list(ours)[: len(theirs)] == list(theirs)
     assert {name: p.default for name, p in theirs.items()} == {name: ours[name].default for name in theirs}
     assert all(ours[name].kind == p.kind for name, p in theirs.items())
+    # the same types, as objects (LightningCLI and jsonargparse read them; a string would not parse)
+    assert {name: ours[name].annotation for name in theirs} == {
+        name: p.annotation for name, p in theirs.items()
+    }
     extra = {name: (p.kind, p.default) for name, p in ours.items() if name not in theirs}
     assert extra == {
         "async_write": (inspect.Parameter.KEYWORD_ONLY, False),
