@@ -201,10 +201,13 @@ def hook_times(
     lightning(cli)
     totals: dict[str, float] = {}
     calls = 0
+    # a callback's state key need not be its class name (AtomicCheckpoint keeps ModelCheckpoint's)
+    classes = {cb.state_key: type(cb).__name__ for cb in cli.trainer.callbacks}
     contexts = sum(len(durations) for durations in profiler.recorded_durations.values())
     for action, durations in profiler.recorded_durations.items():
         if action.startswith("[Callback]"):  # "[Callback]<state key>.<hook>"
-            name = action[len("[Callback]") :].rsplit(".", 1)[0].split("{")[0]
+            key = action[len("[Callback]") :].rsplit(".", 1)[0]
+            name = classes.get(key, key.split("{")[0])
             calls += len(durations)
         elif action.startswith("[LightningModule]") and action.endswith(".on_validation_epoch_end"):
             name = "task: validation metrics"

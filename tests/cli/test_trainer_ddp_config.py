@@ -97,8 +97,10 @@ def test_ddp_config_trains_a_batchnorm_recipe_with_sync_batchnorm(tmp_path: Path
     assert list(cli.model.state_dict()) == plain_keys
 
 
-def test_ddp_config_on_cpu_devices_is_refused_before_any_process_starts(tmp_path: Path, capsys):
+def test_ddp_config_on_cpu_devices_is_refused_before_any_process_starts(tmp_path: Path, capsys, monkeypatch):
     from lit_dl.cli import main
+
+    monkeypatch.delenv("MASTER_PORT", raising=False)  # an earlier DDP test in this process may have set it
 
     args = ["fit", "--config", str(CONFIGS / "digits_cnn.yaml"), "--config", str(DDP)]
     args += ["--trainer.accelerator=cpu", "--trainer.devices=2", f"--trainer.default_root_dir={tmp_path}"]
