@@ -10,10 +10,15 @@ new version and mend what fails here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+if TYPE_CHECKING:
+    # The fit and epoch loops' progress trackers are built as _ProcessedTracker but annotated as its
+    # base _ReadyCompletedTracker, which has no `started` or `processed` (checked against 2.6.6).
+    from lightning.pytorch.loops.progress import _ProcessedTracker
 
 __all__ = [
     "CHECKED_AGAINST",
@@ -62,7 +67,8 @@ def batches_processed_this_epoch(trainer: L.Trainer) -> int:
     loop's prefetch makes the iterator's own count one ahead: only the progress tracker has the
     number a mid-epoch checkpoint needs.
     """
-    return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+    current = cast("_ProcessedTracker", trainer.fit_loop.epoch_loop.batch_progress.current)
+    return int(current.processed)
 
 
 def drop_train_loader(trainer: L.Trainer) -> None:
@@ -118,7 +124,7 @@ def open_next_epoch_after_resume_at_epoch_end(trainer: L.Trainer) -> bool:
         Whether the stage was cleared.
     """
     fit_loop = trainer.fit_loop
-    current = fit_loop.epoch_progress.current
+    current = cast("_ProcessedTracker", fit_loop.epoch_progress.current)
     closed = current.ready == current.started == current.processed == current.completed
     if fit_loop.restarted_mid_epoch and closed:
         fit_loop.reset_restart_stage()

@@ -167,17 +167,18 @@ class DeviceBatches:
             if epoch == self.epoch:
                 start = position
         order = self._to_device(self.indices())
-        params = self.augment_params()
+        transform = self.transform
+        params = self.augment_params()  # None without a transform
         if params is not None:
-            params = tuple(self._to_device(p) for p in params)
+            params = (self._to_device(params[0]), self._to_device(params[1]), self._to_device(params[2]))
         *features, labels = self.tensors
         for i in range(start, len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             batch = [t[idx] for t in features]
-            if params is not None:
-                batch[0] = self.transform(batch[0], tuple(p[idx] for p in params))
-            elif self.transform is not None:
-                batch[0] = self.transform.normalise(batch[0])
+            if transform is not None and params is not None:
+                batch[0] = transform(batch[0], (params[0][idx], params[1][idx], params[2][idx]))
+            elif transform is not None:
+                batch[0] = transform.normalise(batch[0])
             self._served = i + 1
             yield (*batch, labels[idx])
 
@@ -217,7 +218,7 @@ def device_batches_for(datamodule: Any, dataset: Any, train: bool) -> DeviceBatc
     cache: dict[Any, Any] = datamodule.__dict__.setdefault("_device_splits", {})
     if "device" not in cache:
         root = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-        splits = [getattr(datamodule, name, None) for name in ("train_set", "val_set", "test_set")]
+        splits: list[Any] = [getattr(datamodule, name, None) for name in ("train_set", "val_set", "test_set")]
         need = sum(split_bytes(s.tensors) for s in splits if getattr(s, "tensors", None) is not None)
         cache["device"] = resident_device(setting, root, need)
     device = cache["device"]

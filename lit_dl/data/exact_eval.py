@@ -16,8 +16,8 @@ be sharded by index: each process evaluates what its iterator yields, and a line
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sized
+from typing import Any, cast
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
@@ -46,7 +46,9 @@ def exact_eval_loader(loader: Any, world_size: int, rank: int, split: str = "eva
         return loader
     if not isinstance(loader.sampler, SequentialSampler) or loader.batch_size is None:
         return loader
-    sampler = EvalShardSampler(loader.dataset, loader.batch_size, num_replicas=world_size, rank=rank)
+    sampler = EvalShardSampler(
+        cast(Sized, loader.dataset), loader.batch_size, num_replicas=world_size, rank=rank
+    )
     return rebuild_dataloader(loader, sampler)
 
 

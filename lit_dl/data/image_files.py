@@ -46,7 +46,7 @@ class ImageDatasetSpec:
     num_classes: int = 10
 
 
-_MNIST_FILES = {
+_MNIST_FILES: dict[str, tuple[str, ...]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }

@@ -13,8 +13,8 @@ under DDP keeps the ``EvalShardSampler`` loaders).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Sequence, Sized
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -114,13 +114,14 @@ class InMemoryDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader | DeviceBatches:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        sized = cast(Sized, dataset)  # map-style splits (len() and indices)
         world, rank = self._world()
         on_device = device_batches_for(self, dataset, train) if train or world == 1 else None
         if on_device is not None:
             return on_device
         # Judged on the share one rank reads (DistributedSampler pads it to ceil(n / world)): dropping
         # the last batch of a share no larger than one batch would leave that rank nothing to train on.
-        shard = math.ceil(len(dataset) / world)
+        shard = math.ceil(len(sized) / world)
         # Lightning copies batches with non_blocking=True; from pinned memory that overlaps the step.
         pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         kwargs: dict[str, Any] = {
@@ -132,10 +133,10 @@ class InMemoryDataModule(L.LightningDataModule):
             "pin_memory": pin,
         }
         if train:  # order fixed by (seed, epoch, rank), position saved in checkpoints: exact resume
-            sampler = EpochSampler(dataset, seed=run_seed(), num_replicas=world, rank=rank)
+            sampler = EpochSampler(sized, seed=run_seed(), num_replicas=world, rank=rank)
             return ResumableDataLoader(dataset, sampler=sampler, **kwargs)
         if world > 1:
-            kwargs["sampler"] = EvalShardSampler(dataset, kwargs["batch_size"], num_replicas=world, rank=rank)
+            kwargs["sampler"] = EvalShardSampler(sized, kwargs["batch_size"], num_replicas=world, rank=rank)
         return DataLoader(dataset, shuffle=False, **kwargs)
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:

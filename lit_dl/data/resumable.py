@@ -43,11 +43,11 @@ class EpochSampler(DistributedSampler):
     """
 
     def __init__(self, dataset: Sized, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)  # type: ignore[arg-type]
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)  # type: ignore[arg-type]  # only len() is read
         self._start = 0
 
     def __iter__(self) -> Iterator[int]:
-        order = epoch_permutation(len(self.dataset), self.seed, self.epoch)  # type: ignore[arg-type]
+        order = epoch_permutation(len(self.dataset), self.seed, self.epoch)  # type: ignore[arg-type]  # a Sized, see __init__
         share = rank_shard(order, self.rank, self.num_replicas, drop_last=self.drop_last)
         start, self._start = self._start, 0  # a skip applies to one pass only
         return iter(share[start:].tolist())
@@ -88,7 +88,7 @@ class ResumableDataLoader(DataLoader):
         self._epoch = getattr(sampler, "epoch", 0)  # Lightning may rebuild it with another sampler
         self._batches = 0
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]  # Lightning only iterates it
         # A generator: nothing below runs before the first batch is asked for, i.e. after Lightning
         # has called set_epoch() and, on resume, load_state_dict().
         sampler = self.sampler
@@ -96,15 +96,19 @@ class ResumableDataLoader(DataLoader):
             yield from super().__iter__()
             return
         self._epoch = sampler.epoch
-        self._batches = sampler._start // self.batch_size
+        self._batches = sampler._start // self._samples_per_batch()
         set_dataset_epoch = getattr(self.dataset, "set_epoch", None)
         if callable(set_dataset_epoch):  # before the workers fetch this pass's first batch
             set_dataset_epoch(sampler.seed, sampler.epoch)
         worker_seed = epoch_generator(sampler.seed, sampler.epoch, _WORKER_SEED_STREAM).initial_seed()
-        self.generator.manual_seed(worker_seed)  # type: ignore[union-attr]
+        self.generator.manual_seed(worker_seed)
         for batch in super().__iter__():
             self._batches += 1
             yield batch
+
+    def _samples_per_batch(self) -> int:
+        # batch_size=None turns automatic batching off: each item handed out is one sample.
+        return 1 if self.batch_size is None else self.batch_size
 
     def state_dict(self) -> dict[str, int]:
         sampler = self.sampler
@@ -118,5 +122,5 @@ class ResumableDataLoader(DataLoader):
             return
         sampler.seed = int(state["seed"])
         sampler.set_epoch(int(state["epoch"]))
-        sampler.skip(int(state["batches"]) * self.batch_size)
+        sampler.skip(int(state["batches"]) * self._samples_per_batch())
         self._epoch, self._batches = int(state["epoch"]), int(state["batches"])

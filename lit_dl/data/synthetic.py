@@ -29,6 +29,8 @@ class SyntheticClassificationDataModule(InMemoryDataModule):
         drop_last: Drop the last incomplete training batch.
     """
 
+    num_classes: int  # known from the start, not only after setup()
+
     def __init__(
         self,
         num_classes: int = 3,

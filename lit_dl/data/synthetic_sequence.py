@@ -43,6 +43,7 @@ class SyntheticSequenceDataModule(InMemoryDataModule):
     """
 
     padding_idx = 0
+    num_classes: int  # known from the start, not only after setup()
 
     def __init__(
         self,

@@ -71,7 +71,8 @@ class ImageTensorDataset(TensorBatchDataset):
         seed, epoch = self._epoch_key.tolist()
         if self._params is None or self._params[0] != (seed, epoch):
             self._params = ((seed, epoch), self.augment.draw_epoch(len(self.labels), seed, epoch))
-        return tuple(p[idx] for p in self._params[1])  # type: ignore[return-value]
+        top, left, flip = self._params[1]
+        return top[idx], left[idx], flip[idx]
 
     def _transform(self, idx: Tensor) -> Tensor:
         return self.batch_transform(self.images[idx], self._augment_params(idx))

@@ -4,7 +4,7 @@ survives a state_dict round trip mid-epoch."""
 from __future__ import annotations
 
 import torch
-from torch.utils.data import SequentialSampler
+from torch.utils.data import SequentialSampler, TensorDataset
 
 from lit_dl.data import SyntheticClassificationDataModule
 from lit_dl.data.in_memory import TensorBatchDataset, _batched
@@ -88,3 +88,24 @@ def test_a_loader_rebuilt_with_another_sampler_reads_it_plainly() -> None:
     assert flat(batches(plain)) == list(range(12))
     assert plain.state_dict() == {}
     plain.load_state_dict({})
+
+
+def test_unbatched_loader_resumes_at_the_next_sample() -> None:
+    # batch_size=None: no automatic batching, each item handed out is one sample
+    data = TensorDataset(torch.arange(12))
+
+    def unbatched() -> ResumableDataLoader:
+        return ResumableDataLoader(data, sampler=EpochSampler(data, seed=3), batch_size=None)
+
+    whole = unbatched()
+    expected = [int(x) for (x,) in whole]
+    assert expected == epoch_permutation(12, 3, 0).tolist()
+    first = unbatched()
+    it = iter(first)
+    seen = [int(next(it)[0]) for _ in range(5)]
+    state = first.state_dict()
+    assert state == {"seed": 3, "epoch": 0, "batches": 5}
+    resumed = unbatched()
+    resumed.load_state_dict(state)
+    assert seen + [int(x) for (x,) in resumed] == expected
+    assert resumed.state_dict() == {"seed": 3, "epoch": 0, "batches": 12}
