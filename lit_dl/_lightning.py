@@ -6,6 +6,10 @@ function against the installed Lightning, so an upgrade that renames or changes 
 there, loudly, instead of silently breaking metric publishing or exact resume. ``pyproject.toml`` pins
 Lightning's minor version while this module is not empty; to lift the pin, run that test file on the
 new version and mend what fails here.
+
+It also holds typed reads of the public attributes that Lightning sets from outside their class
+(``Trainer.callbacks`` is assigned by a connector, ``rank_zero_only.rank`` on a function object), which
+a type checker cannot see: the ``# type: ignore`` they need lives here, once each.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 
 if TYPE_CHECKING:
     # The fit and epoch loops' progress trackers are built as _ProcessedTracker but annotated as its
@@ -25,12 +30,17 @@ __all__ = [
     "attached_trainer",
     "batches_processed_this_epoch",
     "drop_train_loader",
+    "fast_dev_run",
     "forget_skipped_validation",
+    "log_every_n_steps",
     "logger_connector",
     "open_next_epoch_after_resume_at_epoch_end",
+    "process_rank",
     "rebuild_dataloader",
     "saves_at_train_epoch_end",
     "set_logger_version",
+    "trainer_callbacks",
+    "trainer_datamodule",
 ]
 
 CHECKED_AGAINST = "2.6.6"
@@ -156,3 +166,32 @@ def saves_at_train_epoch_end(callback: ModelCheckpoint, trainer: L.Trainer) -> b
     duration) is only in the private ``Trainer._val_check_time_interval``.
     """
     return bool(callback._should_save_on_train_epoch_end(trainer))
+
+
+# Public attributes Lightning sets from outside their class (checked against 2.6.6).
+
+
+def trainer_callbacks(trainer: L.Trainer) -> list[Callback]:
+    """``trainer.callbacks``, the callbacks of the run in calling order."""
+    return trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning's _CallbackConnector
+
+
+def trainer_datamodule(trainer: L.Trainer) -> L.LightningDataModule | None:
+    """``trainer.datamodule``: the data module of the running command, ``None`` without one."""
+    return trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's _DataConnector
+
+
+def log_every_n_steps(trainer: L.Trainer) -> int:
+    """``trainer.log_every_n_steps``: the steps between two logged training steps."""
+    return int(trainer.log_every_n_steps)  # type: ignore[attr-defined]  # set by _LoggerConnector
+
+
+def fast_dev_run(trainer: L.Trainer) -> int | bool:
+    """``trainer.fast_dev_run``: ``False``, ``True`` (one batch) or the number of batches."""
+    return trainer.fast_dev_run  # type: ignore[attr-defined]  # set by trainer/setup.py
+
+
+def process_rank() -> int:
+    """``rank_zero_only.rank``: this process's global rank as Lightning's rank-zero helpers read it
+    (from the launcher's environment before a Trainer exists, then set by the strategy)."""
+    return int(rank_zero_only.rank)  # type: ignore[attr-defined]  # an attribute of a function

@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
 from lightning.pytorch.trainer.connectors.logger_connector import _LoggerConnector
 
 from lit_dl import _lightning
@@ -213,3 +213,33 @@ def test_saves_at_train_epoch_end_is_model_checkpoints_decision(
     )  # fmt: skip
     trainer.fit(BoringModel())
     assert probe.answers == [expected]
+
+
+def test_trainer_callbacks_is_the_list_the_trainer_calls(fitted):
+    trainer, _, probe = fitted
+    callbacks = _lightning.trainer_callbacks(trainer)
+    assert callbacks is trainer.callbacks
+    assert probe in callbacks
+
+
+def test_trainer_attributes_set_outside_the_trainer_class(tmp_path):
+    def trainer(**kwargs) -> L.Trainer:
+        return L.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False, **kwargs)
+
+    assert _lightning.log_every_n_steps(trainer(log_every_n_steps=7)) == 7
+    assert _lightning.fast_dev_run(trainer()) is False
+    assert _lightning.fast_dev_run(trainer(fast_dev_run=1)) is True
+    quick = trainer(fast_dev_run=2, enable_model_summary=False)
+    assert _lightning.trainer_datamodule(quick) is None
+    datamodule = BoringDataModule()
+    quick.fit(BoringModel(), datamodule=datamodule)
+    assert _lightning.fast_dev_run(quick) == 2
+    assert _lightning.trainer_datamodule(quick) is datamodule
+
+
+def test_process_rank_is_what_rank_zero_only_reads(monkeypatch):
+    from lightning.pytorch.utilities import rank_zero_only
+
+    assert _lightning.process_rank() == 0
+    monkeypatch.setattr(rank_zero_only, "rank", 3)
+    assert _lightning.process_rank() == 3

@@ -79,13 +79,13 @@ class GradientFlowMonitor(L.Callback):
         if step % self.every_n_steps != 0:
             return
         named = [
-            (name.rpartition(".")[0] or name, p)
+            (name.rpartition(".")[0] or name, p.grad)
             for name, _, _, p in named_parameters_with_modules(pl_module)
             if p.ndim >= 2 and p.grad is not None
         ]
         if not named:
             return
-        norms = torch.stack([torch.linalg.vector_norm(p.grad.detach().float()) for _, p in named]).cpu()
+        norms = torch.stack([torch.linalg.vector_norm(g.detach().float()) for _, g in named]).cpu()
         self.norms = {name: float(v) for (name, _), v in zip(named, norms, strict=True)}
         finite = [v for v in self.norms.values() if np.isfinite(v)]
         top = max(finite, default=0.0)

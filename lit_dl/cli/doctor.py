@@ -14,6 +14,7 @@ from jsonargparse import ActionYesNo
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.cli import LightningArgumentParser
 
+from lit_dl._lightning import trainer_callbacks, trainer_datamodule
 from lit_dl.cli.lightning_cli import LitDLCLI
 from lit_dl.doctor.batch import check_host_syncs, check_input_bound, run_batch_checks
 from lit_dl.doctor.context import Context
@@ -165,6 +166,7 @@ class _Examine(L.Callback):
             )
         trainer.estimated_stepping_batches  # noqa: B018 - sets up the train loader
         loader = trainer.train_dataloader
+        assert loader is not None  # estimated_stepping_batches built it
         device = trainer.strategy.root_device
         batch = next(iter(loader))
         batch_findings = run_batch_checks(ctx, batch, device)
@@ -179,7 +181,9 @@ class _Examine(L.Callback):
             findings.append(check_host_syncs(ctx, batch, device))
             findings.append(check_overfit_batch(ctx, batch, self.overfit_steps, device))
             if self.lr_find:
-                findings.append(check_lr_find(ctx, trainer.datamodule))
+                datamodule = trainer_datamodule(trainer)
+                assert datamodule is not None  # diagnose() fits with one
+                findings.append(check_lr_find(ctx, datamodule))
         self.findings = findings
         raise _Stop
 
@@ -206,7 +210,7 @@ def diagnose(
     after ``on_fit_start``), and a ``checkpoint`` finding names it.
     """
     examine = _Examine(overfit_steps, lr_find, world_size, ckpt_path)
-    trainer.callbacks.append(examine)
+    trainer_callbacks(trainer).append(examine)
     try:
         # weights_only: checkpoints carry tensors and plain values only, as in `lit-dl fit` (lit_dl.checkpointing.loading)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -215,7 +219,7 @@ def diagnose(
     except ConfigError as err:
         return [Finding("setup", "error", str(err), "see the message: the run would stop here too")]
     finally:
-        trainer.callbacks.remove(examine)
+        trainer_callbacks(trainer).remove(examine)
     return examine.findings
 
 

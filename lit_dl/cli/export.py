@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import lightning as L
 import torch
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities import rank_zero_info
@@ -61,6 +62,9 @@ class InferenceModel(nn.Module):
         mean: Subtracted from raw inputs (broadcast over the batch); ``None``: inputs go in as they are.
         std: Divides the centred inputs.
     """
+
+    mean: Tensor  # buffers
+    std: Tensor
 
     def __init__(self, backbone: nn.Module, mean: Tensor | None = None, std: Tensor | None = None) -> None:
         super().__init__()
@@ -129,15 +133,19 @@ def default_output(ckpt_path: str | Path, fmt: str) -> Path:
     return run / "export" / f"{ckpt.stem}.{SUFFIXES[fmt]}"
 
 
-def example_inputs(datamodule: object, model: InferenceModel, count: int = 8) -> Tensor:
+def example_inputs(datamodule: L.LightningDataModule, model: InferenceModel, count: int = 8) -> Tensor:
     """Raw inputs for tracing and checking: the first test samples, normalisation undone (the data
     module is set up)."""
-    x = next(iter(datamodule.test_dataloader()))[0][:count]  # type: ignore[attr-defined]
+    x = next(iter(datamodule.test_dataloader()))[0][:count]
     return x * model.std + model.mean if model.normalize else x
 
 
 def export(
-    backbone: nn.Module, datamodule: object, fmt: str, output: Path, fresh: nn.Module | None = None
+    backbone: nn.Module,
+    datamodule: L.LightningDataModule,
+    fmt: str,
+    output: Path,
+    fresh: nn.Module | None = None,
 ) -> Path:
     """Write ``backbone`` (with ``datamodule``'s input normalisation in front) to ``output`` as ``fmt``,
     load it back and check its outputs against the module's on a test batch.
@@ -156,7 +164,7 @@ def export(
     if fmt == "state_dict" and fresh is None:
         raise ValueError("a state_dict export is checked on a freshly built network: pass fresh=")
     # Set up first: a data module may compute its statistics in setup (the data-module contract, README).
-    datamodule.setup("test")  # type: ignore[attr-defined]
+    datamodule.setup("test")
     norm = getattr(datamodule, "input_normalization", None)
     mean, std = norm() if callable(norm) else (None, None)
     model = InferenceModel(backbone.cpu(), mean, std)
@@ -165,7 +173,7 @@ def export(
     with torch.no_grad():
         expected = model(raw)
         _WRITERS[fmt](model, raw, output)
-        if fmt == "state_dict":
+        if fmt == "state_dict" and fresh is not None:  # fresh: checked above
             _check_state_dict(output, InferenceModel(fresh.cpu(), mean, std), raw, expected)
             check = "a freshly built network loaded from it gives the same outputs on a test batch"
         elif (loaded := load_exported(output, fmt)) is None:

@@ -11,7 +11,7 @@ import lightning as L
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from lit_dl._lightning import attached_trainer
+from lit_dl._lightning import attached_trainer, trainer_callbacks
 from lit_dl.callbacks import WeightInit
 from lit_dl.models import ClassificationTask
 from lit_dl.optim import global_batch_size
@@ -50,7 +50,7 @@ class Context:
     @classmethod
     def from_trainer(cls, task: ClassificationTask, trainer: L.Trainer) -> Context:
         """After the Trainer built the optimizers (from ``on_fit_start`` on)."""
-        weight_init = next((c for c in trainer.callbacks if isinstance(c, WeightInit)), None)
+        weight_init = next((c for c in trainer_callbacks(trainer) if isinstance(c, WeightInit)), None)
         if not trainer.optimizers:
             ctx = cls.from_task(task)
             ctx.trainer, ctx.weight_init = trainer, weight_init
@@ -61,7 +61,7 @@ class Context:
             task=task,
             trainer=trainer,
             optimizer=trainer.optimizers[0],
-            scheduler=sched.scheduler if sched is not None else None,  # type: ignore[arg-type]
+            scheduler=sched.scheduler if sched is not None else None,
             interval=sched.interval if sched is not None else task.scheduler_interval,
             frequency=sched.frequency if sched is not None else 1,
             weight_init=weight_init,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -236,20 +237,24 @@ def check_init_vs_activation(ctx: Context) -> Finding:
     ratios: dict[str, float] = {}  # variance of the layer's weights / the variance its activation wants
     mismatched: list[str] = []
     for name, rec in target.items():
-        if rec.activation in ("none", "unknown") or name in normalised:
+        # gain is None for the "default" scheme only, i.e. for a layer feeding something unknown
+        if rec.activation in ("none", "unknown") or name in normalised or rec.gain is None:
             continue
-        fan_in, fan_out = _fans(layers[name].weight)
+        weight = cast(torch.Tensor, layers[name].weight)  # a layer WeightInit plans has a weight
+        fan_in, fan_out = _fans(weight)
         want = _std(rec.scheme, rec.gain, fan_in, fan_out)
         plan = planned.get(name)
-        if plan is not None and _family(plan.scheme) in _INIT_FAMILIES:
+        if plan is not None and plan.gain is not None and _family(plan.scheme) in _INIT_FAMILIES:
             have = _std(plan.scheme, plan.gain, fan_in, fan_out, plan.mode or "fan_in")
             if _family(plan.scheme) != _family(rec.scheme):
                 mismatched.append(f"backbone.{name} ({plan.scheme} -> {rec.activation})")
         else:
-            have = float(layers[name].weight.detach().float().std())
+            have = float(weight.detach().float().std())
         ratios[name] = max((have / want) ** 2, 1e-12)  # a zero-initialised layer stops the signal
     # Signal variance factor accumulated over unnormalised layers, checked where it enters a layer.
-    worst, product, chain, worst_chain = 1.0, 1.0, [], []
+    worst, product = 1.0, 1.0
+    chain: list[str] = []
+    worst_chain: list[str] = []
     for name, module in leaves(backbone):
         if isinstance(module, NORM_TYPES):
             product, chain = 1.0, []

@@ -9,10 +9,11 @@ which nearly every network is written.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeGuard
 
 from torch import nn
 
-from lit_dl.nn.layers import NORM_TYPES, SHAPE_ONLY_TYPES, WEIGHT_LAYER_TYPES, is_activation
+from lit_dl.nn.layers import NORM_TYPES, SHAPE_ONLY_TYPES, WEIGHT_LAYER_TYPES, WeightLayer, is_activation
 
 __all__ = [
     "final_module",
@@ -30,7 +31,7 @@ def is_pass_through(module: nn.Module) -> bool:
     return is_activation(module) or isinstance(module, SHAPE_ONLY_TYPES)
 
 
-def is_weight_layer(module: nn.Module) -> bool:
+def is_weight_layer(module: nn.Module) -> TypeGuard[WeightLayer]:
     return isinstance(module, WEIGHT_LAYER_TYPES)
 
 

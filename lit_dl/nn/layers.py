@@ -9,7 +9,7 @@ monitors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
@@ -26,7 +26,10 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (_NormBase, nn.LayerNorm, nn.GroupNorm
 EMBEDDING_TYPES: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
 """Lookup tables."""
 
-WEIGHT_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+WeightLayer = nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d
+"""The type of a module of :data:`WEIGHT_LAYER_TYPES`."""
+
+WEIGHT_LAYER_TYPES: tuple[type[nn.Module], ...] = get_args(WeightLayer)
 """Layers whose weights :class:`~lit_dl.callbacks.WeightInit` initialises."""
 
 
