@@ -1,30 +1,37 @@
-"""Compare optimizers two ways: paths on 2-D test surfaces, and the digits recipe per optimizer config.
+"""Compare optimizers fairly: each at its own tuned LR (the same search budget for each), on 2-D
+test surfaces and on a recipe's data over several seeds.
 
-1. Trajectories of SGD, Momentum, Nesterov, AdaGrad, AdaDelta, RMSProp and Adam (the torch
-   optimizers themselves) on an ill-conditioned, rotated quadratic and on the Rosenbrock valley,
-   drawn over the contours: ``optimizer_paths_<surface>.png``. ``--noise`` adds seeded Gaussian noise
-   to the gradients (a stand-in for minibatch noise); 0 gives the exact paths.
-2. The default digits recipe (``configs/digits_mlp.yaml``) trained once per file in
-   ``configs/optimizer/``, composed through the CLI exactly as ``lit-dl fit --config ... --config ...``:
-   validation loss and accuracy curves of all of them in ``optimizers_digits.png`` and a Markdown table
-   (final/best validation accuracy, best epoch, wall time) in ``optimizers_digits.md``.
+1. Trajectories of SGD, Momentum, Nesterov, AdaGrad, AdaDelta, RMSProp and Adam (the torch optimizers
+   themselves) on an ill-conditioned, rotated quadratic and on the Rosenbrock valley, drawn over the
+   contours with each path's end marked and the minimum starred: ``optimizer_paths_<surface>.png``.
+   Each optimizer's LR is the best of ``--surface-budget`` log-spaced values (a grid sweep; the other
+   settings as in ``SURFACES``): the final function value decides, a diverged path scores infinity.
+   ``--noise`` adds seeded Gaussian noise to the gradients (a stand-in for minibatch noise).
+2. A recipe (``--config``, the digits MLP by default) trained with each file of ``configs/optimizer/``,
+   composed through the CLI exactly as ``lit-dl fit --config ... --config ...``: first a grid sweep
+   of ``--budget`` log-spaced LRs per optimizer (seed 0), then the best LR once per ``--seeds`` seed
+   (other seeds than the search's). ``optimizers_digits.png``: the LR searches (diverged runs marked)
+   and each optimizer's best validation accuracy per seed with mean and spread;
+   ``optimizers_digits.md``: the table.
 
-    python scripts/compare_optimizers.py --out-dir docs/images --seed 0            # ~5 min on 2 cores
-    python scripts/compare_optimizers.py --out-dir /tmp/cmp --max-epochs 5 --skip-surfaces
+    python scripts/compare_optimizers.py --out-dir docs/images
+    python scripts/compare_optimizers.py --out-dir /tmp/cmp --max-epochs 5 --budget 3 --seeds 1 --skip-surfaces
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import tempfile
-import time
 from pathlib import Path
 
+import optuna
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lit_dl.cli import LitDLCLI, run_command
+from lit_dl.cli import run_command
+from lit_dl.cli.sweep import sweep_recipe
+from lit_dl.sweep import Sweep, parse_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,8 +107,43 @@ def trajectory(fn, start, optimizer_cls, kwargs, steps: int, noise: float, seed:
     return torch.stack(points)
 
 
-def plot_surface(name: str, out_dir: Path, noise: float, seed: int) -> list[tuple[str, float, float]]:
-    """Draw every optimizer's path on surface ``name``; return ``(optimizer, final f, distance to min)``."""
+SURFACE_LRS = (1e-5, 1e2)  # the LR range searched for every optimizer on the surfaces
+DIGITS_LRS = (1e-4, 3.0)  # ... and on the recipe's data
+LR = "model.init_args.optimizer.init_args.lr"
+
+
+def final_value(fn, start, cls, kwargs, steps: int, noise: float, seed: int) -> float:
+    """``fn`` at the path's end; infinity for a path that diverged (NaN/inf)."""
+    value = float(fn(trajectory(fn, start, cls, kwargs, steps, noise, seed)[-1]))
+    return value if math.isfinite(value) else math.inf
+
+
+def tune_surface(name: str, budget: int, noise: float, seed: int) -> dict[str, float]:
+    """Each optimizer's best LR on surface ``name``: a grid sweep of ``budget`` log-spaced values."""
+    fn, start, _, steps, _, _, optimizers = SURFACES[name]
+    spec = parse_sweep(
+        {"sampler": "grid", "params": {"lr": {"float": list(SURFACE_LRS), "log": True, "grid": budget}}},
+        f"{name} LR search",
+        ROOT,
+    )
+    best = {}
+    for label, (cls, kwargs) in optimizers.items():
+        study = optuna.create_study(sampler=spec.make_sampler(), direction="minimize")
+        study.optimize(
+            lambda trial, cls=cls, kwargs=kwargs: final_value(
+                fn, start, cls, {**kwargs, **spec.suggest(trial)}, steps, noise, seed
+            ),
+            n_trials=budget,
+        )
+        best[label] = study.best_params["lr"]
+    return best
+
+
+def plot_surface(
+    name: str, out_dir: Path, noise: float, seed: int, lrs: dict[str, float] | None = None
+) -> list[tuple[str, float, float]]:
+    """Draw every optimizer's path on surface ``name`` (``lrs`` replaces the LRs of ``SURFACES``), each
+    path's end marked; return ``(optimizer, final f, distance to min)``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,72 +161,133 @@ def plot_surface(name: str, out_dir: Path, noise: float, seed: int) -> list[tupl
         ax.contour(xs, ys, zs, levels=20, cmap="Greys", linewidths=0.6)
     results = []
     for label, (cls, kwargs) in optimizers.items():
+        kwargs = {**kwargs, **({"lr": lrs[label]} if lrs else {})}
         path = trajectory(fn, start, cls, kwargs, steps, noise, seed)
-        ax.plot(path[:, 0], path[:, 1], ".-", markersize=2, linewidth=1.2, label=f"{label} {kwargs}")
         final = path[-1]
+        value = float(fn(final))
         dist = float(torch.linalg.vector_norm(final - torch.tensor(minimum, dtype=final.dtype)))
-        results.append((label, float(fn(final)), dist))
-    ax.plot(*start, "ko", markersize=6)
-    ax.plot(*minimum, "r*", markersize=12)
+        shown = path[torch.isfinite(path).all(dim=1)]
+        text = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in kwargs.items())
+        (line,) = ax.plot(
+            shown[:, 0], shown[:, 1], "-", linewidth=1.2, alpha=0.8, label=f"{label} {text}: f={value:.2g}"
+        )
+        if len(shown):  # the end of the path, above every line
+            end = shown[-1]
+            ax.plot(end[0], end[1], "o", color=line.get_color(), markeredgecolor="k", markersize=7, zorder=5)
+        results.append((label, value, dist))
+    ax.plot(*start, "ks", markersize=6, label="start", zorder=6)
+    ax.plot(*minimum, "r*", markersize=14, label="minimum", zorder=6)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
-    ax.set_title(f"{name}: {steps} steps from {start}" + (f", gradient noise {noise}" if noise else ""))
-    ax.legend(fontsize=6.5, loc="lower right" if name == "rosenbrock" else "upper right")
+    tuned = "LR tuned per optimizer" if lrs else "hand-set LRs"
+    ax.set_title(
+        f"{name}: {steps} steps from {start}, {tuned}" + (f", gradient noise {noise}" if noise else ""),
+        fontsize=10,
+    )
+    ax.legend(fontsize=6, loc="lower right" if name == "rosenbrock" else "upper right")
     fig.tight_layout()
     fig.savefig(out_dir / f"optimizer_paths_{name}.png", dpi=85)
     plt.close(fig)
     return results
 
 
-def train_digits(config: Path, seed: int, max_epochs: int | None, runs_dir: Path) -> dict:
-    """One ``fit`` of configs/digits_mlp.yaml + ``config`` through the CLI; the validation curves."""
-    args = ["fit", "--config", str(ROOT / "configs/digits_mlp.yaml"), "--config", str(config)]
-    args += ["--seed_everything", str(seed), "--test_after_fit", "false"]
-    args += ["--trainer.default_root_dir", str(runs_dir / config.stem)]
-    args += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-    if max_epochs is not None:
-        # The recipe's cosine schedule follows the run length by itself.
-        args += ["--trainer.max_epochs", str(max_epochs)]
-    start = time.perf_counter()
-    cli = LitDLCLI(args=args)
-    wall = time.perf_counter() - start
-    events = EventAccumulator(cli.trainer.log_dir, size_guidance={"scalars": 0})
-    events.Reload()
-    loss = [e.value for e in events.Scalars("val/loss")]
-    acc = [e.value for e in events.Scalars("val/acc")]
-    best = max(range(len(acc)), key=acc.__getitem__)
-    return {"loss": loss, "acc": acc, "best_epoch": best, "wall_s": wall}
+def _grid_sweep(params: dict, name: str, fit_args: list[str], sweep_dir: Path) -> optuna.Study:
+    content = {
+        "sampler": "grid",
+        "pruner": "none",
+        "metric": "val/acc",
+        "direction": "maximize",
+        "params": params,
+    }
+    return Sweep(parse_sweep(content, name, ROOT), fit_args, sweep_dir, sweep_recipe(), study_name=name).run()
 
 
-def plot_digits(results: dict[str, dict], out_dir: Path, seed: int) -> str:
+def _value(trial) -> float:
+    """A trial's best validation accuracy; NaN for a run that diverged."""
+    return math.nan if trial.user_attrs.get("diverged") or trial.value is None else trial.value
+
+
+def tune_recipe(
+    config: str, optimizer: Path, budget: int, seeds: list[int], max_epochs: int | None, root: Path, extra=()
+) -> dict:
+    """One optimizer on the recipe: the LR search (seed 0), then the best LR once per seed."""
+    fit_args = ["--config", str(config), "--config", str(optimizer), *extra]
+    if max_epochs is not None:  # the recipe's cosine schedule follows the run length by itself
+        fit_args += ["--trainer.max_epochs", str(max_epochs)]
+    search = _grid_sweep(
+        {LR: {"float": list(DIGITS_LRS), "log": True, "grid": budget}},
+        f"{optimizer.stem}_lr",
+        [*fit_args, "--seed_everything", "0"],
+        root / f"{optimizer.stem}_lr",
+    )
+    points = sorted((t.params[LR], _value(t)) for t in search.get_trials())
+    finite = [(lr, v) for lr, v in points if math.isfinite(v)]
+    if not finite:
+        return {"search": points, "lr": math.nan, "seeds": [math.nan] * len(seeds)}
+    best_lr = max(finite, key=lambda p: p[1])[0]
+    runs = _grid_sweep(
+        {"seed_everything": list(seeds)},
+        f"{optimizer.stem}_seeds",
+        [*fit_args, f"--{LR}", repr(best_lr)],
+        root / f"{optimizer.stem}_seeds",
+    )
+    return {"search": points, "lr": best_lr, "seeds": [_value(t) for t in runs.get_trials()]}
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0
+
+
+def plot_digits(results: dict[str, dict], out_dir: Path, budget: int, seeds: list[int], config: str) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, r in results.items():
-        epochs = range(len(r["loss"]))
-        ax_loss.plot(epochs, r["loss"], label=name)
-        ax_acc.plot(epochs, r["acc"], label=name)
-    ax_loss.set(xlabel="epoch", ylabel="validation loss", yscale="log", title="digits MLP: val/loss")
-    ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title="digits MLP: val/acc")
-    ax_acc.set_ylim(0.8, 1.0)
-    for ax in (ax_loss, ax_acc):
+    fig, (ax_lr, ax_seeds) = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = list(results)
+    for i, (name, r) in enumerate(results.items()):
+        lrs = [lr for lr, _ in r["search"]]
+        values = [v for _, v in r["search"]]
+        (line,) = ax_lr.plot(lrs, values, "o-", label=name, markersize=4)
+        diverged = [lr for lr, v in r["search"] if not math.isfinite(v)]
+        ax_lr.plot(diverged, [0.0] * len(diverged), "x", color=line.get_color(), markersize=9)
+        finite = [v for v in r["seeds"] if math.isfinite(v)]
+        ax_seeds.plot([i] * len(finite), finite, "o", color=line.get_color(), alpha=0.6)
+        mean, std = _spread(r["seeds"])
+        ax_seeds.errorbar([i + 0.15], [mean], yerr=[std], fmt="D", color=line.get_color(), capsize=4)
+        ndiv = len(r["seeds"]) - len(finite)
+        if ndiv:
+            ax_seeds.annotate(f"{ndiv} diverged", (i, 0.0), ha="center", fontsize=7)
+    ax_lr.set(
+        xscale="log",
+        xlabel="LR",
+        ylabel="best val accuracy (seed 0)",
+        title=f"LR search: {budget} values per optimizer (x: diverged)",
+    )
+    ax_lr.legend(fontsize=7)
+    ax_seeds.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    ax_seeds.set(ylabel="best val accuracy", title=f"tuned LR, seeds {seeds}: runs and mean ± std")
+    for ax in (ax_lr, ax_seeds):
         ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="lower right")
+    fig.suptitle(Path(config).name, fontsize=9)
     fig.tight_layout()
     fig.savefig(out_dir / "optimizers_digits.png", dpi=85)
     plt.close(fig)
     lines = [
-        f"| optimizer config (seed {seed}) | final val acc | best val acc | best epoch "
-        "| final val loss | wall s |",
+        f"| optimizer config | tuned LR (of {budget}) | best val acc, mean ± std over seeds {seeds} | min | max | diverged |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
+        mean, std = _spread(r["seeds"])
+        finite = [v for v in r["seeds"] if math.isfinite(v)]
+        low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
         lines.append(
-            f"| {name} | {r['acc'][-1]:.4f} | {max(r['acc']):.4f} | {r['best_epoch']} | "
-            f"{r['loss'][-1]:.4f} | {r['wall_s']:.1f} |"
+            f"| {name} | {r['lr']:.3g} | {mean:.4f} ± {std:.4f} | {low:.4f} | {high:.4f} | "
+            f"{len(r['seeds']) - len(finite)}/{len(r['seeds'])} |"
         )
     table = "\n".join(lines) + "\n"
     (out_dir / "optimizers_digits.md").write_text(table)
@@ -194,27 +297,49 @@ def plot_digits(results: dict[str, dict], out_dir: Path, seed: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=Path("docs/images"))
-    parser.add_argument("--seed", type=int, default=0, help="training seed and gradient-noise seed")
+    parser.add_argument("--config", default=str(ROOT / "configs/digits_mlp.yaml"), help="the recipe")
+    parser.add_argument("--seed", type=int, default=0, help="gradient-noise seed on the surfaces")
     parser.add_argument(
         "--noise", type=float, default=0.0, help="std of Gaussian noise added to 2-D gradients"
     )
-    parser.add_argument("--max-epochs", type=int, default=None, help="shorten the digits runs (default: 30)")
+    parser.add_argument(
+        "--surface-budget", type=int, default=25, help="LR values tried per optimizer on a surface"
+    )
+    parser.add_argument("--budget", type=int, default=6, help="LR values tried per optimizer on the recipe")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds of the tuned runs")
+    parser.add_argument(
+        "--optimizers",
+        nargs="+",
+        default=None,
+        help="optimizer config files (default: all of configs/optimizer/)",
+    )
+    parser.add_argument("--max-epochs", type=int, default=None, help="shorten the recipe's runs")
     parser.add_argument("--skip-surfaces", action="store_true")
     parser.add_argument("--skip-digits", action="store_true")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # the rest goes to every run (--trainer.limit_train_batches 5)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if not args.skip_surfaces:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         for name in SURFACES:
-            print(f"{name}: optimizer, final f, distance to the minimum")
-            for label, f, dist in plot_surface(name, args.out_dir, args.noise, args.seed):
-                print(f"  {label:9s} f={f:.3e}  dist={dist:.3e}")
+            lrs = tune_surface(name, args.surface_budget, args.noise, args.seed)
+            print(f"{name}: optimizer, tuned LR, final f, distance to the minimum")
+            for label, f, dist in plot_surface(name, args.out_dir, args.noise, args.seed, lrs):
+                print(f"  {label:9s} lr={lrs[label]:.3g}  f={f:.3e}  dist={dist:.3e}")
     if not args.skip_digits:
+        optimizers = (
+            [Path(p) for p in args.optimizers]
+            if args.optimizers
+            else sorted((ROOT / "configs/optimizer").glob("*.yaml"))
+        )
         results = {}
         with tempfile.TemporaryDirectory() as runs:
-            for config in sorted((ROOT / "configs/optimizer").glob("*.yaml")):
-                results[config.stem] = train_digits(config, args.seed, args.max_epochs, Path(runs))
-                print(f"{config.stem}: final val acc {results[config.stem]['acc'][-1]:.4f}", flush=True)
-        print(plot_digits(results, args.out_dir, args.seed))
+            for optimizer in optimizers:
+                r = tune_recipe(
+                    args.config, optimizer, args.budget, args.seeds, args.max_epochs, Path(runs), extra
+                )
+                results[optimizer.stem] = r
+                print(f"{optimizer.stem}: LR {r['lr']:.3g}, best val acc per seed {r['seeds']}", flush=True)
+        print(plot_digits(results, args.out_dir, args.budget, args.seeds, args.config))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""``lit-dl``: the command line (``lit-dl fit|validate|test|predict|doctor|export``, ``python -m lit_dl``).
+"""``lit-dl``: the command line (``lit-dl fit|validate|test|predict|doctor|export|sweep``, ``python -m lit_dl``).
 
 One module per command: :mod:`lit_dl.cli.lightning_cli` (the Trainer's subcommands through
-LightningCLI), :mod:`lit_dl.cli.doctor`, :mod:`lit_dl.cli.export`. A new subcommand is one module with
+LightningCLI), :mod:`lit_dl.cli.doctor`, :mod:`lit_dl.cli.export`, :mod:`lit_dl.cli.sweep`. A new subcommand is one module with
 a ``main(argv)`` function and one row in :data:`COMMANDS`.
 """
 
@@ -19,7 +19,7 @@ exit_if_torchvision_unusable()  # before Lightning's import, which a broken torc
 from lightning.pytorch.cli import ArgsType
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_dl.cli import doctor, export
+from lit_dl.cli import doctor, export, sweep
 from lit_dl.cli.console import quiet_console
 from lit_dl.cli.error_messages import to_config_error
 from lit_dl.cli.lightning_cli import LitDLArgumentParser, LitDLCLI
@@ -52,6 +52,10 @@ COMMANDS: dict[str, Command] = {
     "export": Command(
         export.export_main,
         "Write a checkpoint's network as a file for serving (state_dict, torchscript, exported_program, onnx).",
+    ),
+    "sweep": Command(
+        sweep.main,
+        "Search hyperparameters with Optuna; each trial is a fit run (--sweep configs/sweeps/*.yaml).",
     ),
 }
 

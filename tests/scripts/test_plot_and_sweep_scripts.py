@@ -105,3 +105,57 @@ def test_optimizer_paths_are_seeded_and_reach_the_quadratic_minimum(tmp_path):
     assert (tmp_path / "optimizer_paths_rosenbrock.png").is_file()
     adam = dict((r[0], r[1]) for r in results)["Adam"]
     assert adam < 1e-3  # Adam follows the valley to (1, 1) with the settings in SURFACES
+
+
+# A few batches of a narrow MLP: the script tests check the sweep plumbing, not the optimizers.
+TINY = ["--trainer.limit_train_batches", "2", "--model.init_args.hidden_sizes", "[16]"]
+
+
+def test_surface_lrs_are_tuned_per_optimizer_and_path_ends_are_marked(tmp_path):
+    compare = load_script("compare_optimizers")
+    lrs = compare.tune_surface("quadratic", budget=3, noise=0.0, seed=0)
+    grid = [1e-5, 1e-5**0.5 * 1e2**0.5, 1e2]  # 3 log-spaced values of SURFACE_LRS
+    assert list(lrs) == list(compare.SURFACES["quadratic"][-1])
+    assert all(min(abs(lr - g) / g for g in grid) < 1e-9 for lr in lrs.values())
+    fn, start, _, steps, _, _, optimizers = compare.SURFACES["quadratic"]
+    for label, lr in lrs.items():  # the chosen LR ends lowest of the three
+        cls, kwargs = optimizers[label]
+        finals = {g: compare.final_value(fn, start, cls, {**kwargs, "lr": g}, steps, 0.0, 0) for g in grid}
+        assert finals[min(grid, key=lambda g: abs(g - lr))] == min(finals.values())
+    results = compare.plot_surface("quadratic", tmp_path, noise=0.0, seed=0, lrs=lrs)
+    assert [r[0] for r in results] == list(lrs)
+    assert (tmp_path / "optimizer_paths_quadratic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recipe_comparison_tunes_the_lr_then_runs_the_seeds(tmp_path):
+    compare = load_script("compare_optimizers")
+    sgd = ROOT / "configs/optimizer/sgd.yaml"
+    result = compare.tune_recipe(DIGITS, sgd, budget=2, seeds=[1, 2], max_epochs=1, root=tmp_path, extra=TINY)
+    assert [lr for lr, _ in result["search"]] == pytest.approx([1e-4, 3.0], rel=1e-12)
+    finite = [(lr, v) for lr, v in result["search"] if v == v]
+    assert result["lr"] == max(finite, key=lambda p: p[1])[0]
+    assert len(result["seeds"]) == 2
+    table = compare.plot_digits({"sgd": result}, tmp_path, 2, [1, 2], DIGITS)
+    assert table.splitlines()[2].startswith(f"| sgd | {result['lr']:.3g} | ")
+    assert (tmp_path / "optimizers_digits.png").is_file()
+
+
+def test_lr_batch_sweep_marks_a_diverged_cell_instead_of_aborting(tmp_path):
+    sweep = load_script("lr_batch_sweep")
+    optimizer = str(ROOT / "configs/optimizer/momentum.yaml")
+    cells = sweep.run_sweep(DIGITS, optimizer, [32], [0.03, 1.0e6], 32, 1, [0], tmp_path / "s", TINY)
+    assert sorted(cells) == [
+        (32, 0.03, "linear"),
+        (32, 0.03, "none"),
+        (32, 1.0e6, "linear"),
+        (32, 1.0e6, "none"),
+    ]
+    assert all(len(v) == 1 for v in cells.values())
+    assert sweep.cell_text(cells[(32, 1.0e6, "none")]) == "diverged (1/1)"
+    good = cells[(32, 0.03, "none")][0]
+    assert good == good and sweep.cell_text([good]) == f"{good:.3f}"
+    assert cells[(32, 0.03, "linear")] == cells[(32, 0.03, "none")]  # batch == base: the same run
+    table = sweep.table(cells, [32], [0.03, 1.0e6])
+    assert "diverged (1/1) / diverged (1/1)" in table
+    sweep.plot(cells, [32], [0.03, 1.0e6], 32, 1, [0], optimizer, tmp_path / "lr_batch_sweep.png")
+    assert (tmp_path / "lr_batch_sweep.png").is_file()

@@ -1,0 +1,55 @@
+"""The callback that follows a trial's metric: each validation's value, and the run folder."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+
+from lit_dl.errors import ConfigError
+
+__all__ = ["TrialMetric"]
+
+
+class TrialMetric(L.Callback):
+    """Records the sweep's metric after every validation (``values[i]`` after the ``i``-th) and the
+    trial's run folder, logs the best value so far as ``hp_metric`` (TensorBoard's HPARAMS tab shows it
+    next to each trial's hyperparameters), and stops the trial with a :class:`~lit_dl.errors.ConfigError` at the first
+    validation (the sanity check included) that does not log the metric.
+
+    Args:
+        metric: The logged name (``val/acc``).
+        direction: ``maximize`` or ``minimize``: which of the values is the best.
+    """
+
+    def __init__(self, metric: str, direction: str) -> None:
+        self.metric = metric
+        self.direction = direction
+        self.values: list[float] = []
+        self.run_dir: Path | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = trainer.logger
+        self.run_dir = Path(logger.log_dir if logger is not None else trainer.default_root_dir)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.metric)
+        if value is None:
+            logged = ", ".join(sorted(trainer.callback_metrics)) or "none"
+            raise ConfigError(f"the sweep's metric {self.metric!r} is never logged; logged metrics: {logged}")
+        if trainer.sanity_checking:
+            return
+        self.values.append(float(value))
+        if math.isfinite(self.best) and trainer.is_global_zero:
+            # TensorBoard's HPARAMS tab compares runs by hp_metric: the trial's best value so far
+            for logger in trainer.loggers:
+                logger.log_metrics({"hp_metric": self.best}, step=trainer.global_step)
+
+    @property
+    def best(self) -> float:
+        """The best finite value so far (NaN if none)."""
+        finite = [v for v in self.values if math.isfinite(v)]
+        if not finite:
+            return math.nan
+        return max(finite) if self.direction == "maximize" else min(finite)
