@@ -173,10 +173,10 @@ def plot_surface(
         )
         if len(shown):  # the end of the path, above every line
             end = shown[-1]
-            ax.plot(end[0], end[1], "o", color=line.get_color(), markeredgecolor="k", markersize=7, zorder=5)
+            ax.plot(end[0], end[1], "o", color=line.get_color(), markeredgecolor="k", markersize=6, zorder=7)
         results.append((label, value, dist))
     ax.plot(*start, "ks", markersize=6, label="start", zorder=6)
-    ax.plot(*minimum, "r*", markersize=14, label="minimum", zorder=6)
+    ax.plot(*minimum, "r*", markersize=16, label="minimum", zorder=6)  # path ends that reached it lie on it
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     tuned = "LR tuned per optimizer" if lrs else "hand-set LRs"

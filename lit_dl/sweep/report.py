@@ -118,7 +118,14 @@ def write_plots(study: optuna.Study, sweep_dir: Path) -> tuple[list[Path], list[
         if len(complete) >= 2 and varied:
             importances = optuna.importance.get_param_importances(study, params=varied)
             top = list(importances)[:2]
-            plots.append(("param_importances.png", lambda: vis.plot_param_importances(study, params=varied)))
+            plots.append(
+                (
+                    "param_importances.png",
+                    lambda: vis.plot_param_importances(
+                        study, params=varied, target_name=target or "Objective Value"
+                    ),
+                )
+            )
             if len(top) == 2:
                 plots.append(
                     (

@@ -109,7 +109,7 @@ def test_console_script_and_module_entry_points(tmp_path):
         # lit_dl's own subcommands, which Lightning's parser does not know, are listed after its own
         lines = result.stdout.splitlines()
         more = lines.index("More subcommands (`lit-dl <name> --help`):")
-        assert [line.split()[0] for line in lines[more + 1 :]] == ["doctor", "export"]
+        assert [line.split()[0] for line in lines[more + 1 :]] == ["doctor", "export", "sweep"]
 
 
 def test_model_help_documents_recipe_and_task_arguments(capsys):
