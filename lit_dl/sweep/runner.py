@@ -195,7 +195,9 @@ class Sweep:
 
     def run(self) -> optuna.Study:
         """Run trials until the study holds ``n_trials`` (or this worker ran ``worker_trials``)."""
-        created_dir = not self.sweep_dir.exists()
+        # the outermost folder this command creates (sweeps/ of sweeps/lr_wd too): removed after bad input
+        missing = [p for p in [self.sweep_dir, *self.sweep_dir.parents] if not p.exists()]
+        created_dir = missing[-1] if missing else None
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         study = None
         try:
@@ -216,13 +218,13 @@ class Sweep:
             raise
         return study
 
-    def _remove_after_bad_input(self, created_dir: bool, study: optuna.Study | None) -> None:
+    def _remove_after_bad_input(self, created_dir: Path | None, study: optuna.Study | None) -> None:
         """Bad input found by a trial (a metric never logged, a value the recipe refuses): leave nothing."""
         if study is not None and self.storage is not None and getattr(self, "created_study", False):
             with contextlib.suppress(KeyError):
                 optuna.delete_study(study_name=self.study_name, storage=self.storage)
-        if created_dir:
-            shutil.rmtree(self.sweep_dir, ignore_errors=True)
+        if created_dir is not None:
+            shutil.rmtree(created_dir, ignore_errors=True)
 
     # ---------------------------------------------------------------------------------------------
     def trial_folder(self, number: int) -> Path:
