@@ -94,10 +94,15 @@ def test_ten_kill_9_restarts_with_ckpt_path_last_end_at_the_uninterrupted_step_a
 
 
 def every_step_files(dirpath: Path) -> list[str]:
-    """Lightning's own ModelCheckpoint appended to the default bundle, keeping a file after every step."""
+    """Lightning's own ModelCheckpoint appended to the default bundle, keeping a file after every step.
+
+    It monitors ``step`` so that its state key differs from the bundle's unmonitored every-step
+    checkpoint (Lightning refuses two checkpoint callbacks with one key)."""
     return [
         "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
         f"--trainer.callbacks.dirpath={dirpath}",
+        "--trainer.callbacks.monitor=step",
+        "--trainer.callbacks.mode=max",
         "--trainer.callbacks.every_n_train_steps=1",
         "--trainer.callbacks.save_top_k=-1",
         "--trainer.callbacks.filename={step}",
