@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -45,15 +45,19 @@ class ConvNetClassifier(ClassificationTask):
         super().__init__(**kwargs)
 
     def build_backbone(self) -> nn.Module:
-        hp = self.hparams
-        return ConvNet(
-            in_channels=hp.in_channels,
-            num_classes=self.num_classes,
-            channels=list(hp.channels),
-            blocks_per_stage=hp.blocks_per_stage,
-            kernel_size=hp.kernel_size,
-            activation=hp.activation,
-            norm=hp.norm,
-            dropout=hp.dropout,
-            activation_kwargs=hp.activation_kwargs,
-        )
+        return build_convnet(self.hparams, self.num_classes)
+
+
+def build_convnet(hp: Mapping[str, Any], num_classes: int) -> ConvNet:
+    """The :class:`ConvNet` a recipe's hyper-parameters describe (also ``ImageClassifier(arch=convnet)``'s)."""
+    return ConvNet(
+        in_channels=hp["in_channels"],
+        num_classes=num_classes,
+        channels=list(hp["channels"]),
+        blocks_per_stage=hp["blocks_per_stage"],
+        kernel_size=hp["kernel_size"],
+        activation=hp["activation"],
+        norm=hp["norm"],
+        dropout=hp["dropout"],
+        activation_kwargs=hp.get("activation_kwargs"),
+    )

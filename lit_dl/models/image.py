@@ -10,9 +10,9 @@ from torch import nn
 
 from lit_dl.errors import ConfigError
 from lit_dl.models.classification import ClassificationTask
-from lit_dl.models.convnet import ConvNetClassifier
-from lit_dl.models.resnet import ResNetClassifier
-from lit_dl.nn import ConvNet, NormPosition, ResNet
+from lit_dl.models.convnet import ConvNetClassifier, build_convnet
+from lit_dl.models.resnet import ResNetClassifier, build_resnet
+from lit_dl.nn import NormPosition
 
 __all__ = ["ImageClassifier"]
 
@@ -89,28 +89,8 @@ class ImageClassifier(ClassificationTask):
         super().__init__(**kwargs)
 
     def build_backbone(self) -> nn.Module:
-        hp = self.hparams
-        if hp.arch == "convnet":
-            return ConvNet(
-                in_channels=hp.in_channels,
-                num_classes=self.num_classes,
-                channels=list(hp.channels),
-                blocks_per_stage=hp.blocks_per_stage,
-                kernel_size=hp.kernel_size,
-                activation=hp.activation,
-                norm=hp.norm,
-                dropout=hp.dropout,
-            )
-        return ResNet(
-            in_channels=hp.in_channels,
-            num_classes=self.num_classes,
-            depth=hp.depth,
-            width=hp.width,
-            stem=hp.stem,
-            preact=hp.preact,
-            zero_init_residual=hp.zero_init_residual,
-            activation=hp.activation,
-        )
+        build = build_convnet if self.hparams.arch == "convnet" else build_resnet
+        return build(self.hparams, self.num_classes)
 
 
 def _refuse_ignored(arch: str, given: dict[str, Any]) -> None:

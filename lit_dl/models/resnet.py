@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from torch import nn
@@ -43,14 +44,18 @@ class ResNetClassifier(ClassificationTask):
         super().__init__(**kwargs)
 
     def build_backbone(self) -> nn.Module:
-        hp = self.hparams
-        return ResNet(
-            in_channels=hp.in_channels,
-            num_classes=self.num_classes,
-            depth=hp.depth,
-            width=hp.width,
-            stem=hp.stem,
-            preact=hp.preact,
-            zero_init_residual=hp.zero_init_residual,
-            activation=hp.activation,
-        )
+        return build_resnet(self.hparams, self.num_classes)
+
+
+def build_resnet(hp: Mapping[str, Any], num_classes: int) -> ResNet:
+    """The :class:`ResNet` a recipe's hyper-parameters describe (also ``ImageClassifier(arch=resnet)``'s)."""
+    return ResNet(
+        in_channels=hp["in_channels"],
+        num_classes=num_classes,
+        depth=hp["depth"],
+        width=hp["width"],
+        stem=hp["stem"],
+        preact=hp["preact"],
+        zero_init_residual=hp["zero_init_residual"],
+        activation=hp["activation"],
+    )
