@@ -8,7 +8,7 @@ from lit_dl.callbacks.gradient_flow import GradientFlowMonitor
 from lit_dl.callbacks.non_finite import NonFiniteGuard
 from lit_dl.callbacks.prediction_writer import PredictionWriter
 from lit_dl.callbacks.profiler import TorchProfiler
-from lit_dl.callbacks.weight_averaging import EMAWeightAveraging, SWAWeightAveraging
+from lit_dl.callbacks.weight_averaging import ExponentialWeightAveraging, SWAWeightAveraging
 from lit_dl.callbacks.weight_init import SCHEMES, InitRecord, Scheme, WeightInit
 from lit_dl.checkpointing.atomic_checkpoint import AtomicCheckpoint
 from lit_dl.checkpointing.exact_resume import ExactResume
@@ -18,8 +18,8 @@ __all__ = [
     "ActivationStatsMonitor",
     "AtomicCheckpoint",
     "DeadReLUMonitor",
-    "EMAWeightAveraging",
     "ExactResume",
+    "ExponentialWeightAveraging",
     "GradientFlowMonitor",
     "InitRecord",
     "NonFiniteGuard",
@@ -29,3 +29,17 @@ __all__ = [
     "TorchProfiler",
     "WeightInit",
 ]
+
+# Renamed: the old short names are Lightning's, which made them ambiguous in any LightningCLI config.
+_RENAMED = {
+    "EMAWeightAveraging": ("ExponentialWeightAveraging", "lightning.pytorch.callbacks.EMAWeightAveraging")
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _RENAMED:
+        new, theirs = _RENAMED[name]
+        raise AttributeError(
+            f"{__name__}.{name} is now {__name__}.{new} (the short name {name} is {theirs}'s)"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,12 +30,16 @@ class PredictionWriter(BasePredictionWriter):
 
     With several predict loaders the files are ``predictions_0.pt``, ``predictions_1.pt``, ...
 
+    The arguments are keyword-only: Lightning's ``BasePredictionWriter`` takes ``write_interval``
+    first, and here the interval is always the epoch (one file in dataset order), so
+    ``PredictionWriter("epoch")`` is a ``TypeError`` rather than a folder named ``epoch``.
+
     Args:
         output_dir: Folder of the file; ``None``: the run folder (``trainer.log_dir``).
         filename: Name of the file (with one predict loader).
     """
 
-    def __init__(self, output_dir: str | None = None, filename: str = "predictions.pt") -> None:
+    def __init__(self, *, output_dir: str | None = None, filename: str = "predictions.pt") -> None:
         super().__init__(write_interval="epoch")
         self.output_dir = output_dir
         self.filename = filename

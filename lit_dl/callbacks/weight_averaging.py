@@ -34,7 +34,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging as _LightningEMA
 from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 
-__all__ = ["EMAWeightAveraging", "SWAWeightAveraging"]
+__all__ = ["ExponentialWeightAveraging", "SWAWeightAveraging"]
 
 
 class _AveragedIsTheModel(WeightAveraging):
@@ -93,10 +93,15 @@ class _AveragedIsTheModel(WeightAveraging):
         # weights, is the model, and Lightning has loaded it already
 
 
-class EMAWeightAveraging(_AveragedIsTheModel, _LightningEMA):
+class ExponentialWeightAveraging(_AveragedIsTheModel, _LightningEMA):
     """Lightning's :class:`~lightning.pytorch.callbacks.EMAWeightAveraging` (an exponential moving
     average of the weights and buffers, updated after every optimizer step) with the averaged
     weights as the model everywhere (see :mod:`lit_dl.callbacks.weight_averaging`).
+
+    Its own name, so that ``EMAWeightAveraging`` in a config still means Lightning's class once lit_dl
+    is imported; its saved state keeps Lightning's key (``EMAWeightAveraging``), so a checkpoint of
+    either class resumes under the other with its update counter. The arguments are keyword-only:
+    Lightning's class takes ``device`` first.
 
     Args:
         decay: Weight of the old average at each update (``0.999``: an average over about 1000 steps).
@@ -109,6 +114,7 @@ class EMAWeightAveraging(_AveragedIsTheModel, _LightningEMA):
 
     def __init__(
         self,
+        *,
         decay: float = 0.999,
         update_every_n_steps: int = 1,
         update_starting_at_step: int | None = None,
@@ -130,6 +136,10 @@ class EMAWeightAveraging(_AveragedIsTheModel, _LightningEMA):
         )
         self.decay, self.use_buffers, self.device = decay, use_buffers, device
 
+    @property
+    def state_key(self) -> str:
+        return _LightningEMA.__qualname__
+
 
 class SWAWeightAveraging(_AveragedIsTheModel):
     """Stochastic weight averaging (Izmailov et al., 2018, "Averaging Weights Leads to Wider Optima
@@ -141,7 +151,8 @@ class SWAWeightAveraging(_AveragedIsTheModel):
     trained weights during fit and puts the average in only when training ends (so the best checkpoint
     and fit's own test would not be the averaged model), and it replaces the config's LR schedule with
     its own. Here the config's schedule trains; BatchNorm statistics are averaged with the weights
-    (``use_buffers``) instead of recomputed in an extra epoch.
+    (``use_buffers``) instead of recomputed in an extra epoch. The arguments are keyword-only:
+    ``StochasticWeightAveraging(0.05)`` is an SWA learning rate, which here would be a start epoch.
 
     Args:
         swa_epoch_start: First epoch (0-based) whose end weights enter the average; a float in
@@ -151,7 +162,7 @@ class SWAWeightAveraging(_AveragedIsTheModel):
     """
 
     def __init__(
-        self, swa_epoch_start: int | float = 0.75, use_buffers: bool = True, device: str | None = None
+        self, *, swa_epoch_start: int | float = 0.75, use_buffers: bool = True, device: str | None = None
     ) -> None:
         is_fraction = isinstance(swa_epoch_start, float) and 0.0 < swa_epoch_start < 1.0
         if not (is_fraction or (isinstance(swa_epoch_start, int) and swa_epoch_start >= 0)):

@@ -79,7 +79,9 @@ class LitDLCLI(LightningCLI):
     """LightningCLI with lit_dl's defaults.
 
     - ``model`` is any :class:`~lit_dl.models.ClassificationTask` subclass and ``data`` any
-      ``LightningDataModule``, chosen by ``class_path`` (downstream classes included).
+      ``LightningDataModule``, chosen by ``class_path`` (downstream classes included). As with
+      LightningCLI, ``LitDLCLI(MyModel, MyData)`` fixes the classes instead (``--model.hidden 64``;
+      ``subclass_mode_model=True`` allows subclasses of ``MyModel`` by ``class_path``).
     - ``--config`` takes a path or the name of a shipped recipe (:mod:`lit_dl.cli.config_files`).
     - Every run writes into one versioned run folder, ``<default_root_dir>/lightning_logs/version_N``:
       the config copy, TensorBoard events, checkpoints, profiler traces. Re-running a command starts a
@@ -90,13 +92,42 @@ class LitDLCLI(LightningCLI):
       optimizer and LR scheduler always come from the config.
     - Bad values, files and checkpoints raise :class:`~lit_dl.errors.ConfigError` before anything is
       written; a run that fails before its first optimizer step leaves no run folder behind.
+
+    Args:
+        model_class: The model class, as LightningCLI's; ``None``: any ``ClassificationTask`` by ``class_path``.
+        datamodule_class: The data module class; ``None``: any ``LightningDataModule`` by ``class_path``.
+        args: The command line (``sys.argv[1:]`` when ``None``), keyword-only.
+        run: Run the subcommand, as LightningCLI's ``run``.
+        **kwargs: LightningCLI's other arguments (``trainer_class``, ``trainer_defaults``, ...).
     """
 
     run_as: str | None = None
     """Parsed without subcommands (``run=False``), read the config as this subcommand's: its
     ``--ckpt_path`` rules apply (:class:`~lit_dl.doctor.DoctorCLI` reads a ``fit`` config)."""
 
-    def __init__(self, args: ArgsType = None, run: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model_class: type[L.LightningModule] | Callable[..., L.LightningModule] | None = None,
+        datamodule_class: type[L.LightningDataModule] | Callable[..., L.LightningDataModule] | None = None,
+        *,
+        args: ArgsType = None,
+        run: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        for name, given in (("model_class", model_class), ("datamodule_class", datamodule_class)):
+            if given is not None and not callable(given):
+                raise TypeError(
+                    f"LitDLCLI's {name} must be a class, as LightningCLI's, got {given!r}; "
+                    "the command line goes in args=[...]"
+                )
+        # LightningCLI's convention: a class given is the one class (--model.hidden ...), unless
+        # subclass_mode_* says otherwise; none given is lit_dl's: any task or data module by class_path.
+        if model_class is None:
+            model_class = ClassificationTask
+            kwargs.setdefault("subclass_mode_model", True)
+        if datamodule_class is None:
+            datamodule_class = L.LightningDataModule
+            kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         parser_kwargs = kwargs.setdefault("parser_kwargs", {"default_env": False})
         parser_kwargs.setdefault("parser_mode", PARSER_MODE)  # lit_dl:// names inside config files
@@ -109,15 +140,7 @@ class LitDLCLI(LightningCLI):
         quiet_console()
         self._configured_model: Any = None
         self._created_dirs: list[Path] = []
-        super().__init__(
-            ClassificationTask,
-            L.LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            args=args,
-            run=run,
-            **kwargs,
-        )
+        super().__init__(model_class, datamodule_class, args=args, run=run, **kwargs)
 
     # ---------------------------------------------------------------------------------------------
     # Parsing
@@ -280,7 +303,13 @@ class LitDLCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer_config = self._command_config().get("trainer") or {}
-        if trainer_config.get("profiler") is None and not trainer_config.get("barebones"):
+        # Only for a trainer class that takes a profiler (the parsed options are its signature's, which
+        # is how Lightning decides whether to pass callbacks) and is not barebones (that refuses one).
+        if (
+            "profiler" in trainer_config
+            and trainer_config.get("profiler") is None
+            and not trainer_config.get("barebones")
+        ):
             kwargs.setdefault("profiler", NullProfiler())  # the pass-through profiler, cheaper per hook
         try:
             trainer = super().instantiate_trainer(**kwargs)

@@ -17,8 +17,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LinearLR, OneCycleLR, PolynomialLR
 
 from lit_dl.errors import ConfigError
-from lit_dl.optim import OneCycleLR as LitOneCycleLR
-from lit_dl.optim import WarmupLR
+from lit_dl.optim import RunLengthOneCycleLR, WarmupLR
 
 __all__ = ["fit_schedules_to_run", "run_length", "schedule_ends_early"]
 
@@ -56,7 +55,7 @@ def fit_schedules_to_run(trainer: L.Trainer) -> None:
     """Stretch every LR schedule of the fit to its length, or refuse one that cannot follow it.
 
     - A scheduler with ``fit_to_run(run_length, unit)`` (:class:`lit_dl.optim.WarmupCosineLR`,
-      :class:`~lit_dl.optim.WarmupStepLR`, :class:`~lit_dl.optim.OneCycleLR`) gets the run length in
+      :class:`~lit_dl.optim.WarmupStepLR`, :class:`~lit_dl.optim.RunLengthOneCycleLR`) gets the run length in
       its own unit (its ``interval``) when its ``total_steps`` is unset, and checks its warmup.
     - ``torch.optim.lr_scheduler.OneCycleLR`` with ``total_steps`` shorter than the run would raise
       mid-run ("Tried to step ... times"): a :class:`ConfigError` now instead.
@@ -77,7 +76,7 @@ def fit_schedules_to_run(trainer: L.Trainer) -> None:
         elif isinstance(scheduler, OneCycleLR) and scheduler.total_steps < length:
             raise ConfigError(
                 f"OneCycleLR total_steps={scheduler.total_steps} is shorter than the run ({int(length)} "
-                f"{unit}) and would fail when it runs out; use lit_dl.optim.OneCycleLR, whose total_steps "
+                f"{unit}) and would fail when it runs out; use lit_dl.optim.RunLengthOneCycleLR, whose total_steps "
                 f"defaults to the run length"
             )
         warning = schedule_ends_early(scheduler, length / max(1, config.frequency), unit)
@@ -111,7 +110,7 @@ def schedule_ends_early(scheduler: Any, run: float, unit: str) -> str | None:
         return None
     name = type(scheduler).__name__
     attr, after = None, "stays at its final value"
-    if isinstance(scheduler, (WarmupLR, LitOneCycleLR)):
+    if isinstance(scheduler, (WarmupLR, RunLengthOneCycleLR)):
         attr = "total_steps"
     else:
         for cls, length_attr, consequence in _FIXED_LENGTHS:

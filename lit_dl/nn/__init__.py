@@ -15,7 +15,7 @@ from lit_dl.nn.resnet import RESNET_DEPTHS, ResNet
 from lit_dl.nn.resnet_blocks import BasicBlock, BottleneckBlock, ResidualBlock
 from lit_dl.nn.text_cnn import TextCNN
 from lit_dl.nn.token_encoder import TokenEncoder
-from lit_dl.nn.transformer import TransformerEncoderLayer, TransformerSequenceNet
+from lit_dl.nn.transformer import TransformerBlock, TransformerSequenceNet
 
 __all__ = [
     "ACTIVATIONS",
@@ -39,7 +39,7 @@ __all__ = [
     "SelfInitializing",
     "TextCNN",
     "TokenEncoder",
-    "TransformerEncoderLayer",
+    "TransformerBlock",
     "TransformerSequenceNet",
     "activation_names",
     "check_dropout",
@@ -49,3 +49,15 @@ __all__ = [
     "one_hot",
     "register_activation",
 ]
+
+# Renamed: the old short names are torch's, which made them ambiguous in any LightningCLI config.
+_RENAMED = {"TransformerEncoderLayer": ("TransformerBlock", "torch.nn.TransformerEncoderLayer")}
+
+
+def __getattr__(name: str) -> object:
+    if name in _RENAMED:
+        new, theirs = _RENAMED[name]
+        raise AttributeError(
+            f"{__name__}.{name} is now {__name__}.{new} (the short name {name} is {theirs}'s)"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

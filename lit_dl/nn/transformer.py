@@ -17,10 +17,10 @@ from lit_dl.nn.pooling import MaskedPooling, PoolingMode
 from lit_dl.nn.positions import PositionEncoding
 from lit_dl.nn.token_encoder import TokenEncoder, TokenEncoding
 
-__all__ = ["TransformerEncoderLayer", "TransformerSequenceNet"]
+__all__ = ["TransformerBlock", "TransformerSequenceNet"]
 
 
-class TransformerEncoderLayer(SelfInitializing):
+class TransformerBlock(SelfInitializing):
     """Self-attention and MLP sublayers, each with a residual connection and LayerNorm.
 
     Post-norm (Vaswani et al., 2017): ``x = LN(x + Drop(Attn(x)))``, ``x = LN(x + Drop(MLP(x)))``.
@@ -92,7 +92,7 @@ class TransformerSequenceNet(SelfInitializing):
     """Token ids ``(B, T)`` -> logits: token encoder + positions → encoder layers → [LN] → masked
     pooling → Linear head. Ids equal to ``padding_idx`` are masked out of attention and pooling.
 
-    :meth:`init_weights` initialises each encoder layer (see :class:`TransformerEncoderLayer`) and
+    :meth:`init_weights` initialises each encoder layer (see :class:`TransformerBlock`) and
     the head (Xavier, gain 1); the token and learned position tables keep their own init.
 
     Args:
@@ -147,7 +147,7 @@ class TransformerSequenceNet(SelfInitializing):
         self.positions = PositionEncoding(positions, max_length, dim)
         self.drop = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            TransformerEncoderLayer(
+            TransformerBlock(
                 dim,
                 num_heads,
                 mlp_ratio,

@@ -8,7 +8,7 @@ from lit_dl.optim.lr_scaling import (
     lr_scale_factor,
     scale_optimizer_lr,
 )
-from lit_dl.optim.one_cycle import OneCycleLR
+from lit_dl.optim.one_cycle import RunLengthOneCycleLR
 from lit_dl.optim.param_groups import (
     EMBEDDING_TYPES,
     NORM_TYPES,
@@ -29,7 +29,7 @@ __all__ = [
     "NORM_TYPES",
     "DecayRule",
     "LRScaling",
-    "OneCycleLR",
+    "RunLengthOneCycleLR",
     "WarmupCosineLR",
     "WarmupLR",
     "WarmupStepLR",
@@ -46,3 +46,15 @@ __all__ = [
     "parameter_groups",
     "scale_optimizer_lr",
 ]
+
+# Renamed: the old short names are torch's, which made them ambiguous in any LightningCLI config.
+_RENAMED = {"OneCycleLR": ("RunLengthOneCycleLR", "torch.optim.lr_scheduler.OneCycleLR")}
+
+
+def __getattr__(name: str) -> object:
+    if name in _RENAMED:
+        new, theirs = _RENAMED[name]
+        raise AttributeError(
+            f"{__name__}.{name} is now {__name__}.{new} (the short name {name} is {theirs}'s)"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,10 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from lit_dl.errors import ConfigError
 
-__all__ = ["OneCycleLR"]
+__all__ = ["RunLengthOneCycleLR"]
 
 
-class OneCycleLR(LRScheduler):
+class RunLengthOneCycleLR(LRScheduler):
     """One cycle (Smith & Topin, 2019, "Super-Convergence", Sec. 3): the LR rises from
     ``lr / div_factor`` to the peak ``lr`` over the first ``pct_start`` of the run, then anneals to
     ``lr / (div_factor · final_div_factor)`` at its end, both with cosine shape.
@@ -69,9 +69,9 @@ class OneCycleLR(LRScheduler):
         if self.total_steps is not None:
             return
         if math.isinf(run_length):
-            raise ConfigError("OneCycleLR needs total_steps for a run without max_epochs/max_steps")
+            raise ConfigError("RunLengthOneCycleLR needs total_steps for a run without max_epochs/max_steps")
         if run_length < 2:
-            raise ConfigError(f"OneCycleLR needs a run of at least 2 {unit}, got {int(run_length)}")
+            raise ConfigError(f"RunLengthOneCycleLR needs a run of at least 2 {unit}, got {int(run_length)}")
         self.total_steps = int(run_length)
 
     def get_lr(self) -> list[float]:
@@ -80,7 +80,7 @@ class OneCycleLR(LRScheduler):
             if t == 0:  # the start value does not depend on the length
                 return [base / self.div_factor for base in self.base_lrs]
             raise RuntimeError(
-                "OneCycleLR.total_steps is unset: pass total_steps or call fit_to_run(run_length)"
+                "RunLengthOneCycleLR.total_steps is unset: pass total_steps or call fit_to_run(run_length)"
             )
         # Phase ends as in torch's OneCycleLR: the peak at step pct_start·T - 1, the end at T - 1.
         peak_step = self.pct_start * self.total_steps - 1

@@ -56,6 +56,6 @@ def check_scaling_reaches_the_schedule(lr_scaling: str, lr_scheduler: Callable[.
     name = cls.__name__ if cls is not None else type(lr_scheduler).__name__
     raise ConfigError(
         f"lr_scaling={lr_scaling!r} cannot reach the LR of {name}: it sets every group's LR from its own "
-        f"arguments (max_lr/base_lr), so the scaled LR would be ignored; use lit_dl.optim.OneCycleLR "
+        f"arguments (max_lr/base_lr), so the scaled LR would be ignored; use lit_dl.optim.RunLengthOneCycleLR "
         f"(its peak is the optimizer's lr, which lr_scaling scales) or lr_scaling: none"
     )

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from lit_dl.callbacks import EMAWeightAveraging, SWAWeightAveraging
+from lit_dl.callbacks import ExponentialWeightAveraging, SWAWeightAveraging
 from lit_dl.cli import main
 from lit_dl.cli.export import InferenceModel, default_output
 from lit_dl.data import DigitsDataModule
@@ -83,8 +83,11 @@ def test_swa_averages_the_epoch_end_weights_from_its_start_and_is_the_model_befo
 @pytest.mark.parametrize(
     ("factory", "match"),
     [
-        (lambda: EMAWeightAveraging(decay=1.0), r"decay must be in \(0, 1\), got 1.0"),
-        (lambda: EMAWeightAveraging(update_every_n_steps=0), r"update_every_n_steps must be >= 1, got 0"),
+        (lambda: ExponentialWeightAveraging(decay=1.0), r"decay must be in \(0, 1\), got 1.0"),
+        (
+            lambda: ExponentialWeightAveraging(update_every_n_steps=0),
+            r"update_every_n_steps must be >= 1, got 0",
+        ),
         (
             lambda: SWAWeightAveraging(swa_epoch_start=1.5),
             r"swa_epoch_start must be an epoch >= 0 or a fraction in \(0, 1\), got 1.5",

@@ -29,7 +29,7 @@ from lit_dl.nn import (
 )
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.nn.resnet_blocks import BasicBlock, BottleneckBlock
-from lit_dl.nn.transformer import TransformerEncoderLayer
+from lit_dl.nn.transformer import TransformerBlock
 
 pytestmark = LIGHTNING_PYTREE_WARNING
 
@@ -489,7 +489,7 @@ BACKBONES = {
     "basic_block_post": lambda: BasicBlock(4, 8, 2),
     "bottleneck_block_preact": lambda: BottleneckBlock(8, 2, 2, preact=True),
     "residual_mlp_block": lambda: ResidualMLPBlock(6, 8, activation="tanh"),
-    "transformer_layer": lambda: TransformerEncoderLayer(8, 2, norm_first=False),
+    "transformer_layer": lambda: TransformerBlock(8, 2, norm_first=False),
     "attention": lambda: MultiHeadSelfAttention(8, 2),
 }
 

@@ -13,7 +13,7 @@ import torch
 from lit_dl.data import SyntheticClassificationDataModule
 from lit_dl.errors import ConfigError
 from lit_dl.models import MLPClassifier
-from lit_dl.optim import OneCycleLR, WarmupCosineLR
+from lit_dl.optim import RunLengthOneCycleLR, WarmupCosineLR
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"
@@ -109,7 +109,9 @@ def test_cosine_without_total_steps_spans_max_epochs(tmp_path, max_epochs):
 
 
 def test_one_cycle_spans_the_optimizer_steps_with_accumulation(tmp_path):
-    model = _model(lr_scheduler=functools.partial(OneCycleLR, pct_start=0.25), scheduler_interval="step")
+    model = _model(
+        lr_scheduler=functools.partial(RunLengthOneCycleLR, pct_start=0.25), scheduler_interval="step"
+    )
     trainer = _trainer(tmp_path, max_epochs=2, accumulate_grad_batches=2)
     trainer.fit(model, datamodule=_data())
     scheduler = trainer.lr_scheduler_configs[0].scheduler
@@ -131,7 +133,7 @@ def test_lr_scaling_with_torch_one_cycle_fails_at_construction():
     cycle = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.01, total_steps=10)
     with pytest.raises(ConfigError, match=r"lr_scaling='sqrt' cannot reach the LR of OneCycleLR"):
         _model(lr_scheduler=cycle, lr_scaling="sqrt")
-    _model(lr_scheduler=OneCycleLR, lr_scaling="sqrt")  # its peak is the (scaled) optimizer LR
+    _model(lr_scheduler=RunLengthOneCycleLR, lr_scaling="sqrt")  # its peak is the (scaled) optimizer LR
 
 
 def test_cosine_annealing_shorter_than_the_run_warns(tmp_path):
@@ -154,8 +156,8 @@ def test_cosine_annealing_shorter_than_the_run_warns(tmp_path):
             "for the last 5 epochs; leave total_steps unset (null) to follow the run, or give it the run's length",
         ),
         (
-            functools.partial(OneCycleLR, total_steps=4),
-            "OneCycleLR total_steps=4 is shorter than the run (10 epochs): the LR stays at its final value for "
+            functools.partial(RunLengthOneCycleLR, total_steps=4),
+            "RunLengthOneCycleLR total_steps=4 is shorter than the run (10 epochs): the LR stays at its final value for "
             "the last 6 epochs; leave total_steps unset (null) to follow the run, or give it the run's length",
         ),
         (

@@ -133,7 +133,7 @@ def test_drop_mode_default_is_the_same_in_every_layer_and_the_recipe():
 
     from lit_dl.models import TransformerClassifier
     from lit_dl.nn import TransformerSequenceNet
-    from lit_dl.nn.transformer import TransformerEncoderLayer
+    from lit_dl.nn.transformer import TransformerBlock
 
     def default(fn, name):
         return inspect.signature(fn).parameters[name].default
@@ -141,7 +141,7 @@ def test_drop_mode_default_is_the_same_in_every_layer_and_the_recipe():
     assert default(DropAttention, "mode") == "column"
     for cls in (
         MultiHeadSelfAttention,
-        TransformerEncoderLayer,
+        TransformerBlock,
         TransformerSequenceNet,
         TransformerClassifier,
     ):

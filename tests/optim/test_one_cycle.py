@@ -1,4 +1,4 @@
-"""lit_dl.optim.OneCycleLR: torch's curve with the peak at the optimizer's LR and a run-length total."""
+"""lit_dl.optim.RunLengthOneCycleLR: torch's curve with the peak at the optimizer's LR and a run-length total."""
 
 import functools
 
@@ -7,7 +7,7 @@ import torch
 
 from lit_dl.errors import ConfigError
 from lit_dl.optim import (
-    OneCycleLR,
+    RunLengthOneCycleLR,
     WarmupCosineLR,
     check_scaling_reaches_the_schedule,
     overwrites_group_lr,
@@ -29,7 +29,7 @@ def _lrs(scheduler, steps: int) -> list[float]:
 
 @pytest.mark.parametrize(("total", "pct"), [(20, 0.3), (31, 0.1), (7, 0.1)])
 def test_curve_equals_torch_one_cycle_with_max_lr_at_the_optimizer_lr(total, pct):
-    ours = OneCycleLR(_sgd(), pct_start=pct, total_steps=total)
+    ours = RunLengthOneCycleLR(_sgd(), pct_start=pct, total_steps=total)
     ref = torch.optim.lr_scheduler.OneCycleLR(
         _sgd(), max_lr=0.05, total_steps=total, pct_start=pct, cycle_momentum=False
     )
@@ -37,7 +37,7 @@ def test_curve_equals_torch_one_cycle_with_max_lr_at_the_optimizer_lr(total, pct
 
 
 def test_total_steps_comes_from_the_run_and_the_start_needs_none():
-    sched = OneCycleLR(_sgd(0.1), total_steps=None)
+    sched = RunLengthOneCycleLR(_sgd(0.1), total_steps=None)
     assert sched.get_last_lr() == [pytest.approx(0.1 / 25)]
     sched.fit_to_run(10, unit="optimizer steps")
     sched.fit_to_run(99)  # already set: kept (a restored checkpoint's value wins too)
@@ -57,12 +57,14 @@ def test_total_steps_comes_from_the_run_and_the_start_needs_none():
 )
 def test_bad_settings_fail_at_construction(kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        OneCycleLR(_sgd(), **kwargs)
+        RunLengthOneCycleLR(_sgd(), **kwargs)
 
 
 def test_an_endless_run_needs_total_steps():
-    with pytest.raises(ConfigError, match="OneCycleLR needs total_steps for a run without max_epochs"):
-        OneCycleLR(_sgd()).fit_to_run(float("inf"))
+    with pytest.raises(
+        ConfigError, match="RunLengthOneCycleLR needs total_steps for a run without max_epochs"
+    ):
+        RunLengthOneCycleLR(_sgd()).fit_to_run(float("inf"))
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,7 @@ def test_an_endless_run_needs_total_steps():
         (functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=3), False),
         (functools.partial(torch.optim.lr_scheduler.StepLR, step_size=2), False),
         (WarmupCosineLR, False),
-        (OneCycleLR, False),
+        (RunLengthOneCycleLR, False),
     ],
     ids=["OneCycleLR", "CyclicLR", "OneCycleLR-lists", "CosineAnnealingLR", "StepLR", "WarmupCosine", "ours"],
 )
@@ -86,7 +88,7 @@ def test_schedulers_that_overwrite_the_group_lr_are_detected(factory, overwrites
 def test_lr_scaling_is_refused_with_a_scheduler_that_overwrites_the_lr():
     torch_cycle = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1, total_steps=10)
     check_scaling_reaches_the_schedule("none", torch_cycle)
-    check_scaling_reaches_the_schedule("linear", OneCycleLR)
+    check_scaling_reaches_the_schedule("linear", RunLengthOneCycleLR)
     with pytest.raises(
         ConfigError, match=r"lr_scaling='linear' cannot reach the LR of OneCycleLR: .*lr_scaling: none"
     ):
