@@ -18,7 +18,7 @@ from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.trainer.states import TrainerFn
 
-from lit_dl._lightning import saves_at_train_epoch_end
+from lit_dl._lightning import fast_dev_run, saves_at_train_epoch_end
 from lit_dl.checkpointing.atomic_io import find_checkpoint_io, install_atomic_io
 from lit_dl.checkpointing.background_io import BackgroundCheckpointIO
 from lit_dl.errors import ConfigError
@@ -251,7 +251,7 @@ class AtomicCheckpoint(ModelCheckpoint):
             self.save_last is not True
             or self._last_step == trainer.global_step
             or trainer.global_step == 0
-            or bool(trainer.fast_dev_run)
+            or bool(fast_dev_run(trainer))
             or trainer.state.fn != TrainerFn.FITTING
             or trainer.sanity_checking
         ):

@@ -137,7 +137,7 @@ class AtomicCheckpointIO(CheckpointIO):
 def remove_stale_partials(folder: str | os.PathLike[str]) -> list[str]:
     """Remove the ``.partial-*.tmp`` files in ``folder`` whose writer (a process on this host) is gone;
     return their names. Files of live processes and of other hosts are kept."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -192,6 +192,8 @@ def _wrap(io: CheckpointIO) -> tuple[CheckpointIO, AtomicCheckpointIO]:
         return io, atomic
     if type(io) is AsyncCheckpointIO:
         # Its setter keeps a base plugin once one is set: a new AsyncCheckpointIO over the wrapped base.
+        # the strategy's checkpoint_io getter has given a wrapper without a base plugin its default one
+        assert io.checkpoint_io is not None
         inner, atomic = _wrap(io.checkpoint_io)
         return AsyncCheckpointIO(inner), atomic
     atomic = AtomicCheckpointIO(io)

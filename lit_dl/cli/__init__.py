@@ -17,8 +17,8 @@ from lit_dl.cli.preflight import exit_if_torchvision_unusable
 exit_if_torchvision_unusable()  # before Lightning's import, which a broken torchvision breaks
 
 from lightning.pytorch.cli import ArgsType
-from lightning.pytorch.utilities import rank_zero_only
 
+from lit_dl._lightning import process_rank
 from lit_dl.cli import doctor, export, sweep
 from lit_dl.cli.console import quiet_console
 from lit_dl.cli.error_messages import to_config_error
@@ -101,7 +101,7 @@ def run_command(command: Callable[[], Any]) -> Any:
     try:
         return command()
     except NonFiniteError as err:  # a diverged run (NonFiniteGuard): one line, status 1
-        if rank_zero_only.rank == 0:
+        if process_rank() == 0:
             print(f"lit-dl: error: {err}", file=sys.stderr)
         sys.exit(1)
     except Exception as err:
@@ -129,6 +129,6 @@ def _dispatch(args: ArgsType) -> None:
 
 def _exit_with(error: ConfigError) -> NoReturn:
     """Print the error as one line on global rank 0 (every rank of a DDP run raises it) and exit 2."""
-    if rank_zero_only.rank == 0:
+    if process_rank() == 0:
         print(f"lit-dl: error: {' '.join(str(error).split())}", file=sys.stderr)
     sys.exit(2)

@@ -17,6 +17,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from lit_dl._lightning import trainer_callbacks
 from lit_dl.callbacks import PredictionWriter
 from lit_dl.callbacks.null_profiler import NullProfiler
 from lit_dl.checkpointing.atomic_io import install_atomic_io
@@ -375,7 +376,7 @@ class LitDLCLI(LightningCLI):
             rank_zero_info(f"Test after fit skipped: {missing} (--test_after_fit false silences this)")
             return
         callback = self.trainer.checkpoint_callback
-        ckpt_path = "best" if callback is not None and getattr(callback, "best_model_path", "") else None
+        ckpt_path = "best" if callback is not None and getattr(callback, "best_model_path", None) else None
         if summary is not None and ckpt_path is not None:
             rank_zero_info(summary.testing_line())
         else:
@@ -392,8 +393,9 @@ class LitDLCLI(LightningCLI):
         One file in dataset order however many processes predicted (see
         :class:`~lit_dl.callbacks.PredictionWriter`), unless a ``PredictionWriter`` is configured.
         """
-        if not any(isinstance(cb, PredictionWriter) for cb in self.trainer.callbacks):
-            self.trainer.callbacks.append(PredictionWriter())
+        callbacks = trainer_callbacks(self.trainer)
+        if not any(isinstance(cb, PredictionWriter) for cb in callbacks):
+            callbacks.append(PredictionWriter())
         kwargs["return_predictions"] = False
         self._guarded(self.trainer.predict, model, datamodule=datamodule, **kwargs)
 
@@ -420,7 +422,7 @@ def _init_from_unread_under_ckpt_path(config: Any) -> Iterator[None]:
     ``config.yaml`` written from it) keeps the value.
     """
     model = config.get("model") if config.get("ckpt_path") else None
-    init_args = model.get("init_args") if hasattr(model, "get") else None
+    init_args = model.get("init_args") if model is not None and hasattr(model, "get") else None
     if init_args is None or not init_args.get("init_from"):
         yield
         return

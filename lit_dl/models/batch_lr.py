@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import lightning as L
 import torch
+from lightning.fabric.loggers import Logger as FabricLogger
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
@@ -57,7 +58,7 @@ def scale_lr_to_batch(
     lr_scaling: LRScaling,
     batch: int,
     base_batch_size: int,
-    loggers: Sequence[Logger],
+    loggers: Sequence[Logger] | Sequence[FabricLogger],
 ) -> None:
     """Scale every group's LR by ``lr_scaling`` for the global ``batch``, print it once and record it
     with the run's hyperparameters.

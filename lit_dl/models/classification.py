@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import lightning as L
@@ -107,6 +108,11 @@ class ClassificationTask(L.LightningModule):
     writes an eval-mode file that needs neither lit_dl nor Lightning.
     """
 
+    # nn.ModuleDicts (so they move with the module and sync under DDP), typed by what they hold:
+    # torch's ModuleDict is not generic.
+    eval_metrics: Mapping[str, MetricCollection]
+    eval_loss: Mapping[str, OrderInvariantMean]
+
     def __init__(
         self,
         num_classes: int,
@@ -155,7 +161,7 @@ class ClassificationTask(L.LightningModule):
         self.base_batch_size = int(base_batch_size)
         self._l1_params: list[nn.Parameter] | None = None
 
-        self.eval_metrics = nn.ModuleDict(
+        self.eval_metrics = nn.ModuleDict(  # type: ignore[assignment]  # see the class annotation
             {
                 stage: MetricCollection(
                     {
@@ -167,7 +173,9 @@ class ClassificationTask(L.LightningModule):
                 for stage in _EVAL_STAGES
             }
         )
-        self.eval_loss = nn.ModuleDict({stage: OrderInvariantMean() for stage in _EVAL_STAGES})
+        self.eval_loss = nn.ModuleDict(  # type: ignore[assignment]  # see the class annotation
+            {stage: OrderInvariantMean() for stage in _EVAL_STAGES}
+        )
         self.task_logging = TaskLogging(self)  # when and how the values above reach the loggers
         self.backbone = self.build_backbone()
         self.channels_last = bool(channels_last)
@@ -176,7 +184,8 @@ class ClassificationTask(L.LightningModule):
         self._compiled_backbone = None  # set by configure_model; kept out of the module tree (speed.py)
         if self.channels_last:
             check_channels_last(self.backbone, type(self).__name__)
-            self.backbone.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at run time; torch's overloads for it omit the keyword
+            self.backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if init_from is not None:
             load_initial_weights(self.backbone, init_from, skip_head=init_skip_head, strict=init_strict)
 
@@ -286,7 +295,13 @@ class ClassificationTask(L.LightningModule):
 
     @classmethod
     def load_from_checkpoint(
-        cls, checkpoint_path: Any, *args: Any, weights_only: bool = True, **kwargs: Any
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        weights_only: bool | None = True,
+        **kwargs: Any,
     ) -> Any:
         """Lightning's ``load_from_checkpoint`` with ``weights_only=True`` (a file cannot run code; an
         unsafe one is refused with one line, :class:`~lit_dl.errors.UnsafeCheckpointError`), after a
@@ -295,7 +310,9 @@ class ClassificationTask(L.LightningModule):
         if isinstance(checkpoint_path, (str, os.PathLike)):
             verify_checksums(checkpoint_path)
         with refuse_unsafe_pickles(checkpoint_path):
-            return super().load_from_checkpoint(checkpoint_path, *args, weights_only=weights_only, **kwargs)
+            return super().load_from_checkpoint(
+                checkpoint_path, map_location, hparams_file, strict, weights_only=weights_only, **kwargs
+            )
 
     # ----------------------------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:

@@ -89,7 +89,7 @@ class ImageClassifier(ClassificationTask):
         super().__init__(**kwargs)
 
     def build_backbone(self) -> nn.Module:
-        build = build_convnet if self.hparams.arch == "convnet" else build_resnet
+        build = build_convnet if self.hparams["arch"] == "convnet" else build_resnet
         return build(self.hparams, self.num_classes)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 from torch import nn
 
@@ -12,6 +12,18 @@ from lit_dl.models.input_check import check_input_features
 from lit_dl.nn import MLP, NormPosition
 
 __all__ = ["MLPClassifier"]
+
+
+class _MLPOptions(Protocol):
+    """``MLPClassifier``'s own arguments as ``self.hparams`` holds them (typed reads of them)."""
+
+    in_features: int
+    hidden_sizes: Sequence[int]
+    activation: str
+    norm: NormPosition
+    dropout: float
+    residual: bool
+    activation_kwargs: dict[str, Any] | None
 
 
 class MLPClassifier(ClassificationTask):
@@ -44,10 +56,15 @@ class MLPClassifier(ClassificationTask):
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        check_input_features(getattr(self.trainer, "datamodule", None), self.hparams.in_features)
+        check_input_features(getattr(self.trainer, "datamodule", None), self._options.in_features)
+
+    @property
+    def _options(self) -> _MLPOptions:
+        """This recipe's own arguments (typed): what :meth:`build_backbone` builds from."""
+        return cast(_MLPOptions, self.hparams)
 
     def build_backbone(self) -> nn.Module:
-        hp = self.hparams
+        hp = self._options
         return MLP(
             in_features=hp.in_features,
             num_classes=self.num_classes,

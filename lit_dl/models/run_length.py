@@ -117,7 +117,9 @@ def schedule_ends_early(scheduler: Any, run: float, unit: str) -> str | None:
             if isinstance(scheduler, cls):
                 attr, after = length_attr, consequence
                 break
-    length = getattr(scheduler, attr, None) if attr is not None else None
+    if attr is None:
+        return None
+    length = getattr(scheduler, attr, None)
     if not isinstance(length, (int, float)) or length >= run:
         return None
     return (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 from torch import nn
 
@@ -12,6 +12,21 @@ from lit_dl.models.vocabulary_check import check_token_data
 from lit_dl.nn import TextCNN
 
 __all__ = ["SequenceClassifier"]
+
+
+class _SequenceOptions(Protocol):
+    """``SequenceClassifier``'s own arguments as ``self.hparams`` holds them (typed reads of them)."""
+
+    vocab_size: int
+    embed_dim: int
+    encoding: Literal["embedding", "one_hot"]
+    conv_channels: Sequence[int]
+    kernel_size: int
+    pooling: Literal["mean", "max", "first"]
+    hidden_size: int
+    activation: str
+    dropout: float
+    padding_idx: int
 
 
 class SequenceClassifier(ClassificationTask):
@@ -50,11 +65,16 @@ class SequenceClassifier(ClassificationTask):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         check_token_data(
-            getattr(self.trainer, "datamodule", None), self.hparams.vocab_size, self.hparams.padding_idx
+            getattr(self.trainer, "datamodule", None), self._options.vocab_size, self._options.padding_idx
         )
 
+    @property
+    def _options(self) -> _SequenceOptions:
+        """This recipe's own arguments (typed): what :meth:`build_backbone` builds from."""
+        return cast(_SequenceOptions, self.hparams)
+
     def build_backbone(self) -> nn.Module:
-        hp = self.hparams
+        hp = self._options
         return TextCNN(
             vocab_size=hp.vocab_size,
             num_classes=self.num_classes,

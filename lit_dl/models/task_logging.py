@@ -9,7 +9,8 @@ Lightning's "few batches" warning. The task calls it from its Lightning hooks, o
 
 from __future__ import annotations
 
-import lightning as L
+from typing import TYPE_CHECKING
+
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
@@ -23,6 +24,9 @@ from lit_dl.models.train_window import (
     closes_log_window,
     ends_epoch_or_run,
 )
+
+if TYPE_CHECKING:
+    from lit_dl.models.classification import ClassificationTask
 
 __all__ = ["TaskLogging"]
 
@@ -39,7 +43,7 @@ class TaskLogging:
             ``eval_metrics`` after construction).
     """
 
-    def __init__(self, task: L.LightningModule) -> None:
+    def __init__(self, task: ClassificationTask) -> None:
         self.task = task
         self.window = OpenWindow()
         self.pending: list[tuple[list[str], int, HostCopy]] = []  # closed windows, not yet written
@@ -90,7 +94,7 @@ class TaskLogging:
             means = dict(zip(names, copy.get().unbind(), strict=True))  # 0-dim CPU tensors
             publish_step_metrics(self.task.trainer, means, prog_bar=("train/loss",))
             for logger in self.task.loggers:
-                logger.log_metrics(means, step=step)
+                logger.log_metrics({name: float(mean) for name, mean in means.items()}, step=step)
 
     def on_fit_start(self) -> None:
         self.few_batches_filter.enter()

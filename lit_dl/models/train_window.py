@@ -17,6 +17,8 @@ import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor
 
+from lit_dl._lightning import log_every_n_steps
+
 __all__ = ["FewBatchesWarningFilter", "OpenWindow", "closes_log_window", "ends_epoch_or_run"]
 
 # Lightning's fit loop warns that an epoch shorter than log_every_n_steps logs nothing; a lit_dl task
@@ -30,7 +32,7 @@ def closes_log_window(trainer: L.Trainer, batch_idx: int) -> bool:
     Reads only public Trainer state: ``global_step`` counts the optimizer steps taken before this
     batch, so this batch's step is ``global_step + 1``.
     """
-    every = trainer.log_every_n_steps
+    every = log_every_n_steps(trainer)
     if every == 0:  # Lightning's "never log steps"
         return False
     last_of_epoch = batch_idx + 1 >= trainer.num_training_batches  # inf for unsized loaders

@@ -63,12 +63,12 @@ class TransformerClassifier(ClassificationTask):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         check_token_data(
-            getattr(self.trainer, "datamodule", None), self.hparams.vocab_size, self.hparams.padding_idx
+            getattr(self.trainer, "datamodule", None), self.hparams["vocab_size"], self.hparams["padding_idx"]
         )
 
     def build_backbone(self) -> nn.Module:
         hp = self.hparams
-        names = ("vocab_size", "max_length", "dim", "depth", "num_heads", "mlp_ratio", "dropout", "attn_drop")
-        names += ("drop_mode", "drop_window", "drop_rescale", "norm_first", "positions", "pooling")
-        names += ("encoding", "padding_idx", "activation")
+        names: tuple[str, ...] = ("vocab_size", "max_length", "dim", "depth", "num_heads", "mlp_ratio")
+        names += ("dropout", "attn_drop", "drop_mode", "drop_window", "drop_rescale", "norm_first")
+        names += ("positions", "pooling", "encoding", "padding_idx", "activation")
         return TransformerSequenceNet(num_classes=self.num_classes, **{n: hp[n] for n in names})

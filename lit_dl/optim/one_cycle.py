@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -74,7 +75,7 @@ class RunLengthOneCycleLR(LRScheduler):
             raise ConfigError(f"RunLengthOneCycleLR needs a run of at least 2 {unit}, got {int(run_length)}")
         self.total_steps = int(run_length)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | Tensor]:
         t = self.last_epoch
         if self.total_steps is None:
             if t == 0:  # the start value does not depend on the length
@@ -85,7 +86,7 @@ class RunLengthOneCycleLR(LRScheduler):
         # Phase ends as in torch's OneCycleLR: the peak at step pct_start·T - 1, the end at T - 1.
         peak_step = self.pct_start * self.total_steps - 1
         end_step = self.total_steps - 1
-        lrs = []
+        lrs: list[float | Tensor] = []
         for peak in self.base_lrs:
             start = peak / self.div_factor
             final = start / self.final_div_factor
@@ -96,6 +97,6 @@ class RunLengthOneCycleLR(LRScheduler):
         return lrs
 
 
-def _cosine(start: float, end: float, progress: float) -> float:
+def _cosine(start: float | Tensor, end: float | Tensor, progress: float) -> float | Tensor:
     """Cosine interpolation from ``start`` (progress 0) to ``end`` (progress 1)."""
     return end + (start - end) / 2.0 * (math.cos(math.pi * progress) + 1.0)

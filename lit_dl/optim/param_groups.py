@@ -111,7 +111,8 @@ def parameter_groups(
 
     The ``name`` key is what Lightning's ``LearningRateMonitor`` shows (``lr-AdamW/decay``).
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for _, module, local, param in named_parameters_with_modules(model, exclude):
         (decay if rule(module, local, param) else no_decay).append(param)
     groups: list[dict] = []

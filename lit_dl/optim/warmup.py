@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -123,7 +124,7 @@ class WarmupLR(LRScheduler):
         if self.total_steps is None:
             self.total_steps = int(run_length)
 
-    def main_lr(self, base_lr: float, step: int) -> float:
+    def main_lr(self, base_lr: float | Tensor, step: int) -> float | Tensor:
         """LR of a group with base LR ``base_lr`` at ``step`` scheduler steps after the warmup ended."""
         raise NotImplementedError
 
@@ -135,7 +136,7 @@ class WarmupLR(LRScheduler):
             )
         return self.total_steps - self.warmup_steps
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | Tensor]:
         t = self.last_epoch
         if self.warmup_fraction and self.total_steps is None:
             # The warmup's length waits for the run's; its first value does not depend on it.
@@ -161,7 +162,7 @@ class WarmupCosineLR(WarmupLR):
     Arguments as in :class:`WarmupLR`.
     """
 
-    def main_lr(self, base_lr: float, step: int) -> float:
+    def main_lr(self, base_lr: float | Tensor, step: int) -> float | Tensor:
         if step == 0:  # the start of the cosine does not depend on its length (total_steps may be unset)
             return base_lr
         progress = min(1.0, step / self.main_steps())
@@ -226,11 +227,11 @@ class WarmupStepLR(WarmupLR):
             optimizer, warmup_steps, warmup_start_factor, min_lr, total_steps, last_epoch, warmup_fraction
         )
 
-    def main_lr(self, base_lr: float, step: int) -> float:
+    def main_lr(self, base_lr: float | Tensor, step: int) -> float | Tensor:
         if self.step_size is not None:
             return base_lr * self.gamma ** (step // self.step_size)
         if step == 0:  # the start does not depend on the run's length (total_steps may be unset)
             return base_lr
         main = self.main_steps()
-        decays = sum(step >= f * main for f in self.decay_at)  # the first step at or past each fraction
+        decays = sum(step >= f * main for f in self.decay_at or ())  # the first step at or past each fraction
         return base_lr * self.gamma**decays

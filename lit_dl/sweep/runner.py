@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import lightning as L
 import optuna
@@ -171,7 +171,7 @@ class Sweep:
                 study_name=self.study_name,
                 sampler=self.spec.make_sampler(),
                 pruner=self.spec.make_pruner(),
-                direction=self.direction,
+                direction=cast(Literal["maximize", "minimize"], self.direction),  # one of DIRECTIONS
                 load_if_exists=True,
             )
             attrs = {"metric": self.metric, "direction": self.direction, "space": self.spec.as_dict()}

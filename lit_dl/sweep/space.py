@@ -63,12 +63,19 @@ class Param:
     files: bool = False
     base_dir: Path | None = None
 
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a ``float`` or ``int`` parameter (both set: the sweep file was checked)."""
+        assert self.low is not None and self.high is not None, f"{self.name} is a {self.kind} parameter"
+        return self.low, self.high
+
     def suggest(self, trial: optuna.Trial) -> Any:
         """The trial's value of this parameter (a choice as written in the sweep file)."""
         if self.kind == "float":
-            return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
+            low, high = self.bounds()
+            return trial.suggest_float(self.name, low, high, log=self.log, step=self.step)
         if self.kind == "int":
-            return trial.suggest_int(self.name, self.low, self.high, log=self.log, step=self.step or 1)
+            low, high = self.bounds()
+            return trial.suggest_int(self.name, int(low), int(high), log=self.log, step=int(self.step or 1))
         encoded = [_encode_choice(c) for c in self.choices]
         return _decode_choice(trial.suggest_categorical(self.name, encoded))
 
@@ -76,13 +83,15 @@ class Param:
         """Every value the grid sampler visits (as Optuna stores them: choices encoded)."""
         if self.kind == "choices":
             return [_encode_choice(c) for c in self.choices]
+        low, high = self.bounds()
         if self.kind == "int":
-            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+            return list(range(int(low), int(high) + 1, int(self.step or 1)))
         if self.step is not None:
-            count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-            return [self.low + i * self.step for i in range(count)]
+            count = math.floor((high - low) / self.step + 1e-9) + 1
+            return [low + i * self.step for i in range(count)]
+        assert self.grid is not None, f"{self.name}: a float grid without step has grid points"
         space = np.geomspace if self.log else np.linspace
-        return [float(v) for v in space(self.low, self.high, int(self.grid))]
+        return [float(v) for v in space(low, high, self.grid)]
 
     def config_file(self, choice: str) -> str:
         """The ``--config`` value of a file choice: ``lit_dl://`` names as given, paths next to the sweep file."""
@@ -154,7 +163,9 @@ class SweepSpec:
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         if self.sampler == "grid":
             return optuna.samplers.GridSampler(self.grid_space(), seed=self.seed)
-        return _construct(self, "sampler", SAMPLERS[self.sampler], {"seed": self.seed, **self.sampler_args})
+        sampler = SAMPLERS[self.sampler]
+        assert sampler is not None  # only "grid" has none, handled above
+        return _construct(self, "sampler", sampler, {"seed": self.seed, **self.sampler_args})
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         return _construct(self, "pruner", PRUNERS[self.pruner], self.pruner_args)

@@ -31,7 +31,8 @@ class TrialMetric(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logger = trainer.logger
-        self.run_dir = Path(logger.log_dir if logger is not None else trainer.default_root_dir)
+        log_dir = logger.log_dir if logger is not None else None
+        self.run_dir = Path(log_dir if log_dir is not None else trainer.default_root_dir)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.metric)

@@ -35,7 +35,11 @@ class RecordingLogger(Logger):
         self.calls.append((step, dict(metrics)))
 
     def series(self, name: str) -> list[tuple[int, torch.Tensor]]:
-        return [(step, m[name]) for step, m in self.calls if name in m]
+        """The logged values of ``name`` as float32 tensors (loggers receive Python floats, as from
+        Lightning's own logger connector; a float32 mean converts to float and back exactly)."""
+        values = [(step, m[name]) for step, m in self.calls if name in m]
+        assert all(type(v) is float for _, v in values)
+        return [(step, torch.tensor(v, dtype=torch.float32)) for step, v in values]
 
 
 class LossRecorder(MLPClassifier):
@@ -157,7 +161,7 @@ def test_the_last_window_is_in_callback_metrics_and_its_loss_on_the_progress_bar
     assert step == 5 and set(last) == {"train/loss", "train/l1"}
     trainer = model.trainer
     for name in ("train/loss", "train/l1"):
-        assert torch.equal(trainer.callback_metrics[name], last[name])
+        assert torch.equal(trainer.callback_metrics[name], torch.tensor(last[name], dtype=torch.float32))
         assert trainer.callback_metrics[name].device.type == "cpu"
-    assert trainer.progress_bar_metrics["train/loss"] == last["train/loss"].item()
+    assert trainer.progress_bar_metrics["train/loss"] == last["train/loss"]
     assert "train/l1" not in trainer.progress_bar_metrics
