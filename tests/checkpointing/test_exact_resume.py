@@ -3,11 +3,6 @@ same weights as the uninterrupted run, tensor for tensor (CPU, deterministic).""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import lightning as L
@@ -17,7 +12,7 @@ import yaml
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lit_dl.cli import main
-from tests.conftest import HANG_TIMEOUT
+from tests.cli_process import kill_at_marker, start_cli
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "digits_mlp.yaml"
@@ -71,23 +66,10 @@ def fit_killed_at_step_9(config: Path, root: Path, marker: Path, *extra: str) ->
         "class_path": "tests.probe_callbacks.StallAtStep",
         "init_args": {"step": 9, "marker": str(marker)},
     }
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lit_dl", "fit", "--config", str(config), "--trainer.default_root_dir", str(root),
-         *extra, f"--trainer.callbacks+={yaml.safe_dump(stall)}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + HANG_TIMEOUT
-        while not marker.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the run never reached step 9"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(30) == -signal.SIGKILL
-    finally:
-        proc.kill()
-        proc.stderr.close()
+    log = marker.with_suffix(".log")
+    args = ["fit", "--config", config, "--trainer.default_root_dir", root, *extra,
+            f"--trainer.callbacks+={yaml.safe_dump(stall)}"]  # fmt: skip
+    kill_at_marker(start_cli(args, log), marker, log, "the run stalling at step 9")
     assert marker.read_text() == "epoch 1 batch 2\n"
 
 
@@ -189,8 +171,8 @@ CIFAR_RECIPE = REPO / "configs" / "cifar10_resnet18.yaml"
 
 def cifar_config(tmp_path: Path) -> Path:
     """The shipped CIFAR recipe as shipped (augmentation, persistent DataLoader workers: its
-    num_workers is 4, here 2 for a 2-core CPU) on fake CIFAR files of 200 training images, a thin
-    network, batch 32 (6 steps per epoch, 3 epochs) and a checkpoint every 2 steps."""
+    num_workers is 4, here 2 for a 2-core CPU) on fake CIFAR files of 48 training images, a thin
+    network, batch 8 (6 steps per epoch, 3 epochs) and a checkpoint every 2 steps."""
     from tests.data.test_vision import write_cifar
 
     config = yaml.safe_load(CIFAR_RECIPE.read_text())
@@ -204,9 +186,9 @@ def cifar_config(tmp_path: Path) -> Path:
         enable_progress_bar=False, enable_model_summary=False,
     )  # fmt: skip
     config["model"]["init_args"]["width"] = 4
-    write_cifar(tmp_path / "data", per_batch=40)
+    write_cifar(tmp_path / "data", per_batch=10)
     data = config["data"]["init_args"]
-    data.update(root=str(tmp_path / "data"), val_size=8, batch_size=32, num_workers=2)
+    data.update(root=str(tmp_path / "data"), val_size=2, batch_size=8, num_workers=2)
     config["test_after_fit"] = False
     path = tmp_path / "cifar.yaml"
     path.write_text(yaml.safe_dump(config))

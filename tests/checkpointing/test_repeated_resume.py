@@ -4,12 +4,7 @@ the next resume is exact too (CPU, deterministic, ``torch.equal``)."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +12,8 @@ import torch
 import yaml
 
 from lit_dl.cli import main
-from tests.checkpointing.test_exact_resume import RECIPE, REPO, assert_same_training_state, kill_config
-from tests.conftest import HANG_TIMEOUT
+from tests.checkpointing.test_exact_resume import RECIPE, assert_same_training_state, kill_config
+from tests.cli_process import kill_at_marker, start_cli
 
 BATCHES, EPOCHS = 6, 4  # optimizer steps per epoch, epochs: the uninterrupted run ends at step 24
 
@@ -61,30 +56,15 @@ def test_ten_kill_9_restarts_with_ckpt_path_last_end_at_the_uninterrupted_step_a
     assert any(s - 1 in (BATCHES, 2 * BATCHES) for s in steps[:-1])
     assert steps[-1] < BATCHES * EPOCHS
     root = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     for restart, step in enumerate(steps):
-        marker = tmp_path / f"stalled-{restart}"
+        marker, log = tmp_path / f"stalled-{restart}", tmp_path / f"restart-{restart}.log"
         stall = {
             "class_path": "tests.probe_callbacks.StallAtStep",
             "init_args": {"step": step, "marker": str(marker)},
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lit_dl", "fit", "--config", str(config),
-             "--trainer.default_root_dir", str(root), f"--trainer.callbacks+={yaml.safe_dump(stall)}",
-             *(["--ckpt_path", "last"] if restart else [])],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + HANG_TIMEOUT
-            while not marker.exists():
-                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, f"restart {restart} never reached step {step}"
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGKILL)
-            assert proc.wait(30) == -signal.SIGKILL
-        finally:
-            proc.kill()
-            proc.stderr.close()
+        args = ["fit", "--config", config, "--trainer.default_root_dir", root,
+                f"--trainer.callbacks+={yaml.safe_dump(stall)}", *(["--ckpt_path", "last"] if restart else [])]  # fmt: skip
+        kill_at_marker(start_cli(args, log), marker, log, f"restart {restart} stalling at step {step}")
         assert newest_last(root)["global_step"] == step - 1
     main(["fit", "--config", str(config), "--trainer.default_root_dir", str(root), "--ckpt_path", "last"])
     main(["fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path / "whole")])
