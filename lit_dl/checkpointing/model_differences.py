@@ -14,8 +14,11 @@ from typing import Any
 
 __all__ = ["NEVER_FROM_CHECKPOINT", "checkpoint_model_differences", "format_differences"]
 
-# The training recipe, not the network: always taken from the config, never from a checkpoint.
-NEVER_FROM_CHECKPOINT = frozenset({"optimizer", "lr_scheduler"})
+# The training recipe, not the network: always taken from the config, never from a checkpoint (a resumed
+# fit trains with the config's, lit_dl.models.resume_rule).
+NEVER_FROM_CHECKPOINT = frozenset(
+    {"optimizer", "lr_scheduler", "scheduler_interval", "lr_scaling", "base_batch_size"}
+)
 # Bookkeeping keys Lightning's CLI writes into the hyper-parameters.
 _BOOKKEEPING = frozenset({"_instantiator", "_class_path"})
 
@@ -42,8 +45,8 @@ def checkpoint_model_differences(hparams: Mapping[str, Any], model_config: Any) 
     Returns:
         ``(key, checkpoint value, config value)`` per difference, ``key`` as a config path
         (``model.init_args.hidden_sizes``, ``model.class_path``); a config value of ``...`` means the
-        config has no such argument. Optimizer and scheduler entries are never compared: they always
-        come from the config.
+        config has no such argument. The optimizer, the LR scheduler, its interval and the LR scaling
+        (:data:`NEVER_FROM_CHECKPOINT`) are never compared: they always come from the config.
     """
     config = _plain(model_config) or {}
     differences: list[tuple[str, Any, Any]] = []

@@ -141,6 +141,7 @@ class LitDLCLI(LightningCLI):
         quiet_console()
         self._configured_model: Any = None
         self._created_dirs: list[Path] = []
+        self._resumed_step = 0  # the --ckpt_path checkpoint's global_step
         super().__init__(model_class, datamodule_class, args=args, run=run, **kwargs)
 
     # ---------------------------------------------------------------------------------------------
@@ -218,6 +219,7 @@ class LitDLCLI(LightningCLI):
                 )
             return
         checkpoint = load_checkpoint(ckpt_path, mmap=True)
+        self._resumed_step = int(checkpoint.get("global_step") or 0)
         if subcommand != "fit":  # weights to evaluate: intact and finite (fit's restore checks the first)
             verify_checksums(ckpt_path)
             refuse_non_finite_weights(checkpoint, ckpt_path)
@@ -328,7 +330,7 @@ class LitDLCLI(LightningCLI):
     # Subcommands: Lightning calls the CLI's method of the subcommand's name when it has one.
     def _guarded(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a Trainer method; if it fails before the first optimizer step, remove the new run folder."""
-        cleanup = RunFolderCleanup(self.trainer, self._created_dirs)
+        cleanup = RunFolderCleanup(self.trainer, self._created_dirs, self._resumed_step)
         if "weights_only" in kwargs and kwargs["weights_only"] is None:
             kwargs["weights_only"] = (
                 True  # checkpoints carry tensors and plain values only (lit_dl.checkpointing.loading)

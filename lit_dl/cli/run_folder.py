@@ -1,4 +1,5 @@
-"""A command that fails before its first optimizer step leaves no run folder behind."""
+"""A command that fails before its first optimizer step leaves no run folder behind (a resumed fit:
+before its first step after the checkpoint's)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,14 @@ class RunFolderCleanup:
         trainer: The command's Trainer, before the command runs.
         created: Folders on the way to ``default_root_dir`` that did not exist before (deepest first);
             removed when empty.
+        resumed_step: The optimizer step of the checkpoint a fit resumes from (0: a fresh run): a
+            failure with the step counter still there (or at 0, before the restore) trained nothing.
     """
 
-    def __init__(self, trainer: L.Trainer, created: list[Path] | None = None) -> None:
+    def __init__(self, trainer: L.Trainer, created: list[Path] | None = None, resumed_step: int = 0) -> None:
         self.trainer = trainer
         self.created = list(created or [])
+        self.resumed_step = int(resumed_step)
         logger = trainer.logger
         self.has_logger = logger is not None
         root_dir = getattr(logger, "root_dir", None) if logger is not None else trainer.default_root_dir
@@ -41,7 +45,11 @@ class RunFolderCleanup:
     def after_failure(self) -> None:
         """Remove the new run folder if nothing was trained (no optimizer step), on rank 0 only."""
         trainer = self.trainer
-        if self.root is None or trainer.global_step != 0 or not trainer.is_global_zero:
+        if (
+            self.root is None
+            or trainer.global_step not in (0, self.resumed_step)
+            or not trainer.is_global_zero
+        ):
             return
         if not self.has_logger:
             self._remove_added_files()

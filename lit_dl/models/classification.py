@@ -21,7 +21,8 @@ from lit_dl.errors import ConfigError
 from lit_dl.models.batch_lr import per_device_batch_size, scale_lr_to_batch, trainer_global_batch_size
 from lit_dl.models.input_check import check_num_classes
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
-from lit_dl.models.run_length import fit_schedules_to_run, run_length
+from lit_dl.models.resume_rule import ResumeRule
+from lit_dl.models.run_length import run_length
 from lit_dl.models.speed import (
     CompileMode,
     check_channels_last,
@@ -177,6 +178,7 @@ class ClassificationTask(L.LightningModule):
             {stage: OrderInvariantMean() for stage in _EVAL_STAGES}
         )
         self.task_logging = TaskLogging(self)  # when and how the values above reach the loggers
+        self.resume_rule = ResumeRule()  # on fit --ckpt_path: the config says what trains
         self.backbone = self.build_backbone()
         self.channels_last = bool(channels_last)
         self.compile_mode = compile
@@ -289,9 +291,13 @@ class ClassificationTask(L.LightningModule):
             config["monitor"] = monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.resume_rule.on_save_checkpoint(self.trainer, checkpoint)
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # load_from_checkpoint then fit: WeightInit must not overwrite the loaded weights.
         mark_initialized(self.backbone, "checkpoint")
+        self.resume_rule.on_load_checkpoint(checkpoint)
 
     @classmethod
     def load_from_checkpoint(
@@ -327,11 +333,13 @@ class ClassificationTask(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.task_logging.on_fit_start()
+        self.resume_rule.on_fit_start(self.trainer)  # before Lightning restores the optimizer
 
     def on_train_start(self) -> None:
         self.task_logging.on_train_start()
         # Here, not in configure_optimizers: the train loader (and a resumed loader state) is set up.
-        fit_schedules_to_run(self.trainer)
+        # Resumed: the config's hyperparameters and schedules at the restored step (lit_dl.models.resume_rule).
+        self.resume_rule.on_train_start(self.trainer)
 
     def teardown(self, stage: str) -> None:
         self.task_logging.teardown()

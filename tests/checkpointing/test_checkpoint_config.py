@@ -117,3 +117,18 @@ def test_differences_cover_class_path_and_unknown_arguments():
     ]
     same = {"_class_path": "pkg.Model", "depth": (2,), "optimizer": "ignored"}
     assert checkpoint_model_differences(same, {"class_path": "pkg.Model", "init_args": {"depth": [2]}}) == []
+
+
+def test_the_schedules_interval_and_the_lr_scaling_are_the_configs_not_a_model_difference():
+    hparams = {"_class_path": "pkg.Model", "depth": 2, "scheduler_interval": "epoch", "lr_scaling": "none"}
+    hparams["base_batch_size"] = 256
+    config = {
+        "class_path": "pkg.Model",
+        "init_args": {
+            "depth": 2,
+            "scheduler_interval": "step",
+            "lr_scaling": "linear",
+            "base_batch_size": 64,
+        },
+    }
+    assert checkpoint_model_differences(hparams, config) == []
