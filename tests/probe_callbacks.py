@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import BaseFinetuning
 
 
 class StallAtStep(L.Callback):
@@ -58,3 +59,54 @@ class StopAfterEpoch(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
             trainer.should_stop = True
+
+
+class RecordBatchSizes(L.Callback):
+    """Append the size of every training batch the fit loop trains on to ``record``, one per line.
+
+    Args:
+        record: File that receives the sizes.
+    """
+
+    def __init__(self, record: str) -> None:
+        self.record = record
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        with open(self.record, "a") as f:
+            f.write(f"{len(batch[0])}\n")
+
+
+class RaiseAtStep(L.Callback):
+    """Raise ``RuntimeError("probe failure")`` once optimizer step ``step`` is done, as a bug in a
+    training step would.
+
+    Args:
+        step: The ``trainer.global_step`` to fail at.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError("probe failure")
+
+
+class FreezeUntilEpoch(BaseFinetuning):
+    """A user's finetuning callback: the task's backbone frozen until ``epoch``, then trained in a
+    parameter group of its own.
+
+    Args:
+        epoch: The epoch that unfreezes the backbone.
+    """
+
+    def __init__(self, epoch: int = 1) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def freeze_before_training(self, pl_module) -> None:
+        self.freeze(pl_module.backbone)
+
+    def finetune_function(self, pl_module, current_epoch, optimizer) -> None:
+        if current_epoch == self.epoch:
+            self.unfreeze_and_add_param_group(pl_module.backbone, optimizer)

@@ -16,6 +16,7 @@ from lit_dl.cli.preflight import exit_if_torchvision_unusable
 
 exit_if_torchvision_unusable()  # before Lightning's import, which a broken torchvision breaks
 
+from lightning.fabric.utilities.spike import TrainingSpikeException
 from lightning.pytorch.cli import ArgsType
 
 from lit_dl._lightning import process_rank
@@ -95,12 +96,14 @@ def run_command(command: Callable[[], Any]) -> Any:
         What ``command`` returns.
 
     Raises:
-        SystemExit: status 2, after printing ``lit-dl: error: <one line>``, for bad input.
+        SystemExit: status 2, after printing ``lit-dl: error: <one line>``, for bad input; status 1
+            after one line for a run stopped as diverged (``NonFiniteGuard``, Lightning's
+            ``SpikeDetection``).
     """
     quiet_console()
     try:
         return command()
-    except NonFiniteError as err:  # a diverged run (NonFiniteGuard): one line, status 1
+    except (NonFiniteError, TrainingSpikeException) as err:  # a diverged run: one line, status 1
         if process_rank() == 0:
             print(f"lit-dl: error: {err}", file=sys.stderr)
         sys.exit(1)

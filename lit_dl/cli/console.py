@@ -24,6 +24,13 @@ QUIET_WARNINGS: list[tuple[str, type[Warning], str]] = [
     (r"The dirpath has changed from", UserWarning, r"lightning\.pytorch\.callbacks\.model_checkpoint"),
     # The shipped callback bundle logs momentum for every optimizer; for Adagrad/Adadelta it logs 0.
     (r"You have set log_momentum=True, but some optimizers do not", RuntimeWarning, r"lightning\.pytorch"),
+    # A CSVLogger shares the one run folder with the config copy and TensorBoard's events (the CLI fixes
+    # every logger's version before the run writes); it removes only a metrics.csv of its own there.
+    (
+        r"Experiment logs directory .* exists and is not empty",
+        UserWarning,
+        r"lightning\.fabric\.loggers\.csv_logs",
+    ),
 ]
 
 # Log lines (Lightning's rank-zero logger) that advertise rather than inform.

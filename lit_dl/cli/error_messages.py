@@ -173,7 +173,11 @@ def trainer_error(err: BaseException, trainer_config: Mapping[str, Any]) -> Conf
 
 
 # RuntimeErrors that Lightning raises for a setting, not for a bug (lightning 2.6.6).
-_CONFIG_RUNTIME_ERRORS = re.compile(r"Early stopping conditioned on metric `[^`]*` which is not available")
+_CONFIG_RUNTIME_ERRORS = re.compile(
+    r"Early stopping conditioned on metric `[^`]*` which is not available"
+    # two ModelCheckpoint callbacks with the same settings (the bundle's AtomicCheckpoint is one)
+    r"|Found more than one stateful callback of type `\w+`"
+)
 
 
 def to_config_error(err: BaseException) -> ConfigError | None:

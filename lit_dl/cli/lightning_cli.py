@@ -37,8 +37,10 @@ from lit_dl.cli.checks import (
 from lit_dl.cli.config_files import PARSER_MODE, resolve_config_arguments
 from lit_dl.cli.console import quiet_console
 from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
+from lit_dl.cli.extensions import check_extensions, missing_package_error, plain_values
 from lit_dl.cli.fit_summary import MonitorSummary, fit_warning, monitor_summary
-from lit_dl.cli.run_folder import RunFolderCleanup
+from lit_dl.cli.run_folder import RunFolderCleanup, fix_logger_versions
+from lit_dl.cli.save_config import SaveRunConfig
 from lit_dl.data.exact_eval import shard_eval_loaders
 from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
@@ -130,6 +132,7 @@ class LitDLCLI(LightningCLI):
             datamodule_class = L.LightningDataModule
             kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("save_config_callback", SaveRunConfig)  # config.yaml with the tuned values
         parser_kwargs = kwargs.setdefault("parser_kwargs", {"default_env": False})
         parser_kwargs.setdefault("parser_mode", PARSER_MODE)  # lit_dl:// names inside config files
         for name in self.subcommands():
@@ -267,6 +270,8 @@ class LitDLCLI(LightningCLI):
         self._restore_configured_model(config)
         trainer = config.get("trainer") or {}
         check_trainer_values(trainer, subcommand)
+        check_extensions(config, subcommand)  # Lightning's callbacks: optional packages, what cannot work
+        plain_values(config)  # so that the config can be written (Timer's Interval, SWA's device)
         self._created_dirs = check_run_folder(trainer.get("default_root_dir") or os.getcwd())
 
     def _restore_configured_model(self, config: Any) -> None:
@@ -300,7 +305,8 @@ class LitDLCLI(LightningCLI):
                 super().instantiate_classes()
         except ValueError as err:
             # Model and data constructors validate their arguments with ValueError (lit_dl's STYLE.md).
-            raise to_config_error(err) or ConfigError(" ".join(str(err).split())) from err
+            error = to_config_error(err) or missing_package_error(err)
+            raise error or ConfigError(" ".join(str(err).split())) from err
         if self.datamodule is not None:
             shard_eval_loaders(self.datamodule)  # exact evaluation under DDP whatever the data module
 
@@ -324,6 +330,7 @@ class LitDLCLI(LightningCLI):
         # Every checkpoint file written through the strategy is atomic and checked on load, whichever
         # callbacks the config has (lit_dl.checkpointing.atomic_io).
         install_atomic_io(trainer.strategy)
+        fix_logger_versions(trainer.loggers)  # every logger into the one run folder
         return trainer
 
     # ---------------------------------------------------------------------------------------------

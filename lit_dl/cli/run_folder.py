@@ -1,5 +1,5 @@
-"""A command that fails before its first optimizer step leaves no run folder behind (a resumed fit:
-before its first step after the checkpoint's)."""
+"""The run folder: one for all the run's loggers, and none left behind by a command that fails before
+its first optimizer step (a resumed fit: before its first step after the checkpoint's)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,22 @@ import shutil
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-__all__ = ["RunFolderCleanup"]
+__all__ = ["RunFolderCleanup", "fix_logger_versions"]
+
+
+def fix_logger_versions(loggers: list[Logger]) -> None:
+    """Fix the version of every ``TensorBoardLogger`` and ``CSVLogger`` now, before anything is written.
+
+    Each picks the next free ``version_N`` under its root when first asked, and the first one asked
+    (the config copy goes into its folder) creates that folder: a second logger under the same root
+    asked later takes ``version_N+1``, one run in two folders. Asked together, before the run writes,
+    loggers under one root agree on one ``version_N``. Reading ``version`` only lists the root.
+    """
+    for logger in loggers:
+        if isinstance(logger, (TensorBoardLogger, CSVLogger)):
+            logger.version  # noqa: B018  (the property fixes the version when first read)
 
 
 class RunFolderCleanup:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -10,6 +12,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
@@ -42,7 +45,7 @@ from lit_dl.optim import (
     l1_penalty,
     parameter_groups,
 )
-from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_factory
+from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_factory, factory_class
 
 __all__ = ["ClassificationTask"]
 
@@ -161,6 +164,9 @@ class ClassificationTask(L.LightningModule):
         self.lr_scaling = lr_scaling
         self.base_batch_size = int(base_batch_size)
         self._l1_params: list[nn.Parameter] | None = None
+        self._lr: float | None = None  # set through `lr` (LearningRateFinder)
+        # (lr, global batch when lr_scaling) that configure_optimizers built the optimizer with
+        self._optimizer_inputs: tuple[float | None, int | None] | None = None
 
         self.eval_metrics = nn.ModuleDict(  # type: ignore[assignment]  # see the class annotation
             {
@@ -274,14 +280,40 @@ class ClassificationTask(L.LightningModule):
         ``on_train_start`` on; never loads data itself. See :func:`lit_dl.models.run_length.run_length`."""
         return run_length(self.trainer, interval)
 
+    @property
+    def lr(self) -> float | None:
+        """The learning rate the optimizer starts from, before ``lr_scaling``: the optimizer factory's
+        ``lr`` (``None`` when it names none), unless set here.
+
+        Lightning's ``LearningRateFinder`` tunes a module's ``lr``: set during a fit (its
+        ``on_fit_start``), the optimizer and its scheduler are built again with it before training
+        starts (:meth:`on_fit_start`), and ``lit-dl`` writes it into the run's ``config.yaml``. Groups
+        whose LR differs from the factory's (a subclass's per-group LR) keep their ratio to it.
+        """
+        if self._lr is not None:
+            return self._lr
+        return _factory_lr(self.optimizer_factory)
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        value = float(value)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {value!r}")
+        self._lr = value
+
     def configure_optimizers(self) -> Any:
-        """Optimizer on :meth:`parameter_groups`, its LR scaled (``lr_scaling``), then the scheduler."""
+        """Optimizer on :meth:`parameter_groups` (at :attr:`lr` when set), its LR scaled
+        (``lr_scaling``), then the scheduler."""
         groups = self.parameter_groups()
         check_all_grouped(self, groups, exclude=(Metric,))
         optimizer = self.optimizer_factory(groups)
+        if self._lr is not None:
+            _set_base_lr(optimizer, _factory_lr(self.optimizer_factory), self._lr)
+        batch = None
         if self.lr_scaling != "none":
             batch = self.global_batch_size()
             scale_lr_to_batch(optimizer, self.lr_scaling, batch, self.base_batch_size, self.loggers)
+        self._optimizer_inputs = (self._lr, batch)
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)  # total_steps=None: filled in on_train_start
@@ -333,7 +365,32 @@ class ClassificationTask(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.task_logging.on_fit_start()
+        self._rebuild_optimizers_if_tuned()  # first: the resume rule keeps what it built
         self.resume_rule.on_fit_start(self.trainer)  # before Lightning restores the optimizer
+
+    def _rebuild_optimizers_if_tuned(self) -> None:
+        """Build the optimizer and scheduler again if what they were built from changed since: the LR
+        (``LearningRateFinder``) or, with ``lr_scaling``, the global batch (``BatchSizeFinder``).
+
+        The tuners run in their ``on_fit_start``, after the strategy called :meth:`configure_optimizers`
+        and before this hook; Lightning's LR finder writes its LR into the optimizer's groups only, where
+        the scheduler (built on the old LR) would undo it at its first step. Here, before a checkpoint's
+        optimizer state is restored, as the first build is.
+        """
+        if self._optimizer_inputs is None:
+            return
+        batch = self.global_batch_size() if self.lr_scaling != "none" else None
+        if (self._lr, batch) == self._optimizer_inputs:
+            return
+        built_lr, built_batch = self._optimizer_inputs
+        changes = []
+        if self._lr != built_lr:
+            before = built_lr if built_lr is not None else _factory_lr(self.optimizer_factory)
+            changes.append(f"lr {before} -> {self._lr}")
+        if batch != built_batch:
+            changes.append(f"global batch {built_batch} -> {batch}")
+        rank_zero_info(f"Optimizer and LR scheduler built again for the tuned values: {', '.join(changes)}")
+        self.trainer.strategy.setup_optimizers(self.trainer)
 
     def on_train_start(self) -> None:
         self.task_logging.on_train_start()
@@ -383,3 +440,25 @@ class ClassificationTask(L.LightningModule):
         """Class probabilities ``(batch, num_classes)``; the batch may be ``x`` or ``(x, y)``."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return torch.softmax(self(x), dim=-1)
+
+
+def _factory_lr(factory: Any) -> float | None:
+    """The ``lr`` an optimizer factory passes (a ``functools.partial``'s keyword, as the CLI builds it),
+    else its class's default; ``None`` when neither says."""
+    keywords = getattr(factory, "keywords", None)
+    if isinstance(keywords, dict) and isinstance(keywords.get("lr"), (int, float)):
+        return float(keywords["lr"])
+    cls = factory_class(factory)
+    parameter = inspect.signature(cls).parameters.get("lr") if cls is not None else None
+    if parameter is not None and isinstance(parameter.default, (int, float)):
+        return float(parameter.default)
+    return None
+
+
+def _set_base_lr(optimizer: torch.optim.Optimizer, configured: float | None, lr: float) -> None:
+    """Every group at ``lr``; a group whose LR differs from the ``configured`` one keeps its ratio to it."""
+    for group in optimizer.param_groups:
+        if configured is None or group["lr"] == configured:
+            group["lr"] = lr
+        else:
+            group["lr"] = group["lr"] * lr / configured

@@ -252,3 +252,32 @@ def test_val_and_test_loss_are_plain_cross_entropy_while_train_loss_is_the_smoot
         plain_test = torch.nn.functional.cross_entropy(model(x), y)
     trainer.test(model, datamodule=data, verbose=False)
     assert torch.equal(trainer.callback_metrics["test/loss"], plain_test)
+
+
+def test_lr_is_the_optimizer_factorys_until_set_and_then_builds_every_group_at_it():
+    model = make(optimizer=partial(torch.optim.SGD, lr=0.1, momentum=0.9))
+    assert model.lr == 0.1
+    assert make().lr == 0.001  # a class as the factory: its default
+    model.lr = 0.25  # as Lightning's LearningRateFinder sets it
+    assert model.lr == 0.25
+    assert [g["lr"] for g in model.configure_optimizers().param_groups] == [0.25, 0.25]
+
+
+def test_lr_set_keeps_a_groups_own_ratio_to_the_configured_lr():
+    class SlowNoDecay(MLPClassifier):
+        def parameter_groups(self):
+            groups = super().parameter_groups()
+            groups[1]["lr"] = 0.05  # half the configured 0.1
+            return groups
+
+    model = SlowNoDecay(
+        num_classes=3, in_features=4, hidden_sizes=[5], optimizer=partial(torch.optim.SGD, lr=0.1)
+    )
+    model.lr = 0.4
+    assert [g["lr"] for g in model.configure_optimizers().param_groups] == [0.4, pytest.approx(0.2)]
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-3, float("nan"), float("inf")])
+def test_lr_must_be_a_finite_positive_number(bad):
+    with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got "):
+        make().lr = bad

@@ -30,7 +30,7 @@ def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_
     # the bundle's callbacks, Lightning CLI's config saver and the task's validation metrics
     assert set(inside) == {
         "AtomicCheckpoint", "ExactResume", "NonFiniteGuard", "LearningRateMonitor", "WeightInit",
-        "SaveConfigCallback", "task: validation metrics",
+        "SaveRunConfig", "task: validation metrics",
     }  # fmt: skip
     calls = int(re.search(r"^callback hook calls: (\d+) ", out, re.M).group(1))
     assert calls > 0 and calls % 6 == 0  # every hook call reaches each of the 6 callbacks
