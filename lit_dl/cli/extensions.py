@@ -82,8 +82,8 @@ class _Refused(NamedTuple):
 
 
 def _model_arg(config: Mapping[str, Any], name: str) -> Any:
-    model = config.get("model") or {}
-    init_args = model.get("init_args") if hasattr(model, "get") else None
+    model: Any = config.get("model") or {}
+    init_args: Any = model.get("init_args") if hasattr(model, "get") else None
     return init_args.get(name) if hasattr(init_args, "get") else None
 
 
@@ -130,6 +130,7 @@ def _entries(trainer: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """``(option, entry)`` for every class_path entry of the trainer's callbacks, loggers and profiler."""
     for option in ("callbacks", "logger", "profiler"):
         value = trainer.get(option)
+        entry: Any
         for entry in value if isinstance(value, list) else [value]:
             if hasattr(entry, "get") and entry.get("class_path"):
                 yield f"trainer.{option}", entry
