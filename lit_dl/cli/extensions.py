@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import (
     RichModelSummary,
     RichProgressBar,
 )
+from lightning.pytorch.profilers import AdvancedProfiler, PyTorchProfiler, SimpleProfiler, XLAProfiler
 
 from lit_dl.errors import ConfigError
 
@@ -57,6 +58,7 @@ class _Needs(NamedTuple):
     package: str
     applies: Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
     why: str
+    install: str = f"pip install 'lit-dl[{EXTRA}]'"
 
 
 _NEEDS_PACKAGE: tuple[_Needs, ...] = (
@@ -69,6 +71,13 @@ _NEEDS_PACKAGE: tuple[_Needs, ...] = (
             args.get("cpu_stats") is True or (args.get("cpu_stats") is None and _on_cpu(trainer))
         ),
         "reads CPU stats with psutil",
+    ),
+    _Needs(
+        XLAProfiler,
+        "torch_xla",
+        lambda args, trainer: True,
+        "profiles XLA devices (TPUs) through torch_xla",
+        "it runs on a machine with torch_xla; use simple, advanced or pytorch here",
     ),
 )
 
@@ -126,14 +135,32 @@ def entry_class(entry: Any) -> type | None:
     return cls if isinstance(cls, type) else None
 
 
-def _entries(trainer: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    """``(option, entry)`` for every class_path entry of the trainer's callbacks, loggers and profiler."""
+# `trainer.profiler: <name>`: the classes Lightning builds for its names (lightning 2.6.6)
+_PROFILER_NAMES: dict[str, type] = {
+    "simple": SimpleProfiler,
+    "advanced": AdvancedProfiler,
+    "pytorch": PyTorchProfiler,
+    "xla": XLAProfiler,
+}
+
+
+def _entries(trainer: Mapping[str, Any]) -> Iterator[tuple[str, str, type | None, Mapping[str, Any]]]:
+    """``(option, name, class, init_args)`` for every class_path entry of the trainer's callbacks,
+    loggers and profiler (and a profiler given by Lightning's name)."""
     for option in ("callbacks", "logger", "profiler"):
         value = trainer.get(option)
+        if option == "profiler" and isinstance(value, str):
+            yield "trainer.profiler", value, _PROFILER_NAMES.get(value.lower()), {}
+            continue
         entry: Any
         for entry in value if isinstance(value, list) else [value]:
             if hasattr(entry, "get") and entry.get("class_path"):
-                yield f"trainer.{option}", entry
+                yield (
+                    f"trainer.{option}",
+                    entry["class_path"],
+                    entry_class(entry),
+                    entry.get("init_args") or {},
+                )
 
 
 def _installed(package: str) -> bool:
@@ -156,11 +183,9 @@ def check_extensions(config: Mapping[str, Any], subcommand: str | None) -> None:
             or why the class cannot work with lit_dl.
     """
     trainer = config.get("trainer") or {}
-    for option, entry in _entries(trainer):
-        cls = entry_class(entry)
+    for option, name, cls, init_args in _entries(trainer):
         if cls is None:
             continue
-        init_args = entry.get("init_args") or {}
         for needs in _NEEDS_PACKAGE:
             if (
                 issubclass(cls, needs.cls)
@@ -168,16 +193,14 @@ def check_extensions(config: Mapping[str, Any], subcommand: str | None) -> None:
                 and not _installed(needs.package)
             ):
                 raise ConfigError(
-                    f"{option}: {entry['class_path']} {needs.why}, and the package {needs.package} is not "
-                    f"installed; pip install 'lit-dl[{EXTRA}]'"
+                    f"{option}: {name} {needs.why}, and the package {needs.package} is not installed; "
+                    f"{needs.install}"
                 )
         if subcommand != "fit":
             continue
         for refused in _REFUSED_IN_FIT:
             if issubclass(cls, refused.cls) and refused.applies(init_args, config):
-                raise ConfigError(
-                    f"{option}: {entry['class_path']} cannot work with lit_dl here: {refused.why}"
-                )
+                raise ConfigError(f"{option}: {name} cannot work with lit_dl here: {refused.why}")
 
 
 _CLASS_PATH = re.compile(r"Problem with given class_path '([\w.]+)'")

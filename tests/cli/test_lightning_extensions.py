@@ -443,6 +443,13 @@ REFUSALS: dict[str, Refusal] = {
         "trainer.callbacks: lightning.pytorch.callbacks.DeviceStatsMonitor reads CPU stats with psutil, and the "
         "package psutil is not installed; pip install 'lit-dl[callbacks]'",
     ),
+    "XLAProfiler without torch_xla": Refusal(
+        {"trainer": {"profiler": "xla"}},
+        (),
+        "torch_xla",
+        "trainer.profiler: xla profiles XLA devices (TPUs) through torch_xla, and the package torch_xla is not "
+        "installed; it runs on a machine with torch_xla",
+    ),
     "BackboneFinetuning": Refusal(
         callbacks(callback(L + "BackboneFinetuning", unfreeze_backbone_at_epoch=1)),
         (),
