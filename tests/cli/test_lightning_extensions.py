@@ -143,6 +143,15 @@ def found_batch_size_trains_and_is_recorded(r: Run) -> None:
     assert (r.tmp / "batches.txt").read_text().split() == ["8"] * 4
 
 
+def lr_is_scaled_for_the_found_batch(r: Run) -> None:
+    found_batch_size_trains_and_is_recorded(r)
+    checkpoint = last(r.run)
+    lr = 0.003 * 8 / 256  # linear scaling from base_batch_size 256 to the found 8, not to the configured 64
+    assert [g["initial_lr"] for g in checkpoint["optimizer_states"][0]["param_groups"]] == [
+        pytest.approx(lr)
+    ] * 2
+
+
 def steps_once_per_two_batches(r: Run) -> None:
     assert last(r.run)["global_step"] == 2
 
@@ -345,6 +354,14 @@ TUNERS: dict[str, Row] = {
         ),
         (),
         found_batch_size_trains_and_is_recorded,
+    ),
+    "BatchSizeFinder with lr_scaling": Row(
+        callbacks(
+            callback(L + "BatchSizeFinder", max_trials=3, steps_per_trial=1),
+            callback(PROBES + "RecordBatchSizes", record="BATCHES"),
+        ),
+        ("--model.init_args.lr_scaling=linear",),
+        lr_is_scaled_for_the_found_batch,
     ),
 }
 
