@@ -87,8 +87,14 @@ class LitDLCLI(LightningCLI):
       ``subclass_mode_model=True`` allows subclasses of ``MyModel`` by ``class_path``).
     - ``--config`` takes a path or the name of a shipped recipe (:mod:`lit_dl.cli.config_files`).
     - Every run writes into one versioned run folder, ``<default_root_dir>/lightning_logs/version_N``:
-      the config copy, TensorBoard events, checkpoints, profiler traces. Re-running a command starts a
-      new version; nothing is written to the current directory.
+      the config copy, TensorBoard events (and every other logger's files: the loggers agree on one
+      ``version_N``), checkpoints, profiler traces. Re-running a command starts a new version; nothing
+      is written to the current directory.
+    - The config copy records what trained: the values Lightning's ``LearningRateFinder`` and
+      ``BatchSizeFinder`` found replace the configured ones, the tuners left out
+      (:class:`~lit_dl.cli.save_config.SaveRunConfig`).
+    - Lightning's callbacks, loggers and profilers that need a package that is not installed, or
+      cannot work with lit_dl, are refused in one line (:mod:`lit_dl.cli.extensions`).
     - ``fit`` ends by testing the best checkpoint (``--test_after_fit false`` turns that off).
     - A checkpoint never rewrites the config: ``--ckpt_path`` with a checkpoint whose model arguments
       differ from the config is an error naming each one, unless ``--model_from_ckpt true``; the

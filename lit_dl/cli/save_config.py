@@ -12,6 +12,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.parsing import lightning_getattr, lightning_hasattr
 
+from lit_dl._lightning import trainer_callbacks
 from lit_dl.cli.extensions import entry_class
 
 __all__ = ["SaveRunConfig", "TunedValue", "tuned_values"]
@@ -115,7 +116,7 @@ class SaveRunConfig(SaveConfigCallback):
             log_dir = trainer.log_dir  # broadcasts: called on every rank, as Lightning's setup does
             if log_dir is not None:
                 self._config_path = os.path.join(log_dir, self.config_filename)
-                for callback in trainer.callbacks:  # type: ignore[attr-defined]
+                for callback in trainer_callbacks(trainer):
                     if isinstance(callback, SpikeDetection) and callback.exclude_batches_path is None:
                         callback.exclude_batches_path = os.path.join(log_dir, "skip_batches.json")
         super().setup(trainer, pl_module, stage)
