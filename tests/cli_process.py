@@ -31,6 +31,9 @@ def _run_cli(args: list[str], log: str, env: dict[str, str] | None) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     sys.argv = ["lit-dl", *args]
+    # A fresh `lit-dl` process starts the platform's default kind of process (DataLoader workers, DDP
+    # helpers), not the forkserver its parent chose for it: children it forks die with it.
+    multiprocessing.set_start_method(None, force=True)
     from lit_dl.cli import main
 
     main(args)  # SystemExit(code) becomes the exit code; an exception prints its traceback, exit 1
