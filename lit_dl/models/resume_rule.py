@@ -528,6 +528,8 @@ def _run_length_lines(trainer: L.Trainer, record: RunRecord | None, refits: list
         trainer.max_epochs,
         trainer.max_steps,
     ):
+        old: int | str | None
+        new: int | str | None
         if record.max_steps == trainer.max_steps == -1:
             old, new, unit = record.max_epochs, trainer.max_epochs, "epochs"
         else:
