@@ -8,7 +8,7 @@ this measures.
 
     python scripts/benchmark_checkpoint.py                                   # digits MLP, CPU
     python scripts/benchmark_checkpoint.py --fake-cifar --config configs/cifar10_resnet18_fast.yaml \\
-        --epochs 3 -- --model.init_args.lr_scheduler.init_args.warmup_steps=10   # ResNet-18 on a GPU
+        --epochs 3   # ResNet-18 on a GPU
 """
 
 from __future__ import annotations

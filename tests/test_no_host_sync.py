@@ -153,17 +153,14 @@ def test_training_step_and_default_callbacks_never_read_tensors_on_the_host(reci
 
 def test_fast_cifar_recipe_trains_on_device_batches_without_host_reads(tmp_path):
     # 40 fake training images - 8 for validation = 4 batches of 8; fp32 on the CPU (bf16 autocast
-    # convolutions are slow there), a narrow ResNet-18, a warmup shorter than the run. channels_last
+    # convolutions are slow there), a narrow ResNet-18 (its warmup a fraction of the run). channels_last
     # off: on the 2-core CI machine oneDNN's NHWC convolution backward intermittently stalls for
     # minutes (torch 2.13 CPU); its outputs are compared in tests/models/test_speed_switches.py.
     write_cifar(tmp_path / "data")
     args = ["--config", str(CONFIGS / "cifar10_resnet18_fast.yaml"), f"--trainer.default_root_dir={tmp_path}"]
     args += [*STEPS, f"--data.init_args.root={tmp_path / 'data'}", "--data.init_args.val_size=8"]
     args += ["--data.init_args.batch_size=8", "--model.init_args.width=4", "--trainer.precision=32-true"]
-    args += [
-        "--model.init_args.lr_scheduler.init_args.warmup_steps=1",
-        "--model.init_args.channels_last=false",
-    ]
+    args += ["--model.init_args.channels_last=false"]
     cli = run_guarded(args)
     assert isinstance(cli.trainer.train_dataloader, DeviceBatches)
     assert cli.trainer.global_step == 4 == len(cli.trainer.train_dataloader)
