@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import tempfile
 import warnings
@@ -15,6 +16,7 @@ from jsonargparse.typing import PositiveInt
 from lightning.pytorch.cli import LightningArgumentParser
 
 from lit_dl._lightning import trainer_callbacks, trainer_datamodule
+from lit_dl.checkpointing.loading import load_checkpoint
 from lit_dl.cli.lightning_cli import LitDLCLI
 from lit_dl.doctor.batch import check_host_syncs, check_input_bound, run_batch_checks
 from lit_dl.doctor.context import Context
@@ -23,6 +25,7 @@ from lit_dl.doctor.probe import check_lr_find, check_overfit_batch
 from lit_dl.doctor.static import run_static_checks
 from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
+from lit_dl.models.resume_rule import checkpoint_schedule_step
 
 __all__ = ["DoctorCLI", "diagnose", "main", "run_doctor"]
 
@@ -141,8 +144,10 @@ class _Examine(L.Callback):
         assert isinstance(pl_module, ClassificationTask)
         ctx = Context.from_trainer(pl_module, trainer)
         ctx.world_size = self.world_size
+        trainer.estimated_stepping_batches  # noqa: B018 - sets up the train loader
         if self.ckpt_path is not None:
             ctx.checkpoint = str(trainer.ckpt_path or self.ckpt_path)
+            ctx.resume_step = _resume_step(ctx, trainer)
         findings = run_static_checks(ctx)
         if self.world_size is not None:
             findings.insert(
@@ -160,11 +165,10 @@ class _Examine(L.Callback):
                 Finding(
                     "checkpoint",
                     "ok",
-                    f"checked with the weights of {ctx.checkpoint}, as fit resumes from it (the optimizer "
-                    "state and the schedule's position are checked from the start)",
+                    f"checked with the weights of {ctx.checkpoint}, as fit resumes from it (the config's "
+                    f"schedule from the restored {_step_unit(ctx)} {ctx.resume_step})",
                 ),
             )
-        trainer.estimated_stepping_batches  # noqa: B018 - sets up the train loader
         loader = trainer.train_dataloader
         assert loader is not None  # estimated_stepping_batches built it
         device = trainer.strategy.root_device
@@ -188,6 +192,18 @@ class _Examine(L.Callback):
         raise _Stop
 
 
+def _resume_step(ctx: Context, trainer: L.Trainer) -> int:
+    """The scheduler step ``fit --ckpt_path`` continues the config's schedule at (the resume rule)."""
+    checkpoint = load_checkpoint(str(ctx.checkpoint), mmap=True)
+    batches = trainer.num_training_batches
+    per_epoch = math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else None
+    return checkpoint_schedule_step(checkpoint, 0, ctx.interval, ctx.frequency, per_epoch)
+
+
+def _step_unit(ctx: Context) -> str:
+    return "optimizer step" if ctx.interval == "step" else "epoch"
+
+
 def diagnose(
     model: ClassificationTask,
     datamodule: L.LightningDataModule,
@@ -207,7 +223,8 @@ def diagnose(
     ``setup`` error finding. ``world_size``: the processes the run will use, when ``trainer`` has fewer.
     ``ckpt_path``: a checkpoint to resume from, as ``trainer.fit`` takes it; its weights are restored
     before the checks run (its optimizer state and step counter are not: Lightning restores those
-    after ``on_fit_start``), and a ``checkpoint`` finding names it.
+    after ``on_fit_start``), a ``checkpoint`` finding names it, and the schedule is checked from the
+    step fit would continue it at (:mod:`lit_dl.models.resume_rule`).
     """
     examine = _Examine(overfit_steps, lr_find, world_size, ckpt_path)
     trainer_callbacks(trainer).append(examine)

@@ -35,6 +35,9 @@ class Context:
             a multi-device recipe in one process); ``None``: the Trainer's own.
         checkpoint: The checkpoint whose weights the task holds (``lit-dl doctor --ckpt_path``);
             ``None``: the weights are the initialisation.
+        resume_step: The scheduler step the schedule continues at when ``fit`` resumes from
+            ``checkpoint`` (:func:`lit_dl.models.resume_rule.checkpoint_schedule_step`); ``None``: a
+            fresh run.
     """
 
     task: ClassificationTask
@@ -46,6 +49,7 @@ class Context:
     weight_init: WeightInit | None = None
     world_size: int | None = None
     checkpoint: str | None = None
+    resume_step: int | None = None
 
     @classmethod
     def from_trainer(cls, task: ClassificationTask, trainer: L.Trainer) -> Context:

@@ -5,11 +5,17 @@ run and beyond, in the unit the Trainer steps it (epochs or optimizer steps). Th
 the schedule restarts inside the run (cosine with ``T_max`` shorter than the run), ends early and
 leaves the LR at its floor, raises (``OneCycleLR`` stepped past ``total_steps``), or is cut off by
 the end of the run while the LR is still high. Nothing is read from the config text.
+
+For ``lit-dl doctor --ckpt_path`` the curve is the one ``fit --ckpt_path`` trains: the config's
+schedule, fitted to the run and continued at the checkpoint's step (:mod:`lit_dl.models.resume_rule`);
+the finding says where it resumes and at which LR, and a checkpoint already at the run's end is an
+warning (nothing is left to train).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import warnings
 
@@ -61,7 +67,30 @@ def _fix(scheduler: lr_scheduler.LRScheduler, run: int, unit: str) -> str:
 
 
 def check_schedule_vs_run(ctx: Context) -> Finding:
-    """Does the LR schedule span the run: not shorter (restart, floor, crash), not longer (cut off)?"""
+    """Does the LR schedule span the run: not shorter (restart, floor, crash), not longer (cut off)?
+    With ``ctx.resume_step``: from the step a resumed fit continues it at."""
+    finding = _check_schedule_vs_run(ctx)
+    start = ctx.resume_step
+    if not start or finding.status == "skip" or "run_length" not in finding.data:
+        return finding
+    run, unit = finding.data["run_length"], finding.data["unit"]
+    data = {**finding.data, "resume_at": start}
+    if start >= run:
+        return Finding(
+            finding.check,
+            "warn",
+            f"the checkpoint is at {unit[:-1]} {start} of the run's {run}: a resumed fit has nothing left to train",
+            "lengthen the run (--trainer.max_epochs or --trainer.max_steps)",
+            data,
+        )
+    assert ctx.scheduler is not None  # the finding has a run length
+    lrs, _ = lr_curve(ctx.scheduler, start, (run, unit))
+    data["lr_at_resume"] = lrs[start] if start < len(lrs) else None
+    resumed = f"; resumed at {unit[:-1]} {start}" + (f" with lr {lrs[start]:.3g}" if start < len(lrs) else "")
+    return dataclasses.replace(finding, found=finding.found + resumed, data=data)
+
+
+def _check_schedule_vs_run(ctx: Context) -> Finding:
     name = "schedule_vs_run"
     sched = ctx.scheduler
     if sched is None:

@@ -230,8 +230,8 @@ def test_ckpt_path_checks_the_checkpoints_weights(tiny_config, capsys, tmp_path,
     checkpoint = by_check(report)["checkpoint"]
     assert (checkpoint["status"], checkpoint["found"]) == (
         "ok",
-        f"checked with the weights of {ckpt}, as fit resumes from it (the optimizer state and the "
-        "schedule's position are checked from the start)",
+        f"checked with the weights of {ckpt}, as fit resumes from it (the config's schedule from the "
+        "restored epoch 1)",
     )
     init_loss = by_check(report)["init_loss"]  # trained weights: a loss far from ln(C) is no init pitfall
     assert init_loss["status"] == "skip"
@@ -252,6 +252,28 @@ def test_ckpt_path_checks_the_checkpoints_weights(tiny_config, capsys, tmp_path,
     assert code == 0
     assert by_check(report)["checkpoint"]["found"].startswith(f"checked with the weights of {last},")
     assert sorted(p.name for p in (root / "lightning_logs").iterdir()) == ["version_0"]  # no new run folder
+
+
+def test_ckpt_path_checks_the_schedule_from_the_step_fit_continues_it_at(tiny_config, capsys, tmp_path):
+    cosine = "--model.init_args.lr_scheduler=lit_dl.optim.WarmupCosineLR"
+    ckpt = _fit(tiny_config, tmp_path / "runs", cosine)  # one epoch
+    args = ["--config", str(tiny_config), cosine, f"--ckpt_path={ckpt}", "--overfit-steps=5"]
+    # extended to 4 epochs: the config's cosine over 4 epochs, continued at epoch 1 (fit's resume rule)
+    code, report = run_doctor(capsys, *args, "--trainer.max_epochs=4")
+    assert code == 0
+    schedule = by_check(report)["schedule_vs_run"]
+    assert (schedule["status"], schedule["found"]) == (
+        "ok",
+        "WarmupCosineLR spans the run (4 epochs; the LR reaches its final 0 at 4); resumed at epoch 1 with lr 0.00854",
+    )
+    assert (schedule["data"]["resume_at"], schedule["data"]["run_length"]) == (1, 4)
+    # the run it was written in is over: a resume trains nothing
+    code, report = run_doctor(capsys, *args, "--trainer.max_epochs=1")
+    schedule = by_check(report)["schedule_vs_run"]
+    assert (schedule["status"], schedule["found"]) == (
+        "warn",
+        "the checkpoint is at epoch 1 of the run's 1: a resumed fit has nothing left to train",
+    )
 
 
 def test_ckpt_of_another_model_needs_model_from_ckpt_like_fit(tiny_config, capsys, tmp_path, monkeypatch):
