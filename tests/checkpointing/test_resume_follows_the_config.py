@@ -197,3 +197,26 @@ def test_a_mid_epoch_resume_with_another_batch_size_is_a_one_line_error(tmp_path
         "or finish the epoch with the checkpoint's values and change them then"
     )
     assert not (root / "lightning_logs" / "version_0").exists()  # nothing written
+
+
+def test_a_resumed_schedule_shorter_than_the_run_warns_once_naming_both_lengths(
+    stopped, tmp_path, caplog
+) -> None:
+    with caplog.at_level(logging.INFO), pytest.warns(UserWarning) as caught:
+        main(
+            [
+                *ARGS,
+                "--trainer.default_root_dir",
+                str(tmp_path),
+                f"--ckpt_path={stopped}",
+                f"{SCHEDULE}total_steps=3",
+            ]
+        )
+    assert [str(w.message) for w in caught if "shorter than the run" in str(w.message)] == [
+        "WarmupCosineLR total_steps=3 is shorter than the run (4 epochs): the LR stays at its final value for the "
+        "last 1 epochs; leave total_steps unset (null) to follow the run, or give it the run's length"
+    ]
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("resume:")] == [
+        "resume: WarmupCosineLR total_steps 4 -> 3 (from the config)",
+        "resume: WarmupCosineLR at epoch 2 of 3: lr 0.0015 -> 0.00075",
+    ]
