@@ -531,16 +531,17 @@ def _run_length_lines(trainer: L.Trainer, record: RunRecord | None, refits: list
         old: int | str | None
         new: int | str | None
         if record.max_steps == trainer.max_steps == -1:
-            old, new, unit = record.max_epochs, trainer.max_epochs, "epochs"
+            old, new, unit = _length(record.max_epochs), _length(trainer.max_epochs), "epochs"
         else:
             steps = run_length(trainer, "step")
-            old, new, unit = (
-                record.run_steps,
-                int(steps) if math.isfinite(steps) else "endless",
-                "optimizer steps",
-            )
+            old, new, unit = _length(record.run_steps), _length(steps), "optimizer steps"
         return [f"resume: run length {old} -> {new} {unit}{tail}"]
     return [f"resume: {clause} (the run's length with this config)" for clause in refits]
+
+
+def _length(value: float | None) -> str:
+    """A run length for the console: a count, or ``endless`` (``None``, -1 or ``inf``)."""
+    return str(int(value)) if value is not None and math.isfinite(value) and value >= 0 else "endless"
 
 
 def _refuse_new_epoch_shape(record: RunRecord, now: RunRecord, ckpt_path: str) -> None:
