@@ -25,7 +25,10 @@ class StallAtStep(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
-            Path(self.marker).write_text(f"epoch {trainer.current_epoch} batch {batch_idx}\n")
+            # written whole, then renamed: a test that sees the marker may kill at once and read it
+            partial = Path(f"{self.marker}.partial")
+            partial.write_text(f"epoch {trainer.current_epoch} batch {batch_idx}\n")
+            partial.replace(self.marker)
             time.sleep(600)
 
 

@@ -9,14 +9,18 @@ Lightning's "few batches" warning. The task calls it from its Lightning hooks, o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import cast
 
+import lightning as L
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
+from torchmetrics import MetricCollection
 
 from lit_dl._lightning import attached_trainer
 from lit_dl.data.host_reads import HostCopy
+from lit_dl.models.order_invariant_mean import OrderInvariantMean
 from lit_dl.models.publish import publish_epoch_metrics, publish_step_metrics
 from lit_dl.models.train_window import (
     FewBatchesWarningFilter,
@@ -24,9 +28,6 @@ from lit_dl.models.train_window import (
     closes_log_window,
     ends_epoch_or_run,
 )
-
-if TYPE_CHECKING:
-    from lit_dl.models.classification import ClassificationTask
 
 __all__ = ["TaskLogging"]
 
@@ -43,7 +44,7 @@ class TaskLogging:
             ``eval_metrics`` after construction).
     """
 
-    def __init__(self, task: ClassificationTask) -> None:
+    def __init__(self, task: L.LightningModule) -> None:
         self.task = task
         self.window = OpenWindow()
         self.pending: list[tuple[list[str], int, HostCopy]] = []  # closed windows, not yet written
@@ -111,6 +112,16 @@ class TaskLogging:
 
     # ----------------------------------------------------------------------------------------------
     # Evaluation
+    @property
+    def eval_loss(self) -> Mapping[str, OrderInvariantMean]:
+        """The task's ``eval_loss`` (an ``nn.ModuleDict``, typed by what it holds)."""
+        return cast("Mapping[str, OrderInvariantMean]", self.task.eval_loss)
+
+    @property
+    def eval_metrics(self) -> Mapping[str, MetricCollection]:
+        """The task's ``eval_metrics`` (an ``nn.ModuleDict``, typed by what it holds)."""
+        return cast("Mapping[str, MetricCollection]", self.task.eval_metrics)
+
     def start_eval(self, stage: str) -> None:
         """Empty metric states for an evaluation epoch: reset them unless fit's last validation epoch
         already did and nothing has run since (``validate`` and ``test`` leave inference tensors)."""
@@ -126,8 +137,8 @@ class TaskLogging:
         tensors, which a later ``fit`` (whose validation runs under ``no_grad``) may not update in place.
         """
         with torch.inference_mode(False):
-            self.task.eval_loss[stage].reset()
-            self.task.eval_metrics[stage].reset()
+            self.eval_loss[stage].reset()
+            self.eval_metrics[stage].reset()
 
     def log_eval_epoch(self, stage: str) -> None:
         """Log the epoch's metrics, once per epoch (logging from every step would cost one ``self.log``
@@ -149,10 +160,10 @@ class TaskLogging:
         if trainer is not None and trainer.barebones:
             return  # logging is off (self.log would only warn): nothing to compute
         if trainer is not None and trainer.state.fn == TrainerFn.FITTING:
-            values = {f"{stage}/loss": task.eval_loss[stage].compute(), **task.eval_metrics[stage].compute()}
+            values = {f"{stage}/loss": self.eval_loss[stage].compute(), **self.eval_metrics[stage].compute()}
             self.reset_eval(stage)  # empty until the next epoch, as Lightning leaves logged metric objects
             self.eval_fresh.add(stage)
             publish_epoch_metrics(trainer, values)
             return
-        task.log(f"{stage}/loss", task.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
-        task.log_dict(task.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)
+        task.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
+        task.log_dict(self.eval_metrics[stage], on_step=False, on_epoch=True, prog_bar=True)

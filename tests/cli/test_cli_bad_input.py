@@ -176,7 +176,7 @@ TRAINER = [
     case(["--trainer.val_check_interval=0"], "trainer.val_check_interval=0", "val-check-zero"),
     case(["--trainer.check_val_every_n_epoch=0"], "trainer.check_val_every_n_epoch=0", "check-val-zero"),
     case(["--trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0", "log-every-zero"),
-    case(["--trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val=-1.0", "clip-negative"),
+    case(["--trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val=-1 is not allowed here; give >= 0", "clip-negative"),
     case(["--trainer.num_nodes=0"], "trainer.num_nodes=0", "num-nodes-zero"),
 ]
 
