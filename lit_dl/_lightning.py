@@ -29,6 +29,7 @@ __all__ = [
     "CHECKED_AGAINST",
     "attached_trainer",
     "batches_processed_this_epoch",
+    "disable_hp_metric_placeholder",
     "drop_train_loader",
     "fast_dev_run",
     "forget_skipped_validation",
@@ -115,6 +116,19 @@ def set_logger_version(logger: Any, version: int | str) -> None:
     learns the run folder of the first logger.
     """
     logger._version = version
+
+
+def disable_hp_metric_placeholder(logger: Any) -> None:
+    """Make a ``TensorBoardLogger`` write no HPARAMS session when it is given hyperparameters without
+    metrics (checked against 2.6.6: ``default_hp_metric`` is kept in ``_default_hp_metric`` and read by
+    ``log_hyperparams``, which then logs ``hp_metric = -1`` and a session of those parameters alone).
+
+    TensorBoard shows the first session a run folder holds, so Lightning's at fit start (the model's
+    arguments, ``-1``), or the LR-scaling record's, would hide the complete one
+    :class:`lit_dl.cli.run_hparams.RunHparams` writes; ``default_hp_metric`` is a constructor argument
+    only, and the logger already exists when its run starts.
+    """
+    logger._default_hp_metric = False
 
 
 def open_next_epoch_after_resume_at_epoch_end(trainer: L.Trainer) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lit_dl.callbacks import AtomicCheckpoint, ExactResume, NonFiniteGuard
+from lit_dl.callbacks import AtomicCheckpoint, EpochSummary, ExactResume, NonFiniteGuard
 from lit_dl.cli import LitDLCLI
 from tests.conftest import CONFIGS
 
@@ -117,9 +117,11 @@ def test_no_shipped_schedule_hard_codes_the_run_length(config):
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=name)
-def test_every_recipe_keeps_last_ckpt_resumes_exactly_and_stops_on_non_finite(recipe, tmp_path):
+def test_every_recipe_keeps_last_ckpt_resumes_exactly_stops_on_non_finite_and_writes_epochs_csv(
+    recipe, tmp_path
+):
     cli = LitDLCLI(args=["--config", str(recipe), f"--trainer.default_root_dir={tmp_path}"], run=False)
     kinds = [type(c) for c in cli.trainer.callbacks]
-    assert {AtomicCheckpoint, ExactResume, NonFiniteGuard} <= set(kinds)
+    assert {AtomicCheckpoint, ExactResume, NonFiniteGuard, EpochSummary} <= set(kinds)
     (checkpoint,) = [c for c in cli.trainer.callbacks if isinstance(c, AtomicCheckpoint)]
     assert (checkpoint.monitor, checkpoint.mode, checkpoint.save_last) == ("val/acc", "max", True)

@@ -122,6 +122,39 @@ def test_set_logger_version_fixes_the_log_dir(tmp_path):
         assert logger.log_dir == str(tmp_path / "lightning_logs" / "version_7")
 
 
+def _hparams_sessions(run_dir) -> tuple[list[str], list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = sorted(events.PluginTagToContent("hparams"))
+    return tags, [e.value for e in events.Scalars("hp_metric")] if "hp_metric" in events.Tags()[
+        "scalars"
+    ] else []
+
+
+def test_disable_hp_metric_placeholder_stops_the_session_without_metrics(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    placeholder = TensorBoardLogger(tmp_path, version="placeholder")
+    placeholder.log_hyperparams({"a": 1})
+    placeholder.finalize("success")
+    assert _hparams_sessions(placeholder.log_dir) == (
+        ["_hparams_/experiment", "_hparams_/session_end_info", "_hparams_/session_start_info"],
+        [-1.0],
+    )
+    quiet = TensorBoardLogger(tmp_path, version="quiet")
+    _lightning.disable_hp_metric_placeholder(quiet)
+    quiet.log_hyperparams({"a": 1})
+    assert quiet.hparams == {"a": 1}  # still recorded for hparams.yaml
+    quiet.log_hyperparams({"a": 1}, metrics={"hp_metric": 0.5})  # a session with metrics is written
+    quiet.finalize("success")
+    assert _hparams_sessions(quiet.log_dir) == (
+        ["_hparams_/experiment", "_hparams_/session_end_info", "_hparams_/session_start_info"],
+        [0.5],
+    )
+
+
 class _ResumeProbe(L.Callback):
     """Applies the two resume shims as ExactResume does and records what they see."""
 

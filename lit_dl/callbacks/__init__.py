@@ -1,10 +1,11 @@
 """Lightning callbacks: activation-aware weight init, torch.profiler profiling, training-health monitors,
-ordered prediction files, exact resume, atomic checkpoints, the non-finite guard and weight averaging
-(EMA, SWA) whose averaged weights are the model; ``batch_size``, the function Lightning's
-``ThroughputMonitor`` counts samples with."""
+ordered prediction files, the per-epoch summary file, exact resume, atomic checkpoints, the
+non-finite guard and weight averaging (EMA, SWA) whose averaged weights are the model; ``batch_size``,
+the function Lightning's ``ThroughputMonitor`` counts samples with."""
 
 from lit_dl.callbacks.activation_stats import ActivationStatsMonitor
 from lit_dl.callbacks.dead_relu import DeadReLUMonitor
+from lit_dl.callbacks.epoch_summary import EpochSummary
 from lit_dl.callbacks.gradient_flow import GradientFlowMonitor
 from lit_dl.callbacks.non_finite import NonFiniteGuard
 from lit_dl.callbacks.prediction_writer import PredictionWriter
@@ -20,6 +21,7 @@ __all__ = [
     "ActivationStatsMonitor",
     "AtomicCheckpoint",
     "DeadReLUMonitor",
+    "EpochSummary",
     "ExactResume",
     "ExponentialWeightAveraging",
     "GradientFlowMonitor",

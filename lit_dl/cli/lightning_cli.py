@@ -40,6 +40,7 @@ from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, tr
 from lit_dl.cli.extensions import check_extensions, missing_package_error, plain_values
 from lit_dl.cli.fit_summary import MonitorSummary, fit_warning, monitor_summary
 from lit_dl.cli.run_folder import RunFolderCleanup, fix_logger_versions
+from lit_dl.cli.run_hparams import RunHparams
 from lit_dl.cli.save_config import SaveRunConfig
 from lit_dl.data.exact_eval import shard_eval_loaders
 from lit_dl.errors import ConfigError
@@ -337,6 +338,9 @@ class LitDLCLI(LightningCLI):
         # callbacks the config has (lit_dl.checkpointing.atomic_io).
         install_atomic_io(trainer.strategy)
         fix_logger_versions(trainer.loggers)  # every logger into the one run folder
+        command, config = self._run_config()
+        if command in ("fit", None):  # the run's comparable record in TensorBoard's HPARAMS tab
+            trainer.callbacks.append(RunHparams(config.get("config") or (), config.get("seed_everything")))
         return trainer
 
     # ---------------------------------------------------------------------------------------------

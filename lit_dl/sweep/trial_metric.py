@@ -14,9 +14,10 @@ __all__ = ["TrialMetric"]
 
 class TrialMetric(L.Callback):
     """Records the sweep's metric after every validation (``values[i]`` after the ``i``-th) and the
-    trial's run folder, logs the best value so far as ``hp_metric`` (TensorBoard's HPARAMS tab shows it
-    next to each trial's hyperparameters), and stops the trial with a :class:`~lit_dl.errors.ConfigError` at the first
-    validation (the sanity check included) that does not log the metric.
+    trial's run folder, and stops the trial with a :class:`~lit_dl.errors.ConfigError` at the first
+    validation (the sanity check included) that does not log the metric. (TensorBoard's HPARAMS tab
+    shows each trial's record with ``hp_metric``, the best of its checkpoint's monitor:
+    :class:`lit_dl.cli.run_hparams.RunHparams`.)
 
     Args:
         metric: The logged name (``val/acc``).
@@ -42,10 +43,6 @@ class TrialMetric(L.Callback):
         if trainer.sanity_checking:
             return
         self.values.append(float(value))
-        if math.isfinite(self.best) and trainer.is_global_zero:
-            # TensorBoard's HPARAMS tab compares runs by hp_metric: the trial's best value so far
-            for logger in trainer.loggers:
-                logger.log_metrics({"hp_metric": self.best}, step=trainer.global_step)
 
     @property
     def best(self) -> float:
