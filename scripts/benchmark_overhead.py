@@ -183,6 +183,8 @@ BREAKDOWN = (
     "NonFiniteGuard",
     "LearningRateMonitor",
     "WeightInit",
+    "EpochSummary",
+    "RunHparams",
     "logger + LearningRateMonitor",
     "train-loss window",
     "NullProfiler",
