@@ -46,10 +46,9 @@ def _cli_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["lit-dl"])
 
 
-@pytest.fixture
-def tiny_config(tmp_path: Path) -> Path:
-    """A complete, fast recipe: small MLP on the synthetic data, two epochs."""
-    config = {
+def tiny_recipe() -> dict:
+    """The recipe of :func:`tiny_config` as a dict: small MLP on the synthetic data, two epochs."""
+    return {
         "seed_everything": 0,
         "trainer": {
             "max_epochs": 2,
@@ -79,8 +78,13 @@ def tiny_config(tmp_path: Path) -> Path:
             "init_args": {"num_classes": 3, "num_features": 16, "num_train": 96, "batch_size": 16},
         },
     }
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    """A complete, fast recipe: small MLP on the synthetic data, two epochs."""
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(tiny_recipe()))
     return path
 
 

@@ -45,7 +45,10 @@ def render() -> str:
         ]
         for case in cases:
             subcommand, arguments, message = case.values
-            command = " ".join(["lit-dl", subcommand, "--config RECIPE", *arguments])
+            # "env:NAME=value" items are environment variables: shown before the command, as a shell runs it
+            env = [arg.removeprefix("env:") for arg in arguments if arg.startswith("env:")]
+            arguments = [arg for arg in arguments if not arg.startswith("env:")]
+            command = " ".join([*env, "lit-dl", subcommand, "--config RECIPE", *arguments])
             out.append(f"| {case.id} | {_cell(command)} | {_cell(message)} |")
             total += 1
         out.append("")
@@ -53,7 +56,9 @@ def render() -> str:
         f"{total} cases, each run by `{CASES_MODULE.replace('.', '/')}.py`: exit status 2, one line "
         "`lit-dl: error: ...` on stderr containing the text shown, and no run folder left behind. "
         "`RECIPE` is a tiny MLP recipe on synthetic data; names in braces are files the test writes "
-        "(a missing path, a directory, an empty, truncated, text or pickled checkpoint, ...)."
+        "(a missing path, a directory, a named pipe, an empty, truncated, text or pickled checkpoint, the "
+        "recipe's own checkpoint `trained` and variants of it with one entry changed, a checkpoint plain "
+        "Lightning wrote for another model, a text recipe's CSV files, ...)."
     )
     return "\n".join([header, "", *out])
 

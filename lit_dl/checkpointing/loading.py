@@ -11,21 +11,26 @@ against the checksums inside it (:func:`lit_dl.checkpointing.integrity.verify_ch
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pickle
 import re
+import stat
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from packaging.version import InvalidVersion, Version
 
 from lit_dl.checkpointing.integrity import verify_checksums
 from lit_dl.errors import ConfigError, CorruptCheckpointError, UnsafeCheckpointError
 
 __all__ = [
+    "check_readable_file",
+    "check_resumable",
     "find_last_checkpoint",
     "load_checkpoint",
     "load_weights_file",
@@ -78,7 +83,77 @@ def load_checkpoint(
             f"checkpoint {str(path)!r} is not a Lightning checkpoint (a plain state dict? start from its "
             "weights with model.init_args.init_from)"
         )
+    _check_entries(checkpoint, str(path))
     return checkpoint
+
+
+def _is_version(value: Any) -> bool:
+    try:
+        Version(value)
+    except (InvalidVersion, TypeError):
+        return False
+    return isinstance(value, str)
+
+
+def _is_list_of_dicts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, Mapping) for item in value)
+
+
+# entry -> (its value is what Lightning writes, what that is); an entry that is absent is not checked.
+# Lightning reads each as this type when it restores (a version it parses, dicts it iterates), and
+# fails deep inside otherwise (packaging's InvalidVersion, AttributeError, TypeError).
+_ENTRIES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "pytorch-lightning_version": (_is_version, "a version string such as '2.6.6'"),
+    "state_dict": (lambda v: isinstance(v, Mapping), "a dictionary of tensors"),
+    "hyper_parameters": (
+        lambda v: v is None or isinstance(v, Mapping),
+        "a dictionary of the model's arguments",
+    ),
+    "loops": (lambda v: isinstance(v, Mapping), "a dictionary of loop states"),
+    "callbacks": (lambda v: isinstance(v, Mapping), "a dictionary of callback states"),
+    "optimizer_states": (_is_list_of_dicts, "a list of optimizer state dictionaries"),
+    "lr_schedulers": (_is_list_of_dicts, "a list of scheduler state dictionaries"),
+}
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_entries(checkpoint: Mapping[str, Any], path: str) -> None:
+    """Refuse a checkpoint whose entries are not of the types Lightning writes (a hand-edited or
+    damaged file): one line naming the entry, its type and what Lightning writes there."""
+    for key, (ok, allowed) in _ENTRIES.items():
+        if key in checkpoint and not ok(checkpoint[key]):
+            value = checkpoint[key]
+            raise ConfigError(
+                f"checkpoint {path!r} has {key}={_shown(value)} ({type(value).__name__}); Lightning writes "
+                f"{allowed} there: the file is damaged or was not written by Lightning"
+            )
+    for name, value in checkpoint["state_dict"].items():
+        # a module's get_extra_state() may hold any plain value (nn.Module's `_extra_state` entries)
+        if not isinstance(value, torch.Tensor) and not str(name).endswith("_extra_state"):
+            raise ConfigError(
+                f"checkpoint {path!r} has state_dict entry {name!r} = {_shown(value)} ({type(value).__name__}); "
+                "a state_dict holds tensors: the file is damaged or was not written by Lightning"
+            )
+
+
+def check_resumable(checkpoint: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Refuse to resume ``fit`` from a checkpoint without the optimizer and scheduler states that
+    Lightning restores (``ModelCheckpoint(save_weights_only=True)`` writes the weights only).
+
+    Raises:
+        ConfigError: naming the missing entry and the way to start from the weights instead.
+    """
+    for key in ("optimizer_states", "lr_schedulers"):
+        if key not in checkpoint:
+            raise ConfigError(
+                f"checkpoint {str(path)!r} has no {key} (written with save_weights_only=True?), so fit "
+                f"cannot resume from it; start a new run from its weights with "
+                f"--model.init_args.init_from={path!s}"
+            )
 
 
 def _read_torch_file(path: str | os.PathLike[str], what: str, map_location: Any, mmap: bool) -> Any:
@@ -86,10 +161,7 @@ def _read_torch_file(path: str | os.PathLike[str], what: str, map_location: Any,
     line: missing, a directory, empty, truncated, not a torch file, or holding pickled objects
     (:class:`UnsafeCheckpointError`). ``what`` names the file in the message."""
     file = Path(path)
-    if not file.exists():
-        raise ConfigError(f"{what} {str(path)!r} does not exist")
-    if file.is_dir():
-        raise ConfigError(f"{what} {str(path)!r} is a directory; give the .ckpt file inside it")
+    check_readable_file(file, what)
     if file.stat().st_size == 0:
         raise ConfigError(f"{what} {str(path)!r} is an empty file")
     not_torch = ConfigError(
@@ -122,6 +194,52 @@ def _read_torch_file(path: str | os.PathLike[str], what: str, map_location: Any,
                 f"{what} {str(path)!r} is truncated or corrupt (not a complete zip archive)"
             ) from None
         raise
+
+
+# st_mode file type -> what it is, for a path that is neither a file nor a directory
+_FILE_TYPES = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def check_readable_file(file: str | os.PathLike[str], what: str) -> None:
+    """Say what ``file`` is when it is not a regular file lit-dl can read: missing, a dangling or
+    looping symbolic link, a directory, a named pipe (reading one waits for a writer forever) or a
+    device, or not readable.
+
+    Args:
+        file: The path given.
+        what: What the file is for, to start the message (``"checkpoint"``, ``"config"``).
+
+    Raises:
+        ConfigError: ``"<what> '<file>' is ..."``.
+    """
+    name = str(file)
+    file = Path(file)
+    try:
+        mode = file.stat().st_mode
+    except OSError as err:
+        if file.is_symlink():
+            if err.errno == errno.ELOOP:
+                raise ConfigError(
+                    f"{what} {name!r} is a symbolic link that loops (ELOOP); give the file itself"
+                ) from None
+            raise ConfigError(
+                f"{what} {name!r} is a symbolic link to {os.readlink(file)!r}, which does not exist"
+            ) from None
+        if err.errno == errno.ENOENT:
+            raise ConfigError(f"{what} {name!r} does not exist") from None
+        raise ConfigError(f"{what} {name!r} cannot be read ({err.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"{what} {name!r} is a directory; give the .ckpt file inside it")
+    if not stat.S_ISREG(mode):
+        kind = _FILE_TYPES.get(stat.S_IFMT(mode), "not a regular file")
+        raise ConfigError(f"{what} {name!r} is {kind}, not a regular file; give the file itself")
+    if not os.access(file, os.R_OK):
+        raise ConfigError(f"{what} {name!r} cannot be read (permission denied)")
 
 
 def _unsafe(path: str | os.PathLike[str], err: BaseException) -> UnsafeCheckpointError:

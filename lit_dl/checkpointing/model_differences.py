@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["NEVER_FROM_CHECKPOINT", "checkpoint_model_differences", "format_differences"]
+__all__ = [
+    "NEVER_FROM_CHECKPOINT",
+    "buildable_from_checkpoint",
+    "checkpoint_model_differences",
+    "format_differences",
+]
 
 # The training recipe, not the network: always taken from the config, never from a checkpoint (a resumed
 # fit trains with the config's, lit_dl.models.resume_rule).
@@ -67,12 +72,28 @@ def checkpoint_model_differences(hparams: Mapping[str, Any], model_config: Any) 
     return differences
 
 
+def buildable_from_checkpoint(differences: list[tuple[str, Any, Any]]) -> bool:
+    """Whether ``--model_from_ckpt`` can build the model from the checkpoint's arguments: it names its
+    own class, or the configured class has every argument it differs in (a checkpoint that plain
+    Lightning wrote for another LightningModule has arguments the configured class lacks)."""
+    other_class = any(key == "model.class_path" for key, _, _ in differences)
+    return other_class or not any(conf is ... for _, _, conf in differences)
+
+
 def format_differences(ckpt_path: str, differences: list[tuple[str, Any, Any]]) -> str:
-    """One line naming each difference and the two ways out."""
+    """One line naming each difference and the ways out: the run's own config, or ``--model_from_ckpt``
+    where the configured class can take the checkpoint's arguments (not for arguments it does not
+    have, as in a checkpoint of another LightningModule that plain Lightning wrote)."""
     items = "; ".join(
         f"{key}={ckpt!r} in the checkpoint, {'not an argument' if conf is ... else repr(conf)} in the config"
         for key, ckpt, conf in differences
     )
+    if not buildable_from_checkpoint(differences):
+        return (
+            f"checkpoint {ckpt_path!r} was trained with a different model: {items}. The configured model "
+            "has no such argument(s), so the checkpoint is not one of its: give the config it was trained "
+            "with (its run's config.yaml)"
+        )
     return (
         f"checkpoint {ckpt_path!r} was trained with a different model: {items}. Give the run's own config "
         "(its config.yaml) or pass --model_from_ckpt=true to build the model from the checkpoint"

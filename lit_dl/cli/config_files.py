@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from jsonargparse import get_loader, set_loader
 
+from lit_dl.checkpointing.loading import check_readable_file
 from lit_dl.errors import ConfigError
 
 __all__ = [
@@ -86,7 +87,9 @@ def check_config_file(path: str) -> None:
     if not file.is_file():
         if file.is_dir():
             raise ConfigError(f"config {path!r} is a directory, not a YAML file")
-        return  # not a file: jsonargparse reports it (or it is an inline config)
+        if not file.is_symlink() and not _exists(file):
+            return  # jsonargparse reports the missing file (or it is an inline config)
+        check_readable_file(file, "config")  # a pipe (reading it would wait forever), a device, a bad link
     try:
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -105,6 +108,13 @@ def check_config_file(path: str) -> None:
             f"config {path!r} holds a {type(content).__name__} at the top level; it must be a mapping "
             "of option names to values (trainer:, model:, data:)"
         )
+
+
+def _exists(file: Path) -> bool:
+    try:
+        return file.exists()
+    except OSError:  # a name too long to look up: jsonargparse reports it
+        return False
 
 
 def resolve_config_arguments(argv: list[str]) -> list[str]:

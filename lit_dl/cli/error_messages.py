@@ -7,12 +7,15 @@ raise :class:`~lit_dl.errors.ConfigError` directly; this module rewrites the res
   ``<key>: got <value>; <reason>``, keeping the value the user typed.
 - :func:`trainer_error`: an exception raised while building the ``Trainer`` (accelerator, devices,
   strategy, precision...) into a message naming the ``trainer.*`` option.
+- :func:`training_error`: what a Trainer method raised that names no value (a full disk, an anomaly
+  that ``detect_anomaly`` found) into a message naming the run folder or the step.
 - :func:`to_config_error`: any exception into the ConfigError it stands for, or ``None`` for a real bug
   (which keeps its traceback).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import inspect
 import re
@@ -21,9 +24,9 @@ from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-from lit_dl.errors import ConfigError
+from lit_dl.errors import ConfigError, NonFiniteError
 
-__all__ = ["summarize_parse_error", "to_config_error", "trainer_error"]
+__all__ = ["summarize_parse_error", "to_config_error", "trainer_error", "training_error"]
 
 # Lines of a jsonargparse report that name none of the user's values.
 _NOISE = re.compile(
@@ -37,6 +40,8 @@ _NESTED_VALUE = re.compile(r"^Given value: NestedArg\(key='([\w.]+)', val=(.*)\)
 _GOT_VALUE = re.compile(r"\.? Got value: (.*)$")
 _EXPECTED = re.compile(r"^Expected an? (.*)$")
 _MISSING_ATTR = re.compile(r"module '([\w.]+)' has no attribute '(\w+)'")
+# Text that Python's float() reads as NaN or infinity but YAML 1.1 reads as a string.
+_NON_FINITE_TEXT = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
 _BASES = {
     "torch.optim": "torch.optim.Optimizer",
     "torch.optim.lr_scheduler": "torch.optim.lr_scheduler.LRScheduler",
@@ -134,6 +139,10 @@ def summarize_parse_error(message: str) -> str:
     if not key:
         return reason if value is None else f"{reason} (got {value})"
     shown = "" if value is None else f"got {value!r}; "
+    if value is not None and _NON_FINITE_TEXT.fullmatch(value) and "float" in reason:
+        # 'nan' looks like a float, but YAML reads it as text: say so, or "got 'nan'; expected float" contradicts itself
+        shown = f"got {value!r}, which YAML reads as text, not a number; "
+        reason += " (YAML writes NaN as .nan and infinity as .inf)"
     return f"{key}: {shown}{reason}"
 
 
@@ -179,6 +188,59 @@ _CONFIG_RUNTIME_ERRORS = re.compile(
     r"|Found more than one stateful callback of type `\w+`"
 )
 
+# ValueErrors that Lightning raises for a setting once it knows the data (lightning 2.6.6): pattern ->
+# the message, from the pattern's groups.
+_CONFIG_VALUE_ERRORS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(
+            r"`val_check_interval` \((\d+)\) must be less than or equal to the number of the training "
+            r"batches \((\d+)\)"
+        ),
+        "trainer.val_check_interval={0} is more than the {1} training batches of an epoch; give at most {1}, "
+        "a fraction of an epoch (0.5: twice an epoch), or check_val_every_n_epoch=null to count batches "
+        "across epochs",
+    ),
+]
+
+# torch.autograd.detect_anomaly's report: "Function 'NativeBatchNormBackward0' returned nan values in
+# its 0th output."
+_ANOMALY = re.compile(r"Function '(\w+)' returned (nan|inf) values in its (\d+)\w* output")
+
+# errno values of a disk that cannot take the run's files
+_DISK_FULL = {errno.ENOSPC: "is full", errno.EDQUOT: "is over its quota", errno.EROFS: "is read-only"}
+
+
+def training_error(err: BaseException, trainer: Any) -> Exception | None:
+    """What a Trainer method's exception ``err`` says about the run, in one line, or ``None``.
+
+    - A write that failed because the disk is full, over quota or read-only, without naming its file
+      (Lightning's ``hparams.yaml``, an event file): a :class:`ConfigError` naming the run folder.
+    - ``trainer.detect_anomaly``'s report of a NaN or infinity in the backward pass, which names no
+      step: a :class:`~lit_dl.errors.NonFiniteError` (exit status 1, as for
+      :class:`~lit_dl.callbacks.NonFiniteGuard`) naming the step and epoch.
+
+    Args:
+        err: The exception the Trainer method raised.
+        trainer: The Trainer (its logger's folder, its step and epoch).
+    """
+    if isinstance(err, OSError) and err.errno in _DISK_FULL and not err.filename:
+        logger = trainer.logger
+        folder = getattr(logger, "log_dir", None) if logger is not None else trainer.default_root_dir
+        return ConfigError(
+            f"the disk of the run folder {str(folder)!r} {_DISK_FULL[err.errno]} ({err.strerror}): free "
+            "space there or give --trainer.default_root_dir on another disk"
+        )
+    anomaly = _ANOMALY.search(str(err)) if isinstance(err, RuntimeError) else None
+    if anomaly:
+        function, value, output = anomaly.groups()
+        return NonFiniteError(
+            f"trainer.detect_anomaly: the backward pass of step {trainer.global_step} (epoch "
+            f"{trainer.current_epoch}) gave {value} in output {output} of {function}: the loss or the "
+            "weights diverged; lower the learning rate, clip gradients (trainer.gradient_clip_val) or "
+            "resume from an earlier checkpoint"
+        )
+    return None
+
 
 def to_config_error(err: BaseException) -> ConfigError | None:
     """The ConfigError that ``err`` stands for, or ``None`` when it is not a configuration problem.
@@ -206,6 +268,11 @@ def to_config_error(err: BaseException) -> ConfigError | None:
             return ConfigError(" ".join(str(candidate).split()))
         if isinstance(candidate, MisconfigurationException):
             return ConfigError(" ".join(str(candidate).split()))
+        if type(candidate) is ValueError:
+            for pattern, template in _CONFIG_VALUE_ERRORS:
+                found = pattern.search(str(candidate))
+                if found:
+                    return ConfigError(template.format(*found.groups()))
         if isinstance(candidate, OSError) and candidate.filename and candidate.strerror:
             return ConfigError(f"{candidate.strerror}: {str(candidate.filename)!r}")
     return None

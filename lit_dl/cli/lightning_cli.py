@@ -22,13 +22,20 @@ from lit_dl.callbacks import PredictionWriter
 from lit_dl.callbacks.null_profiler import NullProfiler
 from lit_dl.checkpointing.atomic_io import install_atomic_io
 from lit_dl.checkpointing.integrity import verify_checksums
-from lit_dl.checkpointing.loading import find_last_checkpoint, load_checkpoint, refuse_non_finite_weights
+from lit_dl.checkpointing.loading import (
+    check_resumable,
+    find_last_checkpoint,
+    load_checkpoint,
+    refuse_non_finite_weights,
+)
 from lit_dl.checkpointing.model_differences import (
     NEVER_FROM_CHECKPOINT,
+    buildable_from_checkpoint,
     checkpoint_model_differences,
     format_differences,
 )
 from lit_dl.cli.checks import (
+    check_cpu_processes,
     check_run_folder,
     check_seed_everything,
     check_sync_batchnorm,
@@ -36,7 +43,12 @@ from lit_dl.cli.checks import (
 )
 from lit_dl.cli.config_files import PARSER_MODE, resolve_config_arguments
 from lit_dl.cli.console import quiet_console
-from lit_dl.cli.error_messages import summarize_parse_error, to_config_error, trainer_error
+from lit_dl.cli.error_messages import (
+    summarize_parse_error,
+    to_config_error,
+    trainer_error,
+    training_error,
+)
 from lit_dl.cli.extensions import check_extensions, missing_package_error, plain_values
 from lit_dl.cli.fit_summary import MonitorSummary, fit_warning, monitor_summary
 from lit_dl.cli.run_folder import RunFolderCleanup, fix_logger_versions
@@ -150,6 +162,7 @@ class LitDLCLI(LightningCLI):
         kwargs.setdefault("auto_configure_optimizers", False)
         quiet_console()
         self._configured_model: Any = None
+        self._hidden_ckpt_path: Any = None
         self._created_dirs: list[Path] = []
         self._resumed_step = 0  # the --ckpt_path checkpoint's global_step
         super().__init__(model_class, datamodule_class, args=args, run=run, **kwargs)
@@ -192,7 +205,7 @@ class LitDLCLI(LightningCLI):
             super().parse_arguments(parser, args)
         check_seed_everything(self._command_config().get("seed_everything"))
         self._check_checkpoint_against_config()
-        self._merge_checkpoint_hparams_without_subcommand()
+        self._merge_checkpoint_hparams()
 
     def _command_config(self) -> Any:
         """The parsed options of the command: the subcommand's namespace, or the whole config without one."""
@@ -230,30 +243,53 @@ class LitDLCLI(LightningCLI):
             return
         checkpoint = load_checkpoint(ckpt_path, mmap=True)
         self._resumed_step = int(checkpoint.get("global_step") or 0)
-        if subcommand != "fit":  # weights to evaluate: intact and finite (fit's restore checks the first)
+        if subcommand == "fit":
+            check_resumable(checkpoint, ckpt_path)
+        else:  # weights to evaluate: intact and finite (fit's restore checks the first)
             verify_checksums(ckpt_path)
             refuse_non_finite_weights(checkpoint, ckpt_path)
         hparams = checkpoint.get("hyper_parameters") or {}
         differences = checkpoint_model_differences(hparams, config.get("model"))
-        if differences and not config.get("model_from_ckpt"):
+        if differences and not (config.get("model_from_ckpt") and buildable_from_checkpoint(differences)):
             raise ConfigError(format_differences(ckpt_path, differences))
 
-    def _merge_checkpoint_hparams_without_subcommand(self) -> None:
-        """Lightning's merge of the ``--ckpt_path`` checkpoint's hyper-parameters into the config, for a
-        CLI parsed without subcommands that reads its config as ``run_as`` (Lightning merges only under
-        a subcommand); the same steps as LightningCLI's own, through the public parser."""
-        if self.config.get("subcommand") or self.run_as is None:
+    def _merge_checkpoint_hparams(self) -> None:
+        """With ``--model_from_ckpt``, merge the ``--ckpt_path`` checkpoint's hyper-parameters into the
+        model config (LightningCLI's own merge, through the public parser); and keep LightningCLI from
+        merging them itself.
+
+        LightningCLI merges a checkpoint's hyper-parameters under every subcommand, between parsing and
+        :meth:`before_instantiate_classes`, and fails on a checkpoint written by plain Lightning (its
+        hyper-parameters carry no ``_class_path``, so they cannot fill a ``class_path`` model config:
+        "Option 'in_features' is not accepted"). Without ``--model_from_ckpt`` the merge would be undone
+        anyway (:meth:`_restore_configured_model`), so the ``ckpt_path`` is hidden from it until
+        :meth:`before_instantiate_classes` puts it back; with it, the merge is done here, and the
+        hyper-parameters of a plain-Lightning checkpoint fill the configured class.
+        """
+        subcommand, config = self._run_config()
+        if subcommand is None:
             return
-        ckpt_path = self.config.get("ckpt_path")
+        ckpt_path = config.get("ckpt_path")
+        if self.config.get("subcommand"):
+            self._hidden_ckpt_path = ckpt_path
+            config["ckpt_path"] = None
         if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        if self.config.get("subcommand") and not config.get("model_from_ckpt"):
             return
         hparams = dict(load_checkpoint(ckpt_path, mmap=True).get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
         if not hparams:
             return
-        if "_class_path" in hparams:
-            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
-        self.config = self.parser.parse_object({"model": hparams}, self.config)
+        model = config.get("model")
+        configured_class = model.get("class_path") if hasattr(model, "get") else None
+        class_path = hparams.pop("_class_path", configured_class)
+        if class_path is not None:
+            hparams = {"class_path": class_path, "dict_kwargs": hparams}
+        update = {"model": hparams}
+        self.config = self.parser.parse_object(
+            {self.config["subcommand"]: update} if self.config.get("subcommand") else update, self.config
+        )
 
     @staticmethod
     def _resolve_last_checkpoint(config: Any) -> str:
@@ -274,6 +310,8 @@ class LitDLCLI(LightningCLI):
         if subcommand is None:
             return
         config = self.config[subcommand]
+        if self._hidden_ckpt_path is not None:
+            config["ckpt_path"], self._hidden_ckpt_path = self._hidden_ckpt_path, None
         self._restore_configured_model(config)
         trainer = config.get("trainer") or {}
         check_trainer_values(trainer, subcommand)
@@ -334,6 +372,11 @@ class LitDLCLI(LightningCLI):
         except (ValueError, TypeError, ImportError, MisconfigurationException) as err:
             # The Trainer's constructor only validates its options: accelerator, devices, strategy...
             raise trainer_error(err, self._command_config().get("trainer") or {}) from err
+        check_cpu_processes(
+            trainer.num_devices,
+            isinstance(trainer.accelerator, CPUAccelerator),
+            trainer_config.get("devices"),
+        )
         # Every checkpoint file written through the strategy is atomic and checked on load, whichever
         # callbacks the config has (lit_dl.checkpointing.atomic_io).
         install_atomic_io(trainer.strategy)
@@ -354,8 +397,12 @@ class LitDLCLI(LightningCLI):
             )
         try:
             return method(*args, **kwargs)
-        except BaseException:
+        except BaseException as err:
+            # named before the cleanup, which removes the run folder the message names
+            rewritten = training_error(err, self.trainer) if isinstance(err, Exception) else None
             cleanup.after_failure()
+            if rewritten is not None and not os.environ.get("LIT_DL_TRACEBACK"):
+                raise rewritten from err
             raise
 
     def fit(self, model: L.LightningModule, **kwargs: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
@@ -23,7 +25,19 @@ def check_split_fractions(n: int, val_fraction: float, test_fraction: float, num
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 < value < 1.0:
             raise ConfigError(f"{name} must be in (0, 1), got {value!r}")
-    n_train = n - round(n * val_fraction) - round(n * test_fraction)
+    # the sizes scikit-learn's train_test_split gives (test: ceil), first test off all, then val off the rest
+    n_test = math.ceil(n * test_fraction)
+    n_val = math.ceil((n - n_test) * val_fraction / (1.0 - test_fraction)) if test_fraction < 1 else 0
+    n_train = n - n_test - n_val
+    for name, value, size, split in (
+        ("test_fraction", test_fraction, n_test, "test"),
+        ("val_fraction", val_fraction, n_val, "validation"),
+    ):
+        if n_train >= num_classes and size < num_classes:  # a stratified split: one sample per class
+            raise ConfigError(
+                f"{name}={value!r} puts {size} of {n} samples in the {split} split; a stratified split "
+                f"needs at least one per class ({num_classes}): give {name} >= {num_classes / n:.3g}"
+            )
     if n_train < num_classes:
         raise ConfigError(
             f"val_fraction={val_fraction!r} + test_fraction={test_fraction!r} leave {max(n_train, 0)} of {n} "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -77,6 +80,13 @@ class TextDataModule(InMemoryDataModule):
             raise ConfigError(f"max_length must be >= 1, got {max_length!r}")
         if min_freq < 1:
             raise ConfigError(f"min_freq must be >= 1, got {min_freq!r}")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConfigError(
+                f"encoding={encoding!r} is not a text encoding Python knows; give one such as 'utf-8', "
+                "'utf-8-sig' (the default: UTF-8, a byte-order mark skipped), 'latin-1' or 'cp1252'"
+            ) from None
         if delimiter is not None and len(delimiter) != 1:
             raise ConfigError(f"delimiter must be a single character, got {delimiter!r}")
         self.paths = {"train": Path(train_path), "val": Path(val_path), "test": Path(test_path)}
@@ -127,8 +137,7 @@ class TextDataModule(InMemoryDataModule):
             )
         rows = []
         text_col, label_col = self.columns
-        for row in reader:
-            line = reader.line_num
+        for line, row in self._rows(reader, path):
             text, label = row[text_col], row[label_col]
             if text is None or label is None:
                 raise ConfigError(
@@ -142,6 +151,27 @@ class TextDataModule(InMemoryDataModule):
         if not rows:
             raise ConfigError(f"{path}: the file has a header but no data rows")
         return rows
+
+    @staticmethod
+    def _rows(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(line number, row)`` of each row; the csv module's errors (a field longer than its limit,
+        a NUL byte) as one line naming the file and line."""
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                limit = csv.field_size_limit()
+                reason = (
+                    f"a field is longer than {limit} characters (the csv module's limit); shorten the text "
+                    "(only the first max_length tokens are used)"
+                    if "field larger than field limit" in str(err)
+                    else f"{err} (not a valid CSV row)"
+                )
+                # line_num counts the lines parsed whole: the failing one is the next
+                raise ConfigError(f"{path}, line {reader.line_num + 1}: {reason}") from None
+            yield reader.line_num, row
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from lit_dl._lightning import attached_trainer
+from lit_dl.checkpointing.checkpoint_fit import check_restore_fits
 from lit_dl.checkpointing.init_from import load_initial_weights
 from lit_dl.checkpointing.integrity import verify_checksums
 from lit_dl.checkpointing.loading import refuse_unsafe_pickles
@@ -45,7 +47,12 @@ from lit_dl.optim import (
     l1_penalty,
     parameter_groups,
 )
-from lit_dl.optim.checks import check_lr_scheduler_arguments, check_optimizer_factory, factory_class
+from lit_dl.optim.checks import (
+    build_torch_optimizer_probe,
+    check_lr_scheduler_arguments,
+    check_optimizer_factory,
+    factory_class,
+)
 
 __all__ = ["ClassificationTask"]
 
@@ -327,6 +334,15 @@ class ClassificationTask(L.LightningModule):
         self.resume_rule.on_save_checkpoint(self.trainer, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trainer = attached_trainer(self)
+        if trainer is not None:  # a Trainer's restore (load_from_checkpoint takes its own `strict`)
+            # weights and, on a resumed fit, the optimizer state must fit: one line, not a traceback
+            check_restore_fits(
+                checkpoint,
+                self,
+                trainer,
+                lambda: build_torch_optimizer_probe(self.optimizer_factory, self.parameter_groups()),
+            )
         # load_from_checkpoint then fit: WeightInit must not overwrite the loaded weights.
         mark_initialized(self.backbone, "checkpoint")
         self.resume_rule.on_load_checkpoint(checkpoint)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from lit_dl.errors import ConfigError
@@ -95,6 +96,16 @@ def make_activation(name: str, **kwargs: Any) -> nn.Module:
             f"unknown activation {name!r}; valid names are: {', '.join(activation_names())}"
         ) from None
     try:
-        return factory(**kwargs)
+        module = factory(**kwargs)
     except TypeError as err:
         raise ConfigError(f"activation {name!r} does not take options {sorted(kwargs)}: {err}") from None
+    if kwargs:
+        # options of the wrong type or value (negative_slope='abc', approximate='fast') are taken by the
+        # constructor and fail only in the first forward pass: try one on two numbers
+        try:
+            with torch.no_grad():
+                module(torch.zeros(2))
+        except (TypeError, ValueError, RuntimeError) as err:
+            options = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            raise ConfigError(f"activation {name!r} with {options} does not run: {err}") from None
+    return module

@@ -4,15 +4,17 @@ torch checks ``lr >= 0`` and ``momentum >= 0`` but takes ``lr=0`` (nothing moves
 (through a tensor or YAML's ``.nan``), ``momentum=1.5`` (the velocity grows without bound), SGD's
 ``dampening=2`` (the gradient enters the velocity negated), RMSprop's ``alpha=1.5`` (a negative
 square average, then NaN) and ASGD's ``lambd=-1`` (the step size grows, then divides by zero); a
-``CosineAnnealingLR(T_max=0)`` fails only at its first step, after an epoch of training. These checks
-run when the model is configured, before a Trainer writes anything.
+``CosineAnnealingLR(T_max=0)`` fails only at its first step, after an epoch of training. The values
+torch refuses itself are checked here too, so that the message says what is allowed ("lr=-0.5, must
+be a finite number > 0" where torch says "Invalid learning rate: -0.5"). These checks run when the
+model is configured, before a Trainer writes anything.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -25,6 +27,7 @@ __all__ = [
     "build_torch_optimizer_probe",
     "check_lr_scheduler_arguments",
     "check_optimizer_factory",
+    "check_optimizer_options",
     "check_optimizer_values",
     "factory_class",
     "factory_name",
@@ -52,8 +55,9 @@ def factory_class(factory: Callable[..., Any]) -> type | None:
     return None
 
 
-def build_torch_optimizer_probe(factory: Callable[..., Any]) -> Optimizer | None:
-    """Build the factory's optimizer on one CPU dummy parameter if it is one of torch's own.
+def build_torch_optimizer_probe(factory: Callable[..., Any], params: Any = None) -> Optimizer | None:
+    """Build the factory's optimizer on one CPU dummy parameter (or on ``params``: parameter groups)
+    if it is one of torch's own.
 
     torch's optimizers validate their hyper-parameters (lr, momentum, betas, eps, option clashes)
     in ``__init__`` and accept CPU parameters for every option (``fused``/``capturable`` included as
@@ -70,7 +74,7 @@ def build_torch_optimizer_probe(factory: Callable[..., Any]) -> Optimizer | None
     cls = factory_class(factory)
     if cls is None or not issubclass(cls, Optimizer) or not cls.__module__.startswith("torch.optim."):
         return None
-    return factory([nn.Parameter(torch.zeros(1))])
+    return factory([nn.Parameter(torch.zeros(1))] if params is None else params)
 
 
 def factory_name(factory: object) -> str:
@@ -81,13 +85,19 @@ def factory_name(factory: object) -> str:
 
 def check_optimizer_factory(factory: Callable[..., Any]) -> None:
     """Check an optimizer factory's settings at configuration time, before a Trainer writes anything:
-    torch's own checks (by building a probe, see :func:`build_torch_optimizer_probe`) and the values
-    torch accepts but that train to nonsense (:func:`check_optimizer_values`). Other optimizers are
-    left to the run: they may only build on their device.
+    the ranges lit_dl knows, on the factory's arguments (:func:`check_optimizer_options`: their
+    messages say what is allowed, where torch's say only "Invalid learning rate: -0.5"); then torch's
+    own checks (by building a probe, see :func:`build_torch_optimizer_probe`) and the same ranges on
+    the built groups (:func:`check_optimizer_values`). Other optimizers are left to the run: they may
+    only build on their device.
 
     Raises:
         ConfigError: naming the optimizer and the refused setting.
     """
+    cls = factory_class(factory)
+    keywords = getattr(factory, "keywords", None)
+    if cls is not None and issubclass(cls, Optimizer) and isinstance(keywords, dict):
+        check_optimizer_options(keywords, cls)
     try:
         built = build_torch_optimizer_probe(factory)
     except (ValueError, TypeError, RuntimeError) as err:
@@ -96,13 +106,29 @@ def check_optimizer_factory(factory: Callable[..., Any]) -> None:
         check_optimizer_values(built, factory_name(factory))
 
 
-# group option -> (is allowed, what is allowed)
+def _in_unit_interval(betas: Any) -> bool:
+    values = betas.tolist() if isinstance(betas, torch.Tensor) else betas
+    if not isinstance(values, (list, tuple)):
+        return True
+    return all(not isinstance(b, (int, float)) or 0 <= b < 1 for b in values)
+
+
+# group option -> (is allowed, what is allowed): numbers (a one-element tensor counts as one)
 _OPTIMIZER_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "lr": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
     "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "dampening": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
     "eps": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    "rho": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "lr_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "initial_accumulator_value": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "momentum_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+}
+
+# group option -> (is allowed, what is allowed): pairs
+_PAIR_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "betas": (_in_unit_interval, "two numbers, each in [0, 1)"),
 }
 
 
@@ -114,10 +140,50 @@ _CLASS_RULES: dict[type[Optimizer], dict[str, tuple[Callable[[float], bool], str
 }
 
 
+def _number(value: Any) -> Any:
+    return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+
+
+def check_optimizer_options(options: Mapping[str, Any], cls: type[Optimizer] | None, name: str = "") -> None:
+    """Refuse optimizer options outside their useful range: a learning rate that is zero, negative or
+    not finite, a momentum outside ``[0, 1)``, a dampening or ``rho`` outside ``[0, 1]``, a negative
+    weight decay, an ``eps`` that is not > 0, ``betas`` outside ``[0, 1)``, Nesterov momentum without
+    momentum or with dampening, RMSprop's ``alpha`` above 1, ASGD's ``lambd`` below 0.
+
+    Args:
+        options: The optimizer's arguments (a factory's keywords) or one of its parameter groups.
+        cls: The optimizer class (for its class-specific rules), if known.
+        name: Its name in the message (default: the class name).
+
+    Raises:
+        ConfigError: naming the option, its value and what is allowed.
+    """
+    name = name or (cls.__name__ if cls is not None else "the optimizer")
+    rules = dict(_OPTIMIZER_RULES)
+    for rule_cls, class_rules in _CLASS_RULES.items():
+        if cls is not None and issubclass(cls, rule_cls):
+            rules.update(class_rules)
+    for option, (ok, allowed) in rules.items():
+        value = options.get(option)
+        if _bad_number(value, ok):
+            raise ConfigError(f"invalid optimizer settings for {name}: {option}={value!r}, must be {allowed}")
+    for option, (ok_pair, allowed) in _PAIR_RULES.items():
+        value = options.get(option)
+        if value is not None and not ok_pair(value):
+            raise ConfigError(f"invalid optimizer settings for {name}: {option}={value!r}, must be {allowed}")
+    if options.get("nesterov") is True:
+        momentum, dampening = _number(options.get("momentum", 0)), _number(options.get("dampening", 0))
+        if not (isinstance(momentum, (int, float)) and momentum > 0 and dampening == 0):
+            raise ConfigError(
+                f"invalid optimizer settings for {name}: nesterov=True needs momentum > 0 and dampening=0, "
+                f"got momentum={momentum!r}, dampening={dampening!r}; set momentum > 0 (0.9 is usual) and "
+                "dampening=0, or nesterov=false"
+            )
+
+
 def check_optimizer_values(optimizer: torch.optim.Optimizer, name: str) -> None:
-    """Refuse values that torch accepts but that train to nonsense: a learning rate that is zero or
-    not finite, a momentum outside ``[0, 1)``, a dampening outside ``[0, 1]``, RMSprop's ``alpha``
-    above 1, ASGD's ``lambd`` below 0 (torch itself checks betas, eps, rho and the rest).
+    """:func:`check_optimizer_options` on every parameter group of ``optimizer``, as built from the
+    config (on any parameters): a group may set its own values.
 
     Args:
         optimizer: The optimizer as built from the config (on any parameters).
@@ -126,17 +192,8 @@ def check_optimizer_values(optimizer: torch.optim.Optimizer, name: str) -> None:
     Raises:
         ConfigError: naming the option, its value and what is allowed.
     """
-    rules = dict(_OPTIMIZER_RULES)
-    for cls, class_rules in _CLASS_RULES.items():
-        if isinstance(optimizer, cls):
-            rules.update(class_rules)
     for group in optimizer.param_groups:
-        for option, (ok, allowed) in rules.items():
-            value = group.get(option)
-            if _bad_number(value, ok):
-                raise ConfigError(
-                    f"invalid optimizer settings for {name}: {option}={value!r}, must be {allowed}"
-                )
+        check_optimizer_options(group, type(optimizer), name)
 
 
 # scheduler argument -> (is allowed, what is allowed); applied to whichever scheduler has it.
