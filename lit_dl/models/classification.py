@@ -331,7 +331,9 @@ class ClassificationTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": config}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.resume_rule.on_save_checkpoint(self.trainer, checkpoint)
+        trainer = attached_trainer(self)
+        if trainer is not None:  # a Trainer that only connected the module (no fit) has no run to record
+            self.resume_rule.on_save_checkpoint(trainer, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trainer = attached_trainer(self)

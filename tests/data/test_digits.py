@@ -73,3 +73,15 @@ def test_as_images_shape():
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         DigitsDataModule(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("val_fraction", "test_fraction"),
+    [(0.0056, 0.2), (0.1, 0.0056)],
+    ids=["val-just-enough", "test-just-enough"],
+)
+def test_the_smallest_fractions_the_message_allows_split(val_fraction, test_fraction):
+    """A stratified split needs one sample per class in each split: the bound the message gives works."""
+    dm = DigitsDataModule(val_fraction=val_fraction, test_fraction=test_fraction)
+    dm.setup()
+    assert len(dm.val_set) >= 10 and len(dm.test_set) >= 10
