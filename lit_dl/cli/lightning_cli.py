@@ -383,7 +383,9 @@ class LitDLCLI(LightningCLI):
         fix_logger_versions(trainer.loggers)  # every logger into the one run folder
         command, config = self._run_config()
         if command in ("fit", None):  # the run's comparable record in TensorBoard's HPARAMS tab
-            trainer.callbacks.append(RunHparams(config.get("config") or (), config.get("seed_everything")))
+            trainer_callbacks(trainer).append(
+                RunHparams(config.get("config") or (), config.get("seed_everything"))
+            )
         return trainer
 
     # ---------------------------------------------------------------------------------------------

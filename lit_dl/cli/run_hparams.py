@@ -179,7 +179,9 @@ class RunHparams(L.Callback):
     ) -> None:
         callback = _monitoring_checkpoint(trainer)
         state = (checkpoint.get("callbacks") or {}).get(callback.state_key) if callback is not None else None
-        score = state.get("best_model_score") if isinstance(state, dict) else None
+        if not isinstance(state, dict) or callback is None:
+            return
+        score = state.get("best_model_score")
         if score is not None and state.get("monitor") == callback.monitor:
             self._restored_best = float(score)
 
