@@ -94,7 +94,7 @@ def test_no_autograd_error_under_anomaly_detection():
         ({"l1": -1.0}, r"l1 must be >= 0, got -1.0"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\), got 1.0"),
         ({"scheduler_interval": "batch"}, "scheduler_interval must be 'epoch' or 'step', got 'batch'"),
-        ({"optimizer": partial(torch.optim.SGD, lr=-0.1)}, "Invalid learning rate: -0.1"),
+        ({"optimizer": partial(torch.optim.SGD, lr=-0.1)}, r"lr=-0.1, must be a finite number > 0"),
         ({"activation": "nope"}, "unknown activation 'nope'"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
     ],
@@ -225,7 +225,7 @@ def test_optimizer_check_does_not_reject_a_gpu_only_optimizer_and_still_checks_t
     model = make(optimizer=partial(CudaOnlyOptimizer, lr=0.01))
     assert model.optimizer_factory.func is CudaOnlyOptimizer
     make(optimizer=partial(torch.optim.AdamW, lr=0.01, fused=True))  # fused: fine without a GPU
-    with pytest.raises(ConfigError, match=r"invalid optimizer settings for SGD: Invalid momentum value: -1"):
+    with pytest.raises(ConfigError, match=r"invalid optimizer settings for SGD: momentum=-1, must be in \[0, 1\)"):
         make(optimizer=partial(torch.optim.SGD, lr=0.1, momentum=-1))
     with pytest.raises(ConfigError, match=r"invalid optimizer settings for Adam: `fused` and `foreach`"):
         make(optimizer=partial(torch.optim.Adam, fused=True, foreach=True))
