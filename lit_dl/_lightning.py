@@ -35,6 +35,7 @@ __all__ = [
     "forget_skipped_validation",
     "log_every_n_steps",
     "logger_connector",
+    "logger_version",
     "open_next_epoch_after_resume_at_epoch_end",
     "process_rank",
     "rebuild_dataloader",
@@ -129,6 +130,15 @@ def disable_hp_metric_placeholder(logger: Any) -> None:
     only, and the logger already exists when its run starts.
     """
     logger._default_hp_metric = False
+
+
+def logger_version(logger: Any) -> int | str | None:
+    """The version a ``TensorBoardLogger`` or ``CSVLogger`` was given or has fixed, ``None`` while it
+    has not picked one (checked against 2.6.6: ``_version``). The public ``version`` picks one when
+    read, from a listing of the folders, which is what :func:`lit_dl.cli.run_folder.reserve_version_folder`
+    replaces with an atomic choice.
+    """
+    return logger._version
 
 
 def open_next_epoch_after_resume_at_epoch_end(trainer: L.Trainer) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -113,3 +114,70 @@ class FreezeUntilEpoch(BaseFinetuning):
     def finetune_function(self, pl_module, current_epoch, optimizer) -> None:
         if current_epoch == self.epoch:
             self.unfreeze_and_add_param_group(pl_module.backbone, optimizer)
+
+
+class SignalAt(L.Callback):
+    """Send ``signum`` to this process once, at ``hook``, once ``trainer.global_step >= step``, on
+    global rank ``rank``: a scheduler's signal at a known point of the run.
+
+    Args:
+        hook: ``setup``, ``on_sanity_check_start``, ``on_train_batch_end``, ``on_validation_batch_end``
+            (not during the sanity check) or ``on_test_batch_end``.
+        step: The ``trainer.global_step`` from which on the signal is sent.
+        signum: The signal (15: SIGTERM, 2: SIGINT, 10: SIGUSR1).
+        rank: The global rank that sends it to itself.
+    """
+
+    def __init__(self, hook: str, step: int = 0, signum: int = 15, rank: int = 0) -> None:
+        self.hook, self.step, self.signum, self.rank = hook, step, signum, rank
+        self.sent = False
+
+    def _at(self, trainer, hook: str) -> None:
+        if (
+            hook == self.hook
+            and not self.sent
+            and trainer.global_step >= self.step
+            and trainer.global_rank == self.rank
+        ):
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        self._at(trainer, "setup")
+
+    def on_sanity_check_start(self, trainer, pl_module) -> None:
+        self._at(trainer, "on_sanity_check_start")
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        self._at(trainer, "on_train_batch_end")
+
+    def on_validation_batch_end(self, trainer, *args) -> None:
+        if not trainer.sanity_checking:
+            self._at(trainer, "on_validation_batch_end")
+
+    def on_test_batch_end(self, trainer, *args) -> None:
+        self._at(trainer, "on_test_batch_end")
+
+
+class WaitForSignalAt(L.Callback):
+    """After optimizer step ``step``, on global rank ``rank``: write this process's pid to ``marker``
+    and wait until ``<marker>.go`` exists (the test signals the process, then creates it), so that
+    the signal comes from outside at a known step.
+
+    Args:
+        step: The ``trainer.global_step`` to wait at.
+        marker: File that receives the pid.
+        rank: The global rank that waits.
+    """
+
+    def __init__(self, step: int, marker: str, rank: int = 0) -> None:
+        self.step, self.marker, self.rank = step, marker, rank
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step and trainer.global_rank == self.rank:
+            go = Path(self.marker + ".go")
+            Path(self.marker + ".tmp").write_text(str(os.getpid()))
+            Path(self.marker + ".tmp").replace(self.marker)
+            deadline = time.monotonic() + 900
+            while not go.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)

@@ -155,6 +155,17 @@ def test_disable_hp_metric_placeholder_stops_the_session_without_metrics(tmp_pat
     )
 
 
+def test_logger_version_is_none_until_the_logger_picks_or_is_given_one(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    for logger in (CSVLogger(tmp_path), TensorBoardLogger(tmp_path)):
+        assert _lightning.logger_version(logger) is None
+        assert logger.version == 0  # the public property picks one on first read
+        assert _lightning.logger_version(logger) == 0
+    for logger in (CSVLogger(tmp_path, version=3), TensorBoardLogger(tmp_path, version="run_a")):
+        assert _lightning.logger_version(logger) == logger.version
+
+
 class _ResumeProbe(L.Callback):
     """Applies the two resume shims as ExactResume does and records what they see."""
 

@@ -87,9 +87,10 @@ class EpochSummary(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.monotonic()
+        log_dir = trainer.log_dir  # a broadcast under DDP: every rank asks, rank 0's answer wins
         if not trainer.is_global_zero:
             return
-        self.path = Path(trainer.log_dir or trainer.default_root_dir) / self.filename
+        self.path = Path(log_dir or trainer.default_root_dir) / self.filename
         if self.rows:  # resumed: the run so far, as the checkpoint recorded it
             self._write_all()
         elif self.path.is_file():  # a folder that already has a file: go on after its rows

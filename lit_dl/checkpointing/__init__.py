@@ -8,7 +8,12 @@ from lit_dl.checkpointing.background_io import BackgroundCheckpointIO
 from lit_dl.checkpointing.exact_resume import ExactResume
 from lit_dl.checkpointing.init_from import load_initial_weights
 from lit_dl.checkpointing.integrity import verify_checksums
-from lit_dl.checkpointing.loading import find_last_checkpoint, load_checkpoint, load_weights_file
+from lit_dl.checkpointing.loading import (
+    find_hpc_checkpoint,
+    find_last_checkpoint,
+    load_checkpoint,
+    load_weights_file,
+)
 from lit_dl.checkpointing.model_differences import checkpoint_model_differences, format_differences
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "BackgroundCheckpointIO",
     "ExactResume",
     "checkpoint_model_differences",
+    "find_hpc_checkpoint",
     "find_last_checkpoint",
     "format_differences",
     "install_atomic_io",

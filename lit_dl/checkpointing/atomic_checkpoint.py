@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lit_dl._lightning import fast_dev_run, saves_at_train_epoch_end
 from lit_dl.checkpointing.atomic_io import find_checkpoint_io, install_atomic_io
@@ -38,7 +39,7 @@ class AtomicCheckpoint(ModelCheckpoint):
       plugin, through the filesystem; loads check the checksums inside the file. This holds for every
       file written through the strategy (``Trainer.save_checkpoint``, ``OnExceptionCheckpoint``,
       SLURM's ``hpc_ckpt``), not only this callback's.
-    - **``last.ckpt`` at every epoch end.** With ``save_last: true``, Lightning 2.6 rewrites
+    - **``last.ckpt`` at every epoch end and at SIGTERM.** With ``save_last: true``, Lightning 2.6 rewrites
       ``last.ckpt`` at an epoch end only when a top-k checkpoint was saved at the same step, so with a
       monitor it holds the last *improving* epoch and ``--ckpt_path last`` silently resumes from there.
       Here it holds the last epoch (and the last ``every_n_train_steps`` step), as resuming needs: at
@@ -46,8 +47,10 @@ class AtomicCheckpoint(ModelCheckpoint):
       ``ModelCheckpoint`` saves there) it is written unless this step is saved already. A step that
       saves a top-k file writes ``last.ckpt`` beside it, as ``ModelCheckpoint`` does: two files, no
       link between them. With ``last_min_seconds`` the extra epoch-end writes come at most that
-      often (see below), and training's end always brings it up to date. ``save_last: link`` is
-      Lightning's, unchanged.
+      often (see below), and training's end always brings it up to date. When Lightning stops the
+      fit because the process got SIGTERM (``SIGTERMException``, at a batch boundary: preemption,
+      ``scancel``, ``kill``), ``last.ckpt`` is written at that step, so the resumed run loses
+      nothing. ``save_last: link`` is Lightning's, unchanged.
     - **Writes in the background**, with ``async_write: true``
       (:class:`~lit_dl.checkpointing.background_io.BackgroundCheckpointIO`): the state's tensors are
       copied at the save point and training goes on while the copy is pickled and written; removals
@@ -217,6 +220,10 @@ class AtomicCheckpoint(ModelCheckpoint):
     ) -> None:
         with self._in_background():
             self._saving(super().on_exception, trainer, pl_module, exception)
+            if isinstance(exception, SIGTERMException):
+                # Lightning stopped at a batch boundary because the process got SIGTERM (preemption):
+                # last.ckpt at this step, so that the resumed run loses nothing.
+                self._refresh_last(trainer, due=True)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # ModelCheckpoint's on_train_end writes last.ckpt when it saved nothing itself; here it is

@@ -31,6 +31,7 @@ from lit_dl.errors import ConfigError, CorruptCheckpointError, UnsafeCheckpointE
 __all__ = [
     "check_readable_file",
     "check_resumable",
+    "find_hpc_checkpoint",
     "find_last_checkpoint",
     "load_checkpoint",
     "load_weights_file",
@@ -309,3 +310,22 @@ def find_last_checkpoint(root: str | os.PathLike[str]) -> Path:
             "ModelCheckpoint(save_last=True) (the default bundle does) or pass the checkpoint's path"
         )
     return max(candidates, key=lambda p: p.stat().st_mtime_ns)
+
+
+_HPC_NAME = re.compile(r"hpc_ckpt_(\d+)\.ckpt")
+
+
+def find_hpc_checkpoint(root: str | os.PathLike[str]) -> Path | None:
+    """The ``hpc_ckpt_<n>.ckpt`` with the highest ``n`` in ``root`` (``default_root_dir``), or ``None``.
+
+    Lightning's SLURM requeue handler writes these on the requeue signal (SIGUSR1), and ``fit`` under
+    SLURM given no ``ckpt_path`` resumes from the highest one; lit_dl checks that file as it checks a
+    ``--ckpt_path`` (safe loading, the model's arguments) before anything runs.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        return None
+    numbered = [
+        (int(m.group(1)), entry) for entry in folder.iterdir() if (m := _HPC_NAME.fullmatch(entry.name))
+    ]
+    return max(numbered)[1] if numbered else None

@@ -24,6 +24,7 @@ from lit_dl.cli import doctor, export, sweep
 from lit_dl.cli.console import quiet_console
 from lit_dl.cli.error_messages import to_config_error
 from lit_dl.cli.lightning_cli import LitDLArgumentParser, LitDLCLI
+from lit_dl.cli.signals import exit_on_signal
 from lit_dl.errors import ConfigError, NonFiniteError
 
 __all__ = [
@@ -92,26 +93,30 @@ def release_process_group() -> None:
 def run_command(command: Callable[[], Any]) -> Any:
     """Call ``command()`` with ``lit-dl``'s error handling (for scripts built on :class:`LitDLCLI`).
 
+    SIGTERM or SIGINT stop the command with status ``128 + signum`` on every rank, after a checkpoint
+    where training had started (:mod:`lit_dl.cli.signals`).
+
     Returns:
         What ``command`` returns.
 
     Raises:
         SystemExit: status 2, after printing ``lit-dl: error: <one line>``, for bad input; status 1
             after one line for a run stopped as diverged (``NonFiniteGuard``, Lightning's
-            ``SpikeDetection``).
+            ``SpikeDetection``); 143 or 130 after SIGTERM or SIGINT.
     """
     quiet_console()
-    try:
-        return command()
-    except (NonFiniteError, TrainingSpikeException) as err:  # a diverged run: one line, status 1
-        if process_rank() == 0:
-            print(f"lit-dl: error: {err}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as err:
-        config_error = to_config_error(err)
-        if config_error is None or os.environ.get("LIT_DL_TRACEBACK"):
-            raise
-        _exit_with(config_error)
+    with exit_on_signal():
+        try:
+            return command()
+        except (NonFiniteError, TrainingSpikeException) as err:  # a diverged run: one line, status 1
+            if process_rank() == 0:
+                print(f"lit-dl: error: {err}", file=sys.stderr)
+            sys.exit(1)
+        except Exception as err:
+            config_error = to_config_error(err)
+            if config_error is None or os.environ.get("LIT_DL_TRACEBACK"):
+                raise
+            _exit_with(config_error)
 
 
 def _dispatch(args: ArgsType) -> None:

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+import fsspec
 import lightning as L
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
@@ -24,6 +26,7 @@ from lit_dl.checkpointing.atomic_io import install_atomic_io
 from lit_dl.checkpointing.integrity import verify_checksums
 from lit_dl.checkpointing.loading import (
     check_resumable,
+    find_hpc_checkpoint,
     find_last_checkpoint,
     load_checkpoint,
     refuse_non_finite_weights,
@@ -51,9 +54,10 @@ from lit_dl.cli.error_messages import (
 )
 from lit_dl.cli.extensions import check_extensions, missing_package_error, plain_values
 from lit_dl.cli.fit_summary import MonitorSummary, fit_warning, monitor_summary
-from lit_dl.cli.run_folder import RunFolderCleanup, fix_logger_versions
+from lit_dl.cli.run_folder import RunFolderCleanup, fix_logger_versions, reserve_run_folder
 from lit_dl.cli.run_hparams import RunHparams
 from lit_dl.cli.save_config import SaveRunConfig
+from lit_dl.cli.signals import watch_trainer
 from lit_dl.data.exact_eval import shard_eval_loaders
 from lit_dl.errors import ConfigError
 from lit_dl.models import ClassificationTask
@@ -101,7 +105,8 @@ class LitDLCLI(LightningCLI):
     - ``--config`` takes a path or the name of a shipped recipe (:mod:`lit_dl.cli.config_files`).
     - Every run writes into one versioned run folder, ``<default_root_dir>/lightning_logs/version_N``:
       the config copy, TensorBoard events (and every other logger's files: the loggers agree on one
-      ``version_N``), checkpoints, profiler traces. Re-running a command starts a new version; nothing
+      ``version_N``), checkpoints, profiler traces. Re-running a command starts a new version, taken
+      with an atomic ``mkdir`` when the command starts (runs started at once never share one); nothing
       is written to the current directory.
     - The config copy records what trained: the values Lightning's ``LearningRateFinder`` and
       ``BatchSizeFinder`` found replace the configured ones, the tuners left out
@@ -229,6 +234,8 @@ class LitDLCLI(LightningCLI):
             return
         self._configured_model = copy.deepcopy(config.get("model"))
         ckpt_path = config.get("ckpt_path")
+        if subcommand == "fit" and ckpt_path in (None, "hpc"):
+            ckpt_path = self._slurm_resume_checkpoint(config) or ckpt_path
         if not ckpt_path:
             return
         ckpt_path = str(ckpt_path)
@@ -241,7 +248,15 @@ class LitDLCLI(LightningCLI):
                     f"{subcommand}` runs none; give the .ckpt file (lightning_logs/version_N/checkpoints/...)"
                 )
             return
-        checkpoint = load_checkpoint(ckpt_path, mmap=True)
+        try:
+            checkpoint = load_checkpoint(ckpt_path, mmap=True)
+        except ConfigError as err:
+            if config.get("ckpt_path") in (None, "hpc"):  # found, not given: say where it comes from
+                raise ConfigError(
+                    f"{err}; it is the SLURM requeue checkpoint that fit resumes from under SLURM "
+                    "(remove it, or pass --ckpt_path, to start otherwise)"
+                ) from err
+            raise
         self._resumed_step = int(checkpoint.get("global_step") or 0)
         if subcommand == "fit":
             check_resumable(checkpoint, ckpt_path)
@@ -290,6 +305,18 @@ class LitDLCLI(LightningCLI):
         self.config = self.parser.parse_object(
             {self.config["subcommand"]: update} if self.config.get("subcommand") else update, self.config
         )
+
+    @staticmethod
+    def _slurm_resume_checkpoint(config: Any) -> str | None:
+        """Under SLURM, the ``hpc_ckpt_<n>.ckpt`` that Lightning's ``fit`` resumes from when given no
+        ``ckpt_path`` (a requeued job), so that it is checked like a ``--ckpt_path`` before anything runs."""
+        if not SLURMEnvironment.detect():
+            return None
+        root = (config.get("trainer") or {}).get("default_root_dir") or os.getcwd()
+        if fsspec.utils.get_protocol(str(root)) != "file":
+            return None
+        found = find_hpc_checkpoint(root)
+        return str(found) if found is not None else None
 
     @staticmethod
     def _resolve_last_checkpoint(config: Any) -> str:
@@ -380,7 +407,8 @@ class LitDLCLI(LightningCLI):
         # Every checkpoint file written through the strategy is atomic and checked on load, whichever
         # callbacks the config has (lit_dl.checkpointing.atomic_io).
         install_atomic_io(trainer.strategy)
-        fix_logger_versions(trainer.loggers)  # every logger into the one run folder
+        if not trainer.is_global_zero:  # global rank 0 takes the run folder when the command starts
+            fix_logger_versions(trainer.loggers)  # every logger into the one run folder
         command, config = self._run_config()
         if command in ("fit", None):  # the run's comparable record in TensorBoard's HPARAMS tab
             trainer_callbacks(trainer).append(
@@ -391,13 +419,18 @@ class LitDLCLI(LightningCLI):
     # ---------------------------------------------------------------------------------------------
     # Subcommands: Lightning calls the CLI's method of the subcommand's name when it has one.
     def _guarded(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a Trainer method; if it fails before the first optimizer step, remove the new run folder."""
+        """Run a Trainer method in a run folder of its own (taken atomically: runs started at once
+        never share one); if it fails or is interrupted before its first optimizer step, remove that
+        folder. A signal stops it at a batch boundary (:mod:`lit_dl.cli.signals`)."""
         cleanup = RunFolderCleanup(self.trainer, self._created_dirs, self._resumed_step)
+        watch_trainer(self.trainer)
         if "weights_only" in kwargs and kwargs["weights_only"] is None:
             kwargs["weights_only"] = (
                 True  # checkpoints carry tensors and plain values only (lit_dl.checkpointing.loading)
             )
         try:
+            if self.trainer.is_global_zero:
+                reserve_run_folder(self.trainer.loggers)
             return method(*args, **kwargs)
         except BaseException as err:
             # named before the cleanup, which removes the run folder the message names

@@ -1,15 +1,76 @@
-"""The run folder: one for all the run's loggers, and none left behind by a command that fails before
-its first optimizer step (a resumed fit: before its first step after the checkpoint's)."""
+"""The run folder: one for all the run's loggers, taken atomically (runs started at the same moment in
+one root never share one), and none left behind by a command that fails or is interrupted before its
+first optimizer step (a resumed fit: before its first step after the checkpoint's)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
+import fsspec
 import lightning as L
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-__all__ = ["RunFolderCleanup", "fix_logger_versions"]
+from lit_dl._lightning import logger_version, set_logger_version
+
+__all__ = ["RunFolderCleanup", "fix_logger_versions", "reserve_run_folder", "reserve_version_folder"]
+
+
+def reserve_version_folder(logger: Any) -> Path | None:
+    """Create the next ``version_N`` folder of a ``TensorBoardLogger`` or ``CSVLogger`` whose version
+    is not set, and fix the logger's version to it; ``None`` for any other logger or a set version.
+
+    Lightning's loggers pick ``N`` as one more than the highest folder they list and create the folder
+    when they first write: runs started at the same moment in one root list the same folders and
+    share one. Here ``N`` is taken by ``os.mkdir``, which either creates the folder or fails because it
+    exists (atomic on a local disk and on NFS, no lock): a process that loses the race takes the next
+    number. Local folders only; a remote ``save_dir`` (``s3://...``) keeps Lightning's choice.
+    """
+    if not isinstance(logger, (TensorBoardLogger, CSVLogger)) or logger_version(logger) is not None:
+        return None
+    if fsspec.utils.get_protocol(str(logger.root_dir)) != "file":
+        return None
+    root = Path(os.path.expanduser(os.path.expandvars(str(logger.root_dir))))
+    root.mkdir(parents=True, exist_ok=True)
+    version = _next_version(root)
+    while True:
+        folder = root / f"version_{version}"
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another run took it between the listing and the mkdir
+            version = max(version + 1, _next_version(root))
+            continue
+        set_logger_version(logger, version)
+        return folder
+
+
+def _next_version(root: Path) -> int:
+    """One more than the highest ``version_<int>`` folder in ``root`` (Lightning's loggers' rule), or 0."""
+    versions = [
+        int(entry.name[len("version_") :])
+        for entry in root.iterdir()
+        if entry.name.startswith("version_") and entry.name[len("version_") :].isdigit() and entry.is_dir()
+    ]
+    return max(versions, default=-1) + 1
+
+
+def reserve_run_folder(loggers: list[Logger]) -> None:
+    """Take the run's folder when the command starts (on global rank 0): the first ``TensorBoardLogger``
+    or ``CSVLogger`` of each root without a version takes ``version_N`` with
+    :func:`reserve_version_folder`, the others under that root get the same ``N``; then every logger's
+    version is fixed (:func:`fix_logger_versions`)."""
+    taken: dict[str, int | str] = {}
+    for logger in loggers:
+        if not isinstance(logger, (TensorBoardLogger, CSVLogger)) or logger_version(logger) is not None:
+            continue
+        root = str(logger.root_dir)
+        if root in taken:
+            set_logger_version(logger, taken[root])
+        elif reserve_version_folder(logger) is not None:
+            taken[root] = logger.version
+    fix_logger_versions(loggers)
 
 
 def fix_logger_versions(loggers: list[Logger]) -> None:
