@@ -257,6 +257,8 @@ class LitDLCLI(LightningCLI):
                     "(remove it, or pass --ckpt_path, to start otherwise)"
                 ) from err
             raise
+        if config.get("ckpt_path") in (None, "hpc"):
+            _refuse_another_jobs_checkpoint(checkpoint, ckpt_path)
         self._resumed_step = int(checkpoint.get("global_step") or 0)
         if subcommand == "fit":
             check_resumable(checkpoint, ckpt_path)
@@ -499,6 +501,26 @@ class LitDLCLI(LightningCLI):
             callbacks.append(PredictionWriter())
         kwargs["return_predictions"] = False
         self._guarded(self.trainer.predict, model, datamodule=datamodule, **kwargs)
+
+
+def _refuse_another_jobs_checkpoint(checkpoint: dict[str, Any], path: str) -> None:
+    """Refuse an ``hpc_ckpt`` that another SLURM job wrote: Lightning resumes the highest one in
+    ``default_root_dir`` whichever job wrote it, which would continue that job's run in this job's
+    folder. A ``ModelCheckpoint``'s state names the checkpoint folder of the run that wrote the file,
+    ``.../version_<job id>/checkpoints`` under SLURM."""
+    folder = f"version_{SLURMEnvironment.job_id()}"
+    states = checkpoint.get("callbacks")
+    for state in states.values() if isinstance(states, dict) else ():
+        dirpath = state.get("dirpath") if isinstance(state, dict) else None
+        if not isinstance(dirpath, str):
+            continue
+        run = Path(dirpath).parent.name
+        if run.startswith("version_") and run != folder:
+            raise ConfigError(
+                f"checkpoint {path!r} was written by another run ({run}: its checkpoints are in {dirpath}), "
+                f"not by this SLURM job's ({folder}), and fit under SLURM resumes from it; remove it, give "
+                "each job its own --trainer.default_root_dir, or pass --ckpt_path"
+            )
 
 
 def _missing_test_split(model: L.LightningModule, datamodule: L.LightningDataModule | None) -> str | None:

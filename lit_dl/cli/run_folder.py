@@ -11,6 +11,7 @@ from typing import Any
 
 import fsspec
 import lightning as L
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from lit_dl._lightning import logger_version, set_logger_version
@@ -60,13 +61,20 @@ def reserve_run_folder(loggers: list[Logger]) -> None:
     """Take the run's folder when the command starts (on global rank 0): the first ``TensorBoardLogger``
     or ``CSVLogger`` of each root without a version takes ``version_N`` with
     :func:`reserve_version_folder`, the others under that root get the same ``N``; then every logger's
-    version is fixed (:func:`fix_logger_versions`)."""
+    version is fixed (:func:`fix_logger_versions`).
+
+    Under SLURM the version is the job's ID, as Lightning names its default logger's there: a
+    requeued job (same ID) continues its run in the same folder.
+    """
+    job = SLURMEnvironment.job_id() if SLURMEnvironment.detect() else None
     taken: dict[str, int | str] = {}
     for logger in loggers:
         if not isinstance(logger, (TensorBoardLogger, CSVLogger)) or logger_version(logger) is not None:
             continue
         root = str(logger.root_dir)
-        if root in taken:
+        if job is not None:
+            set_logger_version(logger, job)
+        elif root in taken:
             set_logger_version(logger, taken[root])
         elif reserve_version_folder(logger) is not None:
             taken[root] = logger.version

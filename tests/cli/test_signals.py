@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lit_dl.cli import main
+from lit_dl.cli.run_folder import reserve_run_folder
 from tests.checkpointing.test_exact_resume import assert_same_training_state
 from tests.conftest import CONFIGS, HANG_TIMEOUT, REPO
 
@@ -230,6 +232,16 @@ def test_slurm_requeue_continues_the_same_run_in_its_own_folder_and_ends_exact(
     assert_same_training_state(last_state(run_dir), whole)
 
 
+def test_under_slurm_every_logger_without_a_version_takes_the_jobs_folder(tmp_path, slurm_job) -> None:
+    loggers = [TensorBoardLogger(tmp_path), CSVLogger(tmp_path), TensorBoardLogger(tmp_path, version="mine")]
+    reserve_run_folder(loggers)
+    assert [logger.log_dir for logger in loggers] == [
+        str(tmp_path / "lightning_logs" / "version_4242"),
+        str(tmp_path / "lightning_logs" / "version_4242"),
+        str(tmp_path / "lightning_logs" / "mine"),
+    ]
+
+
 class _Payload:
     """Unpickles as a call of os.getcwd: code a crafted checkpoint would run."""
 
@@ -245,23 +257,36 @@ def _not_a_checkpoint(path: Path, whole: dict) -> None:
     path.write_text("not a checkpoint\n")
 
 
+def _another_jobs(path: Path, whole: dict) -> None:
+    torch.save(whole, path)  # its checkpoints went to .../version_0/checkpoints
+
+
 def _another_model(path: Path, whole: dict) -> None:
     hparams = dict(whole["hyper_parameters"], hidden_sizes=[32])
-    torch.save({**whole, "hyper_parameters": hparams}, path)
+    callbacks = {
+        key: {**state, "dirpath": str(path.parent / "lightning_logs" / "version_4242" / "checkpoints")}
+        if isinstance(state, dict) and "dirpath" in state
+        else state
+        for key, state in whole["callbacks"].items()
+    }
+    torch.save({**whole, "hyper_parameters": hparams, "callbacks": callbacks}, path)
 
 
 @pytest.mark.parametrize(
-    ("write", "message"),
+    ("write", "fragments"),
     [
-        (_pickled_object, "holds a pickled Python object (posix.getcwd) that safe loading"),
-        (_not_a_checkpoint, "is not a torch checkpoint file (a file that torch.save writes); it is the SLURM "
-         "requeue checkpoint that fit resumes from under SLURM (remove it, or pass --ckpt_path, to start otherwise)"),
-        (_another_model, "was trained with a different model: model.init_args.hidden_sizes=[32] in the checkpoint"),
+        (_pickled_object, ("holds a pickled Python object (posix.getcwd) that safe loading",)),
+        (_not_a_checkpoint, ("is not a torch checkpoint file (a file that torch.save writes); it is the SLURM "
+         "requeue checkpoint that fit resumes from under SLURM (remove it, or pass --ckpt_path, to start otherwise)",)),
+        (_another_jobs, ("was written by another run (version_0: its checkpoints are in ", "), not by this SLURM "
+         "job's (version_4242), and fit under SLURM resumes from it; remove it, give each job its own "
+         "--trainer.default_root_dir, or pass --ckpt_path")),
+        (_another_model, ("was trained with a different model: model.init_args.hidden_sizes=[32] in the checkpoint",)),
     ],
-    ids=["pickled-object", "not-a-checkpoint", "another-model"],
+    ids=["pickled-object", "not-a-checkpoint", "another-jobs-run", "another-model"],
 )  # fmt: skip
 def test_a_bad_hpc_checkpoint_is_refused_in_one_line_before_anything_is_written(
-    tmp_path, capsys, slurm_job, uninterrupted, write, message
+    tmp_path, capsys, slurm_job, uninterrupted, write, fragments
 ) -> None:
     config, whole = uninterrupted
     root = tmp_path / "runs"
@@ -273,5 +298,6 @@ def test_a_bad_hpc_checkpoint_is_refused_in_one_line_before_anything_is_written(
         main(fit_args(config, root))
     assert refused.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"lit-dl: error: checkpoint '{hpc}' ") and message in line, line
+    assert line.startswith(f"lit-dl: error: checkpoint '{hpc}' "), line
+    assert all(fragment in line for fragment in fragments), line
     assert sorted(p.name for p in root.iterdir()) == ["hpc_ckpt_1.ckpt", "hpc_ckpt_3.ckpt"]
