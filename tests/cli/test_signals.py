@@ -139,26 +139,33 @@ finally:
 """
 
 
-def test_sigterm_to_one_ddp_rank_stops_every_rank_with_143_and_a_checkpoint_at_that_step(tmp_path) -> None:
+def test_sigterm_to_one_ddp_rank_stops_every_rank_with_143_and_a_checkpoint_that_resumes_exactly(
+    tmp_path,
+) -> None:
     # The signal goes to rank 1 alone (rank 0, the launcher, gets none): Lightning 2.6.6's own handler
     # broadcasts from inside the signal handler and hangs the run here.
-    runner = tmp_path / "run_lit_dl.py"
-    runner.write_text(RUNNER)
     marker = tmp_path / "waiting"
     wait = {
         "class_path": "tests.probe_callbacks.WaitForSignalAt",
         "init_args": {"step": 3, "marker": str(marker), "rank": 1},
     }
-    root = tmp_path / "runs"
-    command = [
-        sys.executable, str(runner), *fit_args(signal_config(tmp_path), root),
-        "--trainer.devices=2", "--trainer.strategy=ddp", f"--trainer.callbacks+={yaml.safe_dump(wait)}",
-    ]  # fmt: skip
+    config, root = signal_config(tmp_path), tmp_path / "runs"
+    ddp = ["--trainer.devices=2", "--trainer.strategy=ddp"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("MASTER_PORT", None)
-    proc = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+
+    def start(name: str, *args: str) -> subprocess.Popen:
+        """Start ``lit-dl fit`` on 2 processes; each writes its exit status to ``<name>/exit_rank<r>``."""
+        (tmp_path / name).mkdir()
+        runner = tmp_path / name / "run_lit_dl.py"
+        runner.write_text(RUNNER)
+        return subprocess.Popen(
+            [sys.executable, str(runner), *fit_args(config, *args), *ddp],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    whole = start("whole", tmp_path / "whole_run")  # the uninterrupted run, meanwhile
+    proc = start("stopped", root, f"--trainer.callbacks+={yaml.safe_dump(wait)}")
     try:
         deadline = time.monotonic() + HANG_TIMEOUT
         while not marker.exists():
@@ -168,18 +175,28 @@ def test_sigterm_to_one_ddp_rank_stops_every_rank_with_143_and_a_checkpoint_at_t
         os.kill(int(marker.read_text()), signal.SIGTERM)
         Path(f"{marker}.go").touch()
         _, stderr = proc.communicate(timeout=HANG_TIMEOUT)
+        assert proc.returncode == 143, stderr[-3000:]
+        assert (tmp_path / "stopped" / "exit_rank0").read_text() == "143"
+        assert (tmp_path / "stopped" / "exit_rank1").read_text() == "143"
+        run_dir = root / "lightning_logs" / "version_0"
+        last = run_dir / "checkpoints" / "last.ckpt"
+        assert [line for line in stderr.splitlines() if line.startswith("lit-dl:")] == [
+            f"lit-dl: stopped by SIGTERM (exit status 143); resume from {last} (--ckpt_path last)"
+        ]
+        assert "Traceback" not in stderr
+        assert last_state(run_dir)["global_step"] == 3
+
+        resumed = start("resumed", root, "--ckpt_path", "last")
+        for run in (resumed, whole):
+            _, stderr = run.communicate(timeout=HANG_TIMEOUT)
+            assert run.returncode == 0, stderr[-3000:]
     finally:
-        proc.kill()
-    assert proc.returncode == 143, stderr[-3000:]
-    assert (tmp_path / "exit_rank0").read_text() == "143"
-    assert (tmp_path / "exit_rank1").read_text() == "143"
-    run_dir = root / "lightning_logs" / "version_0"
-    last = run_dir / "checkpoints" / "last.ckpt"
-    assert [line for line in stderr.splitlines() if line.startswith("lit-dl:")] == [
-        f"lit-dl: stopped by SIGTERM (exit status 143); resume from {last} (--ckpt_path last)"
-    ]
-    assert "Traceback" not in stderr
-    assert last_state(run_dir)["global_step"] == 3
+        for run in (proc, whole, *([resumed] if "resumed" in locals() else [])):
+            run.kill()
+    assert_same_training_state(
+        last_state(root / "lightning_logs" / "version_1"),
+        last_state(tmp_path / "whole_run" / "lightning_logs" / "version_0"),
+    )
 
 
 SLURM_JOB = {
