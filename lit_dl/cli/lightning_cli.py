@@ -170,6 +170,7 @@ class LitDLCLI(LightningCLI):
         self._hidden_ckpt_path: Any = None
         self._created_dirs: list[Path] = []
         self._resumed_step = 0  # the --ckpt_path checkpoint's global_step
+        self._runs_subcommand = run  # then rank 0 takes the run folder when the subcommand starts
         super().__init__(model_class, datamodule_class, args=args, run=run, **kwargs)
 
     # ---------------------------------------------------------------------------------------------
@@ -409,7 +410,7 @@ class LitDLCLI(LightningCLI):
         # Every checkpoint file written through the strategy is atomic and checked on load, whichever
         # callbacks the config has (lit_dl.checkpointing.atomic_io).
         install_atomic_io(trainer.strategy)
-        if not trainer.is_global_zero:  # global rank 0 takes the run folder when the command starts
+        if not (self._runs_subcommand and trainer.is_global_zero):  # else taken when the command starts
             fix_logger_versions(trainer.loggers)  # every logger into the one run folder
         command, config = self._run_config()
         if command in ("fit", None):  # the run's comparable record in TensorBoard's HPARAMS tab
