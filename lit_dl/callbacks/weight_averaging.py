@@ -8,7 +8,7 @@ them) and writes them as each checkpoint's ``state_dict``, with the trained weig
 which read ``state_dict``, see the averaged weights; ``fit --ckpt_path`` (and ``doctor --ckpt_path``,
 which checks that resume) goes on training the trained weights with the average restored beside them.
 
-Three things differ from Lightning 2.6.6, all so that the averaged weights stay the model:
+Four things differ from Lightning 2.6.6, three so that the averaged weights stay the model:
 
 - Lightning's ``on_load_checkpoint`` also runs in the test that follows a fit in the same Trainer
   (``lit-dl fit``'s own test of the best checkpoint) and puts ``current_model_state``, the trained
@@ -20,12 +20,18 @@ Three things differ from Lightning 2.6.6, all so that the averaged weights stay 
 - Before the average's first update (``update_starting_at_step``, SWA's start epoch) Lightning
   validated and saved the average's starting copy, the weights at setup, as the model. Here the
   trained weights are the model until there is an average.
+- The average is a copy of the weights alone: the hooks that other callbacks put on the model's
+  modules (Lightning's PyTorchProfiler labels every module's forward with record functions, which
+  cannot be deep-copied) are set aside while Lightning copies the model, and stay on the model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
@@ -35,6 +41,23 @@ from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 
 __all__ = ["ExponentialWeightAveraging", "SWAWeightAveraging"]
+
+
+_HOOK_DICTS = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
+
+
+@contextlib.contextmanager
+def _hooks_set_aside(module: torch.nn.Module) -> Iterator[None]:
+    """Every submodule without its forward and backward hooks inside the block, with the same hook
+    dictionaries back afterwards (so the hooks' removable handles still work)."""
+    saved = [(m, name, getattr(m, name)) for m in module.modules() for name in _HOOK_DICTS]
+    for m, name, _ in saved:
+        setattr(m, name, OrderedDict())
+    try:
+        yield
+    finally:
+        for m, name, hooks in saved:
+            setattr(m, name, hooks)
 
 
 class _AveragedIsTheModel(WeightAveraging):
@@ -49,7 +72,8 @@ class _AveragedIsTheModel(WeightAveraging):
             # cannot be averaged; lit_dl's tasks only compile there (a subclass's own hook keeps it).
             if type(pl_module).configure_model.__module__.startswith("lit_dl."):
                 warnings.filterwarnings("ignore", message="You're using the WeightAveraging callback")
-            super().setup(trainer, pl_module, stage)
+            with _hooks_set_aside(pl_module):
+                super().setup(trainer, pl_module, stage)
 
     def _averaging(self) -> bool:
         """Whether the average holds anything yet (before its first update it is a copy of the

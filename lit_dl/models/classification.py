@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import os
@@ -235,6 +236,18 @@ class ClassificationTask(L.LightningModule):
         if self._compiled_backbone is not None:
             return self._compiled_backbone(x)
         return self.backbone(x)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ClassificationTask:
+        """A copy with its own network, metrics and settings (the average that EMA and SWA keep is one),
+        sharing the optimizer and scheduler callables: those are configuration, never state, and
+        through jsonargparse's instantiator they reach the CLI, its Trainer and whatever the Trainer
+        holds (Lightning's PyTorchProfiler's record functions, which cannot be copied)."""
+        for factory in (self.optimizer_factory, self.lr_scheduler_factory):
+            memo.setdefault(id(factory), factory)
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        copied.__setstate__(copy.deepcopy(self.__getstate__(), memo))  # what copy.deepcopy does
+        return copied
 
     def configure_model(self) -> None:
         """Compile the backbone once (``compile``), before the strategy wraps the module (DDP)."""

@@ -3,6 +3,9 @@ checkpoint, fit's own test, `lit-dl test`, export, load_from_checkpoint)."""
 
 from __future__ import annotations
 
+import threading
+
+import lightning as L
 import pytest
 import torch
 import yaml
@@ -98,3 +101,23 @@ def test_swa_averages_the_epoch_end_weights_from_its_start_and_is_the_model_befo
 def test_weight_averaging_rejects_bad_options(factory, match) -> None:
     with pytest.raises(ValueError, match=match):
         factory()
+
+
+def test_the_average_copies_the_weights_without_the_hooks_others_put_on_the_model() -> None:
+    # Lightning's PyTorchProfiler hooks every module's forward with record functions that cannot be
+    # deep-copied; a lock cannot be either
+    task = MLPClassifier(num_classes=3, in_features=4, hidden_sizes=[5])
+    lock = threading.Lock()
+    calls = []
+    handle = task.backbone.head.register_forward_hook(lambda module, args, out, lock=lock: calls.append(out))
+    averaging = ExponentialWeightAveraging(decay=0.9)
+    averaging.setup(L.Trainer(logger=False, enable_checkpointing=False), task, "fit")
+    average = averaging._average_model.module
+    assert not average.backbone.head._forward_hooks
+    for name, tensor in task.state_dict().items():
+        assert torch.equal(average.state_dict()[name], tensor), name
+    task(torch.randn(2, 4))
+    assert len(calls) == 1  # still on the model, and its handle still removes it
+    handle.remove()
+    task(torch.randn(2, 4))
+    assert len(calls) == 1

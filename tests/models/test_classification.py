@@ -1,3 +1,4 @@
+import copy
 from functools import partial
 from pathlib import Path
 
@@ -281,3 +282,18 @@ def test_lr_set_keeps_a_groups_own_ratio_to_the_configured_lr():
 def test_lr_must_be_a_finite_positive_number(bad):
     with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got "):
         make().lr = bad
+
+
+def test_a_deep_copy_owns_its_network_and_shares_the_optimizer_and_scheduler_callables():
+    optimizer = partial(torch.optim.AdamW, lr=0.01)
+    scheduler = partial(torch.optim.lr_scheduler.StepLR, step_size=1)
+    task = MLPClassifier(
+        num_classes=3, in_features=4, hidden_sizes=[5], optimizer=optimizer, lr_scheduler=scheduler
+    )
+    copied = copy.deepcopy(task)
+    assert copied.optimizer_factory is optimizer and copied.lr_scheduler_factory is scheduler
+    for (name, mine), theirs in zip(task.state_dict().items(), copied.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs) and mine.data_ptr() != theirs.data_ptr(), name
+    assert copied.task_logging.task is copied  # its helpers follow it
+    x = torch.randn(2, 4)
+    assert torch.equal(copied.eval()(x), task.eval()(x))
