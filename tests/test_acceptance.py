@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import torch
+
 from tests.conftest import CONFIGS, HANG_TIMEOUT, REPO
 
 
@@ -22,15 +24,18 @@ def run_cli(args, cwd, timeout=HANG_TIMEOUT):
     )
 
 
-def test_default_recipe_reaches_96_percent_and_test_reproduces_it(tmp_path):
+def test_default_recipe_is_above_the_scikit_learn_anchor_and_test_reproduces_it(tmp_path):
     fit = run_cli(
         ["fit", "--config", str(CONFIGS / "digits_mlp.yaml"), "--trainer.enable_progress_bar=false"],
         cwd=tmp_path,
     )
     assert fit.returncode == 0, fit.stderr[-3000:]
     acc = float(re.search(r"test/acc[\s│]+([0-9.]+)", fit.stdout).group(1))
-    # seeds 0-4 give 0.964-0.981 (README); seed 0, the recipe's, gives 0.967
-    assert acc >= 0.96
+    # scikit-learn's MLPClassifier(256, 256) scores 0.969-0.978 on this split (docs/recipes.md); the
+    # recipe scores 0.972-0.978 at seeds 0-4, and seed 0, the recipe's, gets 350 of the 360 test digits
+    # (test/acc is torchmetrics' float32 ratio)
+    assert acc >= 0.97
+    assert acc == float(torch.tensor(350 / 360))
     (ckpt,) = (tmp_path / "lightning_logs" / "version_0" / "checkpoints").glob("epoch=*.ckpt")  # the best
     test = run_cli(
         ["test", "--config", str(CONFIGS / "digits_mlp.yaml"), f"--ckpt_path={ckpt}"], cwd=tmp_path

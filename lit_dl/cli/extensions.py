@@ -24,8 +24,11 @@ from lightning.pytorch.callbacks import (
     LearningRateFinder,
     RichModelSummary,
     RichProgressBar,
+    StochasticWeightAveraging,
+    WeightAveraging,
 )
 from lightning.pytorch.profilers import AdvancedProfiler, PyTorchProfiler, SimpleProfiler, XLAProfiler
+from lightning.pytorch.utilities import rank_zero_info
 
 from lit_dl.errors import ConfigError
 
@@ -34,6 +37,7 @@ __all__ = [
     "check_extensions",
     "entry_class",
     "missing_package_error",
+    "one_weight_average",
     "plain_values",
 ]
 
@@ -201,6 +205,51 @@ def check_extensions(config: Mapping[str, Any], subcommand: str | None) -> None:
         for refused in _REFUSED_IN_FIT:
             if issubclass(cls, refused.cls) and refused.applies(init_args, config):
                 raise ConfigError(f"{option}: {name} cannot work with lit_dl here: {refused.why}")
+
+
+# Callbacks whose average becomes the model: a run has one (two would each swap their own weights in).
+_WEIGHT_AVERAGES = (WeightAveraging, StochasticWeightAveraging)
+
+
+def one_weight_average(config: Mapping[str, Any]) -> None:
+    """Keep only the last weight-averaging callback of ``trainer.callbacks`` (EMA, SWA), in place.
+
+    The averaged weights are the model, and a run has one average, so a switch composed later
+    (``--config configs/callbacks/swa.yaml`` or ``ema.yaml``) replaces the one the recipe already has,
+    as a later config file's value replaces an earlier one's; one line names what was replaced. The
+    run folder's ``config.yaml`` then holds the average that trained.
+
+    Args:
+        config: The subcommand's parsed config (``trainer``, ``model``, ...).
+    """
+    trainer: Any = config.get("trainer") or {}
+    callbacks = trainer.get("callbacks")
+    if not isinstance(callbacks, list):
+        return
+    averages = [i for i, entry in enumerate(callbacks) if _is_weight_average(entry)]
+    if len(averages) < 2:
+        return
+    kept = callbacks[averages[-1]]
+    replaced = [callbacks[i] for i in averages[:-1]]
+    trainer["callbacks"] = [entry for i, entry in enumerate(callbacks) if i not in averages[:-1]]
+    rank_zero_info(
+        f"trainer.callbacks: {_describe(kept)} replaces the earlier {', '.join(map(_describe, replaced))} "
+        "(a run has one weight average; the later one in the list is kept)"
+    )
+
+
+def _is_weight_average(entry: Any) -> bool:
+    cls = entry_class(entry)
+    return cls is not None and issubclass(cls, _WEIGHT_AVERAGES)
+
+
+def _describe(entry: Any) -> str:
+    """``Name(arg=value, ...)`` of a parsed class_path entry, with the arguments its config sets."""
+    name = str(entry["class_path"]).rpartition(".")[2]
+    init_args = entry.get("init_args") or {}
+    shown = ("decay", "swa_epoch_start", "swa_lrs")
+    args = ", ".join(f"{key}={init_args[key]!r}" for key in shown if init_args.get(key) is not None)
+    return f"{name}({args})"
 
 
 _CLASS_PATH = re.compile(r"Problem with given class_path '([\w.]+)'")

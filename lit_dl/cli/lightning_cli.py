@@ -52,7 +52,7 @@ from lit_dl.cli.error_messages import (
     trainer_error,
     training_error,
 )
-from lit_dl.cli.extensions import check_extensions, missing_package_error, plain_values
+from lit_dl.cli.extensions import check_extensions, missing_package_error, one_weight_average, plain_values
 from lit_dl.cli.fit_summary import MonitorSummary, fit_warning, monitor_summary
 from lit_dl.cli.run_folder import RunFolderCleanup, fix_logger_versions, reserve_run_folder
 from lit_dl.cli.run_hparams import RunHparams
@@ -337,6 +337,8 @@ class LitDLCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         subcommand = self.subcommand
+        # a composed EMA/SWA switch replaces the recipe's average (also for LitDLCLI(run=False))
+        one_weight_average(self.config[subcommand] if subcommand else self.config)
         if subcommand is None:
             return
         config = self.config[subcommand]

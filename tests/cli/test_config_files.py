@@ -90,7 +90,7 @@ def test_shipped_configs_compose_from_another_folder(tmp_path, monkeypatch):
         run=False,
     )
     assert cli.config.model.init_args.optimizer.class_path == "torch.optim.SGD"
-    # `callbacks: callbacks/default.yaml` inside the shipped recipe resolves next to it
+    # `callbacks: callbacks/default_ema.yaml` inside the shipped recipe resolves next to it
     assert {type(c).__name__ for c in cli.trainer.callbacks} >= {
         "AtomicCheckpoint",
         "LearningRateMonitor",
