@@ -8,7 +8,7 @@ them) and writes them as each checkpoint's ``state_dict``, with the trained weig
 which read ``state_dict``, see the averaged weights; ``fit --ckpt_path`` (and ``doctor --ckpt_path``,
 which checks that resume) goes on training the trained weights with the average restored beside them.
 
-Four things differ from Lightning 2.6.6, three so that the averaged weights stay the model:
+Five things differ from Lightning 2.6.6, three so that the averaged weights stay the model:
 
 - Lightning's ``on_load_checkpoint`` also runs in the test that follows a fit in the same Trainer
   (``lit-dl fit``'s own test of the best checkpoint) and puts ``current_model_state``, the trained
@@ -23,6 +23,9 @@ Four things differ from Lightning 2.6.6, three so that the averaged weights stay
 - The average is a copy of the weights alone: the hooks that other callbacks put on the model's
   modules (Lightning's PyTorchProfiler labels every module's forward with record functions, which
   cannot be deep-copied) are set aside while Lightning copies the model, and stay on the model.
+- The count of updates is kept on the host: torch's ``AveragedModel.update_parameters`` reads its
+  ``n_averaged`` tensor twice per update to tell the first update (a copy) from the others, a host
+  synchronisation at every optimizer step on a GPU. The arithmetic is torch's.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging as _LightningEMA
 from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
+from torch.optim.swa_utils import get_swa_avg_fn
 
 __all__ = ["ExponentialWeightAveraging", "SWAWeightAveraging"]
 
@@ -65,6 +69,7 @@ class _AveragedIsTheModel(WeightAveraging):
 
     _trained_state: dict[str, torch.Tensor] | None = None
     _swapped = False  # the model holds the average during this validation
+    _updates = 0  # the average's updates so far: torch's n_averaged, counted on the host
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         with warnings.catch_warnings():
@@ -74,11 +79,42 @@ class _AveragedIsTheModel(WeightAveraging):
                 warnings.filterwarnings("ignore", message="You're using the WeightAveraging callback")
             with _hooks_set_aside(pl_module):
                 super().setup(trainer, pl_module, stage)
+        if self._average_model is not None:  # fit: Lightning's hooks update through this
+            self._updates = 0
+            self._average_model.update_parameters = self._update  # type: ignore[method-assign]
+
+    def _update(self, model: torch.nn.Module) -> None:
+        """torch's ``AveragedModel.update_parameters(model)`` with the first update (a copy) told from
+        the others by the host-side count, so that no step reads ``n_averaged`` from the device."""
+        average = self._average_model
+        assert average is not None
+        if average.use_buffers:
+            pairs = zip(
+                [*average.module.parameters(), *average.module.buffers()],
+                [*model.parameters(), *model.buffers()],
+                strict=True,
+            )
+        else:
+            pairs = zip(list(average.parameters()), list(model.parameters()), strict=True)
+        avg_fn = average.avg_fn or get_swa_avg_fn()  # torch's per-tensor path (its CPU one)
+        with torch.no_grad():
+            for averaged, current in pairs:
+                current = current.detach().to(averaged.device)
+                if self._updates == 0:
+                    averaged.detach().copy_(current)
+                else:
+                    n_averaged = average.n_averaged.to(averaged.device)
+                    averaged.detach().copy_(avg_fn(averaged.detach(), current, n_averaged))
+            if not average.use_buffers:  # torch keeps the buffers in sync with the model's
+                for averaged, current in zip(average.module.buffers(), model.buffers(), strict=True):
+                    averaged.detach().copy_(current.detach().to(averaged.device))
+            average.n_averaged += 1
+        self._updates += 1
 
     def _averaging(self) -> bool:
         """Whether the average holds anything yet (before its first update it is a copy of the
         weights at setup, which Lightning would validate and save as the model)."""
-        return self._average_model is not None and int(self._average_model.n_averaged) > 0
+        return self._average_model is not None and self._updates > 0
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._swapped = self._averaging()
@@ -113,6 +149,8 @@ class _AveragedIsTheModel(WeightAveraging):
         if trainer.state.fn == TrainerFn.FITTING:
             self._trained_state = None
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
+            if self._average_model is not None:  # the restored count, read once
+                self._updates = int(self._average_model.n_averaged)
         # validate/test/predict (fit's own test included): the checkpoint's state_dict, the averaged
         # weights, is the model, and Lightning has loaded it already
 
