@@ -1,6 +1,14 @@
 """The error types lit_dl raises: bad user input (config values, files, checkpoints), a diverged run."""
 
-__all__ = ["ConfigError", "CorruptCheckpointError", "NonFiniteError", "UnsafeCheckpointError"]
+from collections.abc import Callable
+
+__all__ = [
+    "ConfigError",
+    "CorruptCheckpointError",
+    "NonFiniteError",
+    "UnsafeCheckpointError",
+    "renamed_attributes",
+]
 
 
 class ConfigError(ValueError):
@@ -29,3 +37,18 @@ class NonFiniteError(RuntimeError):
     Raised by :class:`lit_dl.callbacks.NonFiniteGuard`; the ``lit-dl`` command prints its one-line
     message and exits with status 1.
     """
+
+
+def renamed_attributes(module: str, renamed: dict[str, tuple[str, str]]) -> Callable[[str], object]:
+    """A module-level ``__getattr__`` for ``module`` whose old names in ``renamed`` (old name ->
+    (new name, the torch or Lightning class the old short name is)) fail naming the new one."""
+
+    def __getattr__(name: str) -> object:
+        if name in renamed:
+            new, theirs = renamed[name]
+            raise AttributeError(
+                f"{module}.{name} is now {module}.{new} (the short name {name} is {theirs}'s)"
+            )
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

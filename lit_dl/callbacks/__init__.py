@@ -15,6 +15,7 @@ from lit_dl.callbacks.weight_averaging import ExponentialWeightAveraging, SWAWei
 from lit_dl.callbacks.weight_init import SCHEMES, InitRecord, Scheme, WeightInit
 from lit_dl.checkpointing.atomic_checkpoint import AtomicCheckpoint
 from lit_dl.checkpointing.exact_resume import ExactResume
+from lit_dl.errors import renamed_attributes
 
 __all__ = [
     "SCHEMES",
@@ -40,11 +41,4 @@ _RENAMED = {
     "EMAWeightAveraging": ("ExponentialWeightAveraging", "lightning.pytorch.callbacks.EMAWeightAveraging")
 }
 
-
-def __getattr__(name: str) -> object:
-    if name in _RENAMED:
-        new, theirs = _RENAMED[name]
-        raise AttributeError(
-            f"{__name__}.{name} is now {__name__}.{new} (the short name {name} is {theirs}'s)"
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = renamed_attributes(__name__, _RENAMED)

@@ -1,5 +1,6 @@
 """Plain ``torch.nn`` building blocks (no Lightning): take them alone into any project."""
 
+from lit_dl.errors import renamed_attributes
 from lit_dl.nn.activations import ACTIVATIONS, activation_names, make_activation, register_activation
 from lit_dl.nn.attention import MultiHeadSelfAttention
 from lit_dl.nn.conv import ConvBlock, ConvNet
@@ -53,11 +54,4 @@ __all__ = [
 # Renamed: the old short names are torch's, which made them ambiguous in any LightningCLI config.
 _RENAMED = {"TransformerEncoderLayer": ("TransformerBlock", "torch.nn.TransformerEncoderLayer")}
 
-
-def __getattr__(name: str) -> object:
-    if name in _RENAMED:
-        new, theirs = _RENAMED[name]
-        raise AttributeError(
-            f"{__name__}.{name} is now {__name__}.{new} (the short name {name} is {theirs}'s)"
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = renamed_attributes(__name__, _RENAMED)

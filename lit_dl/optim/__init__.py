@@ -1,5 +1,6 @@
 """Pure optimisation helpers (no Lightning): parameter groups, penalties, LR rules."""
 
+from lit_dl.errors import renamed_attributes
 from lit_dl.optim.lr_scaling import (
     LR_SCALING_RULES,
     LRScaling,
@@ -50,11 +51,4 @@ __all__ = [
 # Renamed: the old short names are torch's, which made them ambiguous in any LightningCLI config.
 _RENAMED = {"OneCycleLR": ("RunLengthOneCycleLR", "torch.optim.lr_scheduler.OneCycleLR")}
 
-
-def __getattr__(name: str) -> object:
-    if name in _RENAMED:
-        new, theirs = _RENAMED[name]
-        raise AttributeError(
-            f"{__name__}.{name} is now {__name__}.{new} (the short name {name} is {theirs}'s)"
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = renamed_attributes(__name__, _RENAMED)
