@@ -1,4 +1,4 @@
-"""The one place lit_dl touches a private Lightning name.
+"""The one place lit_dl touches a private Lightning (or torch) name.
 
 Each function reaches one private attribute or method, says why no public API does the job, and
 names the Lightning version it was checked against. ``tests/test_lightning_shim.py`` exercises every
@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -31,11 +32,13 @@ __all__ = [
     "batches_processed_this_epoch",
     "disable_hp_metric_placeholder",
     "drop_train_loader",
+    "exponential_average_",
     "fast_dev_run",
     "forget_skipped_validation",
     "log_every_n_steps",
     "logger_connector",
     "logger_version",
+    "norms",
     "open_next_epoch_after_resume_at_epoch_end",
     "process_rank",
     "rebuild_dataloader",
@@ -219,3 +222,22 @@ def process_rank() -> int:
     """``rank_zero_only.rank``: this process's global rank as Lightning's rank-zero helpers read it
     (from the launcher's environment before a Trainer exists, then set by the strategy)."""
     return int(rank_zero_only.rank)  # type: ignore[attr-defined]  # an attribute of a function
+
+
+# torch's foreach kernels: one call over a list of tensors (what torch.optim's optimizers use), not
+# in torch's public API (checked against torch 2.13).
+
+
+def norms(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """The 2-norm of each of ``tensors``, in one call (``torch._foreach_norm``)."""
+    return tuple(torch._foreach_norm(tensors))
+
+
+def exponential_average_(averaged: list[torch.Tensor], current: list[torch.Tensor], decay: float) -> None:
+    """``averaged[i] = decay * averaged[i] + (1 - decay) * current[i]`` for each pair, in place, with the
+    same two multiplications and sum per element as the per-tensor expression (so bit-identical to
+    it), as three calls (``torch._foreach_mul``, ``_foreach_mul_``, ``_foreach_add_``). The tensors
+    share one device and floating-point dtype."""
+    weighted = torch._foreach_mul(current, 1.0 - decay)
+    torch._foreach_mul_(averaged, decay)
+    torch._foreach_add_(averaged, weighted)

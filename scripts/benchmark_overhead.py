@@ -1,15 +1,19 @@
 """Time the default recipe's training loop against a hand-written PyTorch loop.
 
-Three contestants train the same MLP on the same digits split with the same optimizer, parameter
-groups, LR schedule, batch size and number of epochs, and all evaluate the validation split after
-every epoch:
+The contestants train the same MLP on the same digits split with the same optimizer, parameter
+groups, LR schedule, batch size and number of epochs, keep the recipe's exponential moving average of
+the weights when it has one (configs/callbacks/default_ema.yaml: the hand-written loop with torch's
+``AveragedModel``, barebones with the recipe's callback), and all evaluate the validation split
+(on the average, if any) after every epoch. The average is training work that every contestant does,
+not overhead; ``--breakdown`` shows what it costs the recipe.
 
 - **hand-written**: a plain PyTorch loop over in-memory tensors;
 - **lit_dl**: the recipe exactly as ``lit-dl fit`` builds it from configs/digits_mlp.yaml (logger,
   checkpointing, LR monitor, weight init), only with the overrides given after ``--``;
 - **Lightning barebones**: the lit_dl model and data under ``Trainer(barebones=True)`` (no logger,
-  no callbacks, no progress tracking; the task, seeing logging off, sums no training-loss window and
-  computes no validation metric): the floor of Lightning's own training loop;
+  no callbacks but the recipe's weight average, no progress tracking; the task, seeing logging off,
+  sums no training-loss window and computes no validation metric): the floor of Lightning's own
+  training loop;
 - **naive Lightning**: the recipe, but written the way a first Lightning module usually is:
   ``self.log`` of the loss on every step, metric objects logged from every validation step, and a
   ``TensorDataset`` whose samples the DataLoader collates one by one.
@@ -51,8 +55,10 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.profilers import PassThroughProfiler, Profiler, SimpleProfiler
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lit_dl.callbacks import ExponentialWeightAveraging
 from lit_dl.callbacks.null_profiler import NullProfiler
 from lit_dl.cli import LitDLCLI, run_command
 from lit_dl.models import MLPClassifier
@@ -111,6 +117,14 @@ def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
         scheduler, "fit_to_run"
     ):  # a schedule over the run (stepped per epoch below), as the task does
         scheduler.fit_to_run(epochs, unit="epochs")
+    # the recipe's average of the weights, if it has one, as a hand-written loop keeps one: torch's
+    # AveragedModel with its fused EMA update after every optimizer step, validated in place of the model
+    averaging = _weight_averaging(cli)
+    average = None
+    if averaging is not None:
+        average = AveragedModel(
+            model, multi_avg_fn=get_ema_multi_avg_fn(averaging.decay), use_buffers=averaging.use_buffers
+        )
     batch, n = dm.batch_size, x_train.shape[0]
     steps = n // batch if dm.drop_last else -(-n // batch)
     gen = torch.Generator().manual_seed(seed)
@@ -125,17 +139,26 @@ def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update_parameters(model)
         if scheduler is not None:
             scheduler.step()
-        model.eval()
+        evaluated = model if average is None else average.module
+        evaluated.eval()
         with torch.no_grad():
             correct = total_loss = 0.0
             for i in range(0, x_val.shape[0], dm.eval_batch_size):
-                logits = model(x_val[i : i + dm.eval_batch_size])
+                logits = evaluated(x_val[i : i + dm.eval_batch_size])
                 target = y_val[i : i + dm.eval_batch_size]
                 total_loss += float(F.cross_entropy(logits, target, reduction="sum"))
                 correct += float((logits.argmax(-1) == target).sum())
     return time.perf_counter() - start
+
+
+def _weight_averaging(cli: LitDLCLI) -> ExponentialWeightAveraging | None:
+    """The recipe's exponential average of the weights (configs/callbacks/default_ema.yaml's), if any."""
+    found = [c for c in cli.trainer.callbacks if isinstance(c, ExponentialWeightAveraging)]
+    return found[0] if found else None
 
 
 def _per_sample_loaders(cli: LitDLCLI) -> None:
@@ -181,6 +204,7 @@ BREAKDOWN = (
     "AtomicCheckpoint",
     "ExactResume",
     "NonFiniteGuard",
+    "ExponentialWeightAveraging",
     "LearningRateMonitor",
     "WeightInit",
     "EpochSummary",
@@ -248,7 +272,14 @@ def run(name: str, args: argparse.Namespace, root: str, seed: int) -> float:
     if name == "hand-written loop":
         return hand_written(cli, args.epochs, seed=seed)
     if name == "Lightning barebones":
-        cli.trainer = L.Trainer(barebones=True, max_epochs=args.epochs, default_root_dir=root)
+        # the recipe's average of the weights is training work, not overhead: barebones keeps it
+        averaging = _weight_averaging(cli)
+        cli.trainer = L.Trainer(
+            barebones=True,
+            max_epochs=args.epochs,
+            default_root_dir=root,
+            callbacks=[averaging] if averaging is not None else None,
+        )
     elif name == "naive Lightning":
         _per_sample_loaders(cli)
     elif name != "lit_dl recipe":

@@ -287,3 +287,20 @@ def test_process_rank_is_what_rank_zero_only_reads(monkeypatch):
     assert _lightning.process_rank() == 0
     monkeypatch.setattr(rank_zero_only, "rank", 3)
     assert _lightning.process_rank() == 3
+
+
+def test_norms_are_each_tensors_2_norm():
+    tensors = [torch.randn(3, 4), torch.randn(5), torch.zeros(2)]
+    assert [n.item() for n in _lightning.norms(tensors)] == [
+        torch.linalg.vector_norm(t).item() for t in tensors
+    ]
+
+
+def test_exponential_average_is_the_per_tensor_expression_bit_for_bit():
+    generator = torch.Generator().manual_seed(0)
+    averaged = [torch.randn(64, 33, generator=generator), torch.randn(7, generator=generator)]
+    current = [torch.randn(64, 33, generator=generator), torch.randn(7, generator=generator)]
+    expected = [0.999 * a + (1 - 0.999) * c for a, c in zip(averaged, current, strict=True)]
+    _lightning.exponential_average_(averaged, current, 0.999)
+    for got, want in zip(averaged, expected, strict=True):
+        assert torch.equal(got, want)

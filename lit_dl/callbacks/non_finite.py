@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from lit_dl._lightning import norms
 from lit_dl.data.host_reads import HostCopy
 from lit_dl.errors import ConfigError, NonFiniteError
 
@@ -157,8 +158,7 @@ def _total_norm(tensors: list[Tensor], uniform: bool | None = None) -> Tensor:
         uniform = len({(t.dtype, t.device) for t in tensors}) <= 1
     if not uniform:
         return torch.nn.utils.get_total_norm(tensors)
-    norms = torch._foreach_norm(tensors)
-    return torch.linalg.vector_norm(torch.stack(norms))
+    return torch.linalg.vector_norm(torch.stack(norms(tensors)))
 
 
 def _last_checkpoint(trainer: L.Trainer) -> str | None:

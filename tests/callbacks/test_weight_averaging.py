@@ -121,3 +121,26 @@ def test_the_average_copies_the_weights_without_the_hooks_others_put_on_the_mode
     handle.remove()
     task(torch.randn(2, 4))
     assert len(calls) == 1
+
+
+def test_the_ema_update_is_lightnings_bit_for_bit_buffers_and_integer_counters_included() -> None:
+    # Lightning's EMAWeightAveraging updates through torch's AveragedModel with its per-tensor avg_fn
+    from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn
+
+    torch.manual_seed(0)
+    task = MLPClassifier(num_classes=3, in_features=4, hidden_sizes=[8, 8], norm="before")
+    averaging = ExponentialWeightAveraging(decay=0.9)
+    averaging.setup(L.Trainer(logger=False, enable_checkpointing=False), task, "fit")
+    reference = AveragedModel(task, avg_fn=get_ema_avg_fn(0.9), use_buffers=True)
+    optimizer = torch.optim.SGD(task.parameters(), lr=0.5)
+    for _ in range(4):
+        task(torch.randn(6, 4)).sum().backward()  # training mode: BatchNorm's statistics move too
+        optimizer.step()
+        optimizer.zero_grad()
+        averaging._average_model.update_parameters(task)
+        reference.update_parameters(task)
+    ours, torchs = averaging._average_model.module.state_dict(), reference.module.state_dict()
+    assert any("num_batches_tracked" in name for name in ours)
+    for name, tensor in torchs.items():
+        assert torch.equal(ours[name], tensor), name
+    assert int(averaging._average_model.n_averaged) == int(reference.n_averaged) == 4

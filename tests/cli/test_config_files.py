@@ -49,7 +49,14 @@ def test_a_local_file_wins_and_unknown_names_are_left_to_the_parser(tmp_path, mo
     ]
 
 
-BUNDLE = ["AtomicCheckpoint", "ExactResume", "NonFiniteGuard", "EpochSummary", "LearningRateMonitor", "WeightInit"]
+BUNDLE = [
+    "AtomicCheckpoint",
+    "ExactResume",
+    "NonFiniteGuard",
+    "EpochSummary",
+    "LearningRateMonitor",
+    "WeightInit",
+]
 
 
 def configured_callbacks(cli: LitDLCLI) -> list[str]:

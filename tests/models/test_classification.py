@@ -226,7 +226,9 @@ def test_optimizer_check_does_not_reject_a_gpu_only_optimizer_and_still_checks_t
     model = make(optimizer=partial(CudaOnlyOptimizer, lr=0.01))
     assert model.optimizer_factory.func is CudaOnlyOptimizer
     make(optimizer=partial(torch.optim.AdamW, lr=0.01, fused=True))  # fused: fine without a GPU
-    with pytest.raises(ConfigError, match=r"invalid optimizer settings for SGD: momentum=-1, must be in \[0, 1\)"):
+    with pytest.raises(
+        ConfigError, match=r"invalid optimizer settings for SGD: momentum=-1, must be in \[0, 1\)"
+    ):
         make(optimizer=partial(torch.optim.SGD, lr=0.1, momentum=-1))
     with pytest.raises(ConfigError, match=r"invalid optimizer settings for Adam: `fused` and `foreach`"):
         make(optimizer=partial(torch.optim.Adam, fused=True, foreach=True))

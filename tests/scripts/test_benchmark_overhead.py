@@ -29,11 +29,12 @@ def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_
     inside = dict(re.findall(r"^inside (.+?) *: (\d+\.\d{3}) s$", out, re.M))
     # the bundle's callbacks, the CLI's config saver and HPARAMS record, the task's validation metrics
     assert set(inside) == {
-        "AtomicCheckpoint", "ExactResume", "NonFiniteGuard", "EpochSummary", "LearningRateMonitor",
+        "AtomicCheckpoint", "ExactResume", "NonFiniteGuard", "ExponentialWeightAveraging",
+        "EpochSummary", "LearningRateMonitor",
         "WeightInit", "SaveRunConfig", "RunHparams", "task: validation metrics",
     }  # fmt: skip
     calls = int(re.search(r"^callback hook calls: (\d+) ", out, re.M).group(1))
-    assert calls > 0 and calls % 8 == 0  # every hook call reaches each of the 8 callbacks
+    assert calls > 0 and calls % 9 == 0  # every hook call reaches each of the 9 callbacks
     contexts = re.search(
         r"^profiler contexts: (\d+), (\d+\.\d) us each with Lightning's PassThroughProfiler, "
         r"(\d+\.\d) us with NullProfiler: (-?\d+\.\d{3}) s saved$",
