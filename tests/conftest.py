@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
+
+# One intra-op thread per process: the suite runs a worker per core (pytest-xdist) and many tests start
+# processes of their own, so torch's default of a thread per core oversubscribes the machine (its
+# threads spin on each small op). Set before torch is imported here, in the workers (which inherit the
+# variable) and in every process a test starts; a value set outside the suite wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import yaml

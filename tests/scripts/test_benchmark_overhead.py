@@ -15,6 +15,9 @@ def load():
 
 def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_times(monkeypatch, capsys):
     module = load()
+    # two of the breakdown's contestants (a callback and the profiler swap) keep the test short; that
+    # every component removes what it names is checked without training, below
+    monkeypatch.setattr(module, "BREAKDOWN", ("EpochSummary", "NullProfiler"))
     monkeypatch.setattr(
         sys,
         "argv",
@@ -43,8 +46,36 @@ def test_the_overhead_benchmark_prints_every_contestant_the_ratios_and_the_hook_
     ).group(1)
     assert int(contexts) > calls  # the module's and the strategy's hooks too
     costs = re.findall(r"^cost of (.+?) *: [+-]\d+\.\d{3} s", out, re.M)
-    assert costs == list(module.BREAKDOWN)
-    assert module.BREAKDOWN[-1] == "NullProfiler"  # the CLI's profiler, swapped for Lightning's default
+    assert costs == ["EpochSummary", "NullProfiler"]
+
+
+def _components(cli) -> tuple:
+    return (
+        sorted(type(c).__name__ for c in cli.trainer.callbacks),
+        len(cli.trainer.loggers),
+        type(cli.trainer.profiler).__name__,
+        type(cli.model.task_logging).__name__,
+    )
+
+
+def test_every_breakdown_component_is_in_the_recipe_and_removing_it_changes_only_that(tmp_path):
+    module = load()
+    assert module.BREAKDOWN[-1] == "NullProfiler"
+    recipe = _components(module.build(1, str(tmp_path), False, []))
+    for component in module.BREAKDOWN:
+        callbacks, loggers, profiler, logging = _components(
+            module._without(component, module.build(1, str(tmp_path), False, []))
+        )
+        if component == "logger + LearningRateMonitor":
+            assert (loggers, callbacks) == (0, [c for c in recipe[0] if c != "LearningRateMonitor"])
+        elif component == "train-loss window":
+            assert logging != recipe[3] and callbacks == recipe[0]
+        elif component == "NullProfiler":
+            assert (profiler, recipe[2]) == ("PassThroughProfiler", "NullProfiler")
+        else:
+            assert component in recipe[0], component
+            assert callbacks == [c for c in recipe[0] if c != component], component
+            assert (loggers, profiler, logging) == recipe[1:], component
 
 
 def test_the_breakdown_swaps_the_null_profiler_for_lightnings_default(tmp_path):
