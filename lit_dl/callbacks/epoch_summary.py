@@ -4,6 +4,7 @@ spreadsheet or ``pandas.read_csv``, without TensorBoard."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import time
@@ -24,6 +25,15 @@ def _number(value: Any) -> str:
         value = value.item()  # once per metric and epoch: the only host reads this callback makes
     value = float(value)
     return repr(value) if math.isfinite(value) else str(value)
+
+
+def _csv_text(columns: list[str], rows: list[dict[str, str]]) -> str:
+    """``rows`` as CSV under a header of ``columns`` (what ``epochs.csv`` holds)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def _lr_columns(trainer: L.Trainer) -> dict[str, str]:
@@ -77,13 +87,17 @@ class EpochSummary(L.Callback):
         self._elapsed_before = 0.0
         self._epoch_lrs: dict[str, str] = {}
 
-    # The rows travel in the checkpoint (plain strings: weights_only loading reads them).
+    # The rows travel in the checkpoint as one CSV text (a plain string: weights_only loading reads it;
+    # one pickled object, where a dict per row cost the writer a call per value, in every checkpoint).
     def state_dict(self) -> dict[str, Any]:
-        return {"columns": list(self.columns), "rows": [dict(row) for row in self.rows]}
+        return {"columns": list(self.columns), "csv": _csv_text(self.columns, self.rows)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.columns = list(state_dict.get("columns", []))
-        self.rows = [dict(row) for row in state_dict.get("rows", [])]
+        if "csv" in state_dict:
+            self.rows = [dict(row) for row in csv.DictReader(io.StringIO(state_dict["csv"]))]
+        else:  # written before the rows were one text
+            self.rows = [dict(row) for row in state_dict.get("rows", [])]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.monotonic()
@@ -142,7 +156,5 @@ class EpochSummary(L.Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(f".{self.path.name}.partial")
         with partial.open("w", newline="") as f:
-            writer = csv.DictWriter(f, self.columns, restval="", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(self.rows)
+            f.write(_csv_text(self.columns, self.rows))
         os.replace(partial, self.path)

@@ -126,3 +126,24 @@ def test_nothing_runs_per_step():
 def test_a_filename_with_folders_is_refused():
     with pytest.raises(ValueError, match=r"filename must be a file name without folders, got 'logs/e.csv'"):
         EpochSummary(filename="logs/e.csv")
+
+
+def test_the_checkpoint_holds_the_rows_as_one_csv_text_and_reads_the_former_dicts_too():
+    summary = EpochSummary()
+    summary.columns = ["epoch", "step", "val/acc"]
+    summary.rows = [{"epoch": "0", "step": "3", "val/acc": "0.5"}, {"epoch": "1", "step": "6"}]
+    state = summary.state_dict()
+    assert state == {
+        "columns": ["epoch", "step", "val/acc"],
+        "csv": "epoch,step,val/acc\r\n0,3,0.5\r\n1,6,\r\n",
+    }
+    restored = EpochSummary()
+    restored.load_state_dict(state)
+    assert restored.columns == summary.columns
+    assert restored.rows == [
+        {"epoch": "0", "step": "3", "val/acc": "0.5"},
+        {"epoch": "1", "step": "6", "val/acc": ""},
+    ]
+    former = EpochSummary()
+    former.load_state_dict({"columns": ["epoch"], "rows": [{"epoch": "0"}]})  # lit_dl before the text
+    assert (former.columns, former.rows) == (["epoch"], [{"epoch": "0"}])

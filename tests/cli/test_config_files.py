@@ -113,8 +113,16 @@ def test_the_wheel_ships_the_configs_and_resolves_them(tmp_path):
         source,
         symlinks=True,
         ignore=shutil.ignore_patterns(
-            ".git", "tests", "build", "*.egg-info", "lightning_logs", "__pycache__",
-            ".venv", ".mypy_cache", ".ruff_cache", "site",  # a checkout's environment, caches, built docs
+            ".git",
+            "tests",
+            "build",
+            "*.egg-info",
+            "lightning_logs",
+            "__pycache__",
+            ".venv",
+            ".mypy_cache",
+            ".ruff_cache",
+            "site",  # a checkout's environment, caches, built docs
         ),
     )
     wheels = tmp_path / "wheels"
