@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_dl.cli import main
@@ -143,7 +144,16 @@ def test_recipe_comparison_tunes_the_lr_then_runs_the_seeds(tmp_path):
 def test_lr_batch_sweep_marks_a_diverged_cell_instead_of_aborting(tmp_path):
     sweep = load_script("lr_batch_sweep")
     optimizer = str(ROOT / "configs/optimizer/momentum.yaml")
-    cells = sweep.run_sweep(DIGITS, optimizer, [32], [0.03, 1.0e30], 32, 1, [0], tmp_path / "s", TINY)
+    cells = sweep.run_sweep(
+        DIGITS, optimizer, [32], [0.03, 1.0e30], 32, 1, [0], tmp_path / "s", TINY, sweep.DEFAULT_CALLBACKS
+    )
+    # the default recipe's weight average is left out (its lag would be measured, not the LR rule)
+    configs = sorted((tmp_path / "s").rglob("config.yaml"))
+    assert len(configs) == 4
+    for config in configs:
+        classes = [c["class_path"] for c in yaml.safe_load(config.read_text())["trainer"]["callbacks"]]
+        assert "lit_dl.callbacks.AtomicCheckpoint" in classes
+        assert not any("WeightAveraging" in c for c in classes), classes
     assert sorted(cells) == [
         (32, 0.03, "linear"),
         (32, 0.03, "none"),
