@@ -82,6 +82,10 @@ RELU_TYPES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 :func:`can_die` for registered ones too."""
 
 
+GAIN_NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+"""The activations ``torch.nn.init.calculate_gain`` has a gain for (its conv names are ``linear``'s)."""
+
+
 def register_activation_type(
     cls: type[nn.Module],
     init: InitFamily | None = None,
@@ -97,11 +101,17 @@ def register_activation_type(
     :func:`lit_dl.nn.register_activation` calls this for the class its factory builds.
 
     Raises:
-        ConfigError: ``init`` is not ``"he"``, ``"xavier"`` or ``"lecun"``, or a given option
-            contradicts the kind of a class lit_dl lists itself.
+        ConfigError: ``init`` is not ``"he"``, ``"xavier"`` or ``"lecun"``, ``nonlinearity`` is not
+            one of :data:`GAIN_NONLINEARITIES`, or a given option contradicts the kind of a class
+            lit_dl lists itself.
     """
     if init is not None and init not in INIT_FAMILIES:
         raise ConfigError(f"init must be one of {', '.join(INIT_FAMILIES)}, got {init!r}")
+    if nonlinearity is not None and nonlinearity not in GAIN_NONLINEARITIES:
+        raise ConfigError(
+            f"nonlinearity must be one of {', '.join(GAIN_NONLINEARITIES)} (torch.nn.init.calculate_gain's), "
+            f"got {nonlinearity!r}"
+        )
     base = activation_kind_of_type(cls) or ActivationKind("xavier", "linear")
     kind = ActivationKind(
         base.init if init is None else init,

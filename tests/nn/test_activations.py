@@ -94,6 +94,22 @@ def test_register_activation_checks_the_init_family():
     assert "bad_init_test" not in ACTIVATIONS
 
 
+def test_register_activation_checks_the_nonlinearity_against_torchs_gains():
+    from lit_dl.nn.layers import GAIN_NONLINEARITIES
+
+    for name in GAIN_NONLINEARITIES:  # each one torch has a gain for
+        assert nn.init.calculate_gain(name) > 0
+    with pytest.raises(ValueError):
+        nn.init.calculate_gain("gelu")
+    with pytest.raises(
+        ConfigError,
+        match=r"nonlinearity must be one of linear, sigmoid, tanh, relu, leaky_relu, selu "
+        r"\(torch.nn.init.calculate_gain's\), got 'gelu'",
+    ):
+        register_activation("bad_gain_test", nn.Hardswish, nonlinearity="gelu")
+    assert "bad_gain_test" not in ACTIVATIONS
+
+
 def test_a_subclass_of_a_known_activation_registered_with_its_own_kind_is_honoured():
     from lit_dl.callbacks import WeightInit
     from lit_dl.nn import MLP, layers
