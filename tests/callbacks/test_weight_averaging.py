@@ -144,3 +144,30 @@ def test_the_ema_update_is_lightnings_bit_for_bit_buffers_and_integer_counters_i
     for name, tensor in torchs.items():
         assert torch.equal(ours[name], tensor), name
     assert int(averaging._average_model.n_averaged) == int(reference.n_averaged) == 4
+
+
+def test_the_debiased_average_weights_the_updates_alone() -> None:
+    # after k updates: sum_i (1 - d) d^(k - i) w_i / (1 - d^k), no weight left to the starting copy
+    torch.manual_seed(0)
+    decay = 0.9
+    task = MLPClassifier(num_classes=3, in_features=4, hidden_sizes=[8])
+    averaging = ExponentialWeightAveraging(decay=decay, debias=True)
+    averaging.setup(L.Trainer(logger=False, enable_checkpointing=False), task, "fit")
+    assert averaging.decay_at(0) == decay  # the first update copies, whatever the decay
+    seen = []
+    for _ in range(5):
+        with torch.no_grad():
+            for p in task.parameters():
+                p.add_(torch.randn_like(p))
+        seen.append(task.backbone.head.weight.detach().clone())
+        averaging._average_model.update_parameters(task)
+    k = len(seen)
+    expected = sum((1 - decay) * decay ** (k - i) * w for i, w in enumerate(seen, 1)) / (1 - decay**k)
+    average = averaging._average_model.module.backbone.head.weight
+    torch.testing.assert_close(average, expected, rtol=1e-5, atol=1e-6)
+    plain = sum(
+        decay ** (k - 1) * seen[0] if i == 1 else (1 - decay) * decay ** (k - i) * w
+        for i, w in enumerate(seen, 1)
+    )
+    assert not torch.allclose(average, plain, rtol=1e-3)  # the plain average keeps d^(k-1) of the first
+    assert averaging.decay_at(10_000) == pytest.approx(decay, abs=1e-12)  # it tends to the plain one

@@ -16,9 +16,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from lit_dl.cli import main
-from tests.conftest import REPO
+from tests.conftest import DOCUMENTED_THREADS, REPO
 from tests.docs.runnable import Block, commands, line_matches, missing_lines, parse
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -33,11 +34,14 @@ def _run_lit_dl(argv: list[str], capfd) -> tuple[int, str]:
     for logger in loggers:
         logger.addHandler(handler)
     code = 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(DOCUMENTED_THREADS)  # as the page's numbers were measured
     try:
         main(argv)
     except SystemExit as exit_info:
         code = exit_info.code if isinstance(exit_info.code, int) else 1
     finally:
+        torch.set_num_threads(threads)
         for logger in loggers:
             logger.removeHandler(handler)
     out, err = capfd.readouterr()
@@ -61,7 +65,11 @@ def _run(command: str, capfd, monkeypatch, in_process: bool = True) -> tuple[int
             ["bash", "-c", command],
             capture_output=True,
             text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.getcwd()])},
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(REPO), os.getcwd()]),
+                "OMP_NUM_THREADS": str(DOCUMENTED_THREADS),
+            },
             timeout=900,
         )
         return result.returncode, result.stdout + result.stderr
