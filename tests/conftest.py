@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 # One intra-op thread per process: the suite runs a worker per core (pytest-xdist) and many tests start
 # processes of their own, so torch's default of a thread per core oversubscribes the machine (its
@@ -27,6 +28,23 @@ CONFIGS = REPO / "configs"
 HANG_TIMEOUT = 900
 """Seconds a test waits on a subprocess, a peer or a marker file: it only catches a hang, so it is
 generous enough for a loaded 2-core machine; tests bound their work (epochs, batches) instead."""
+
+
+def quiet_trainer(root: Path, **kwargs: Any) -> Any:
+    """A plain Lightning ``Trainer`` on the CPU that writes nothing of its own into ``root`` (no logger,
+    no checkpoint callback) and prints no progress bar or summary; ``kwargs`` add or override.
+    (Lightning is imported here, not with this module: pytest's controller process needs none.)"""
+    import lightning as L
+
+    options: dict[str, Any] = {
+        "default_root_dir": root,
+        "accelerator": "cpu",
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    return L.Trainer(**{**options, **kwargs})
 
 
 def load_script(name: str) -> ModuleType:

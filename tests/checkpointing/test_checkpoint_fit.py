@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 import yaml
@@ -16,7 +15,7 @@ from lit_dl.cli import LitDLCLI
 from lit_dl.data import SyntheticClassificationDataModule
 from lit_dl.errors import ConfigError
 from lit_dl.models import MLPClassifier
-from tests.conftest import tiny_recipe
+from tests.conftest import quiet_trainer, tiny_recipe
 
 
 def _params() -> list[dict]:
@@ -90,15 +89,7 @@ def plain_lightning_run(tmp_path_factory) -> tuple[Path, Path]:
         num_classes=init["num_classes"], in_features=init["in_features"], hidden_sizes=init["hidden_sizes"]
     )
     data = SyntheticClassificationDataModule(**recipe["data"]["init_args"])
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=folder,
-    )
+    trainer = quiet_trainer(folder, max_epochs=1)
     trainer.fit(model, data)
     ckpt = folder / "plain.ckpt"
     trainer.save_checkpoint(ckpt)
@@ -155,15 +146,7 @@ def test_model_from_ckpt_builds_the_plain_lightning_checkpoints_model(plain_ligh
     model = MLPClassifier(
         num_classes=init["num_classes"], in_features=init["in_features"], hidden_sizes=[8, 4]
     )
-    trainer = L.Trainer(
-        max_steps=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_steps=1)
     trainer.fit(model, SyntheticClassificationDataModule(**recipe["data"]["init_args"]))
     ckpt = tmp_path / "wider.ckpt"
     trainer.save_checkpoint(ckpt)

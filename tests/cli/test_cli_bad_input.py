@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_dl.cli import LitDLCLI, main
 from lit_dl.cli.checks import usable_cpu_cores
-from tests.conftest import tiny_recipe
+from tests.conftest import quiet_trainer, tiny_recipe
 
 SGD = ["--model.init_args.optimizer.class_path=torch.optim.SGD"]
 STEP_LR = ["--model.init_args.lr_scheduler.class_path=torch.optim.lr_scheduler.StepLR"]
@@ -712,15 +712,7 @@ class _OtherModel(L.LightningModule):
 def _plain_lightning_checkpoint(path: Path) -> Path:
     """Plain Lightning's checkpoint of :class:`_OtherModel` after one step."""
     data = DataLoader(TensorDataset(torch.randn(8, 16)), batch_size=4)
-    trainer = L.Trainer(
-        max_steps=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=path.parent,
-    )
+    trainer = quiet_trainer(path.parent, max_steps=1)
     trainer.fit(_OtherModel(), data)
     trainer.save_checkpoint(path)
     return path

@@ -10,7 +10,7 @@ from torch import nn
 from lit_dl import ConfigError
 from lit_dl.data import SyntheticClassificationDataModule
 from lit_dl.models import ClassificationTask, MLPClassifier
-from tests.conftest import read_scalars
+from tests.conftest import quiet_trainer, read_scalars
 
 
 def make(**kwargs):
@@ -196,16 +196,7 @@ def test_one_hot_projection_is_trained_as_the_embedding_table():
 def test_validate_then_fit_then_test_on_one_model(tmp_path):
     model = make(in_features=16)
     data = SyntheticClassificationDataModule(num_classes=3, num_features=16, num_train=32, batch_size=16)
-    trainer = L.Trainer(
-        default_root_dir=tmp_path,
-        max_epochs=1,
-        accelerator="cpu",
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        logger=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0)
     first = trainer.validate(model, datamodule=data, verbose=False)[0]["val/loss"]
     trainer.fit(model, datamodule=data)  # crashed: in-place update of an inference tensor
     again = trainer.validate(model, datamodule=data, verbose=False)[0]
