@@ -119,6 +119,7 @@ def hand_written(cli: LitDLCLI, epochs: int, seed: int) -> float:
         scheduler.fit_to_run(epochs, unit="epochs")
     # the recipe's average of the weights, if it has one, as a hand-written loop keeps one: torch's
     # AveragedModel with its fused EMA update after every optimizer step, validated in place of the model
+    # (at a fixed decay: the recipe's debiasing changes one scalar per step, not the kernels)
     averaging = _weight_averaging(cli)
     average = None
     if averaging is not None:

@@ -262,11 +262,11 @@ class ExponentialWeightAveraging(_AveragedIsTheModel, _LightningEMA):
         return self.decay * (1.0 - self.decay**updates) / (1.0 - self.decay ** (updates + 1))
 
     def _average_tensors(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Lightning's EMA update, ``decay * average + (1 - decay) * current`` per tensor, as three
-        ``foreach`` kernels over the floating-point tensors of each device and dtype instead of four
-        kernel launches per tensor from Python (bit-identical: the same multiplications and sum). The
-        integer buffers (BatchNorm's ``num_batches_tracked``) take torch's per-tensor path, whose
-        float result ``copy_`` truncates."""
+        """Lightning's EMA update, ``decay * average + (1 - decay) * current`` per tensor at this
+        update's decay (:meth:`decay_at`), as three ``foreach`` kernels over the floating-point tensors
+        of each device and dtype instead of four kernel launches per tensor from Python (bit-identical:
+        the same multiplications and sum). The integer buffers (BatchNorm's ``num_batches_tracked``)
+        take torch's per-tensor expression, whose float result ``copy_`` truncates."""
         decay = self.decay_at(self._updates)
         groups: dict[tuple[torch.device, torch.dtype], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         others = []
