@@ -15,12 +15,14 @@ from lit_dl.checkpointing.loading import (
     load_weights_file,
 )
 from lit_dl.checkpointing.model_differences import checkpoint_model_differences, format_differences
+from lit_dl.checkpointing.safe_loading import SafeLoading
 
 __all__ = [
     "AtomicCheckpoint",
     "AtomicCheckpointIO",
     "BackgroundCheckpointIO",
     "ExactResume",
+    "SafeLoading",
     "checkpoint_model_differences",
     "find_hpc_checkpoint",
     "find_last_checkpoint",

@@ -1,13 +1,16 @@
-"""The task's ``lr_scaling``: the batch size read from the Trainer's data, and the LR scaled with it.
+"""The task's learning rate in a running fit: ``lr_scaling`` with the batch size read from the
+Trainer's data, the LR a tuner sets (``LearningRateFinder``), and what changed since the optimizer was built.
 
-The rules themselves are pure functions in :mod:`lit_dl.optim.lr_scaling`; this module finds the
-numbers they need in a running fit (the per-device batch size, devices, nodes, accumulation) and
+The scaling rules themselves are pure functions in :mod:`lit_dl.optim.lr_scaling`; this module finds
+the numbers they need in a running fit (the per-device batch size, devices, nodes, accumulation) and
 records what was done.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -18,8 +21,16 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_dl.errors import ConfigError
 from lit_dl.optim import LRScaling, global_batch_size, lr_scale_factor, scale_optimizer_lr
+from lit_dl.optim.checks import factory_class
 
-__all__ = ["per_device_batch_size", "scale_lr_to_batch", "trainer_global_batch_size"]
+__all__ = [
+    "factory_lr",
+    "per_device_batch_size",
+    "scale_lr_to_batch",
+    "set_base_lr",
+    "trainer_global_batch_size",
+    "tuned_changes",
+]
 
 
 def per_device_batch_size(module: L.LightningModule, lr_scaling: LRScaling) -> int:
@@ -82,3 +93,40 @@ def scale_lr_to_batch(
     }
     for logger in loggers:
         logger.log_hyperparams(record)
+
+
+def factory_lr(factory: Any) -> float | None:
+    """The ``lr`` an optimizer factory passes (a ``functools.partial``'s keyword, as the CLI builds it),
+    else its class's default; ``None`` when neither says."""
+    keywords = getattr(factory, "keywords", None)
+    if isinstance(keywords, dict) and isinstance(keywords.get("lr"), (int, float)):
+        return float(keywords["lr"])
+    cls = factory_class(factory)
+    parameter = inspect.signature(cls).parameters.get("lr") if cls is not None else None
+    if parameter is not None and isinstance(parameter.default, (int, float)):
+        return float(parameter.default)
+    return None
+
+
+def set_base_lr(optimizer: torch.optim.Optimizer, configured: float | None, lr: float) -> None:
+    """Every group at ``lr``; a group whose LR differs from the ``configured`` one keeps its ratio to it."""
+    for group in optimizer.param_groups:
+        if configured is None or group["lr"] == configured:
+            group["lr"] = lr
+        else:
+            group["lr"] = group["lr"] * lr / configured
+
+
+def tuned_changes(
+    built: tuple[float | None, int | None], now: tuple[float | None, int | None], configured_lr: float | None
+) -> str:
+    """What differs between the ``(lr, global batch)`` an optimizer was built from and ``now``, as
+    ``"lr 0.001 -> 0.02, global batch 64 -> 128"``; ``""`` when nothing does. An ``lr`` of ``None``
+    is the factory's own (``configured_lr``)."""
+    (built_lr, built_batch), (lr, batch) = built, now
+    changes = []
+    if lr != built_lr:
+        changes.append(f"lr {built_lr if built_lr is not None else configured_lr} -> {lr}")
+    if batch != built_batch:
+        changes.append(f"global batch {built_batch} -> {batch}")
+    return ", ".join(changes)

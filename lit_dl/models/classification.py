@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import math
-import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,21 +19,20 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from lit_dl._lightning import attached_trainer
 from lit_dl.checkpointing.checkpoint_fit import check_restore_fits
 from lit_dl.checkpointing.init_from import load_initial_weights
-from lit_dl.checkpointing.integrity import verify_checksums
-from lit_dl.checkpointing.loading import refuse_unsafe_pickles
-from lit_dl.errors import ConfigError
-from lit_dl.models.batch_lr import per_device_batch_size, scale_lr_to_batch, trainer_global_batch_size
-from lit_dl.models.input_check import check_num_classes
+from lit_dl.checkpointing.safe_loading import SafeLoading
+from lit_dl.models.batch_lr import (
+    factory_lr,
+    per_device_batch_size,
+    scale_lr_to_batch,
+    set_base_lr,
+    trainer_global_batch_size,
+    tuned_changes,
+)
+from lit_dl.models.input_check import check_num_classes, check_task_arguments
 from lit_dl.models.order_invariant_mean import OrderInvariantMean
 from lit_dl.models.resume_rule import ResumeRule
 from lit_dl.models.run_length import run_length
-from lit_dl.models.speed import (
-    CompileMode,
-    check_channels_last,
-    check_compile,
-    compile_module,
-    to_channels_last,
-)
+from lit_dl.models.speed import BackboneSpeed, CompileMode
 from lit_dl.models.task_logging import TaskLogging
 from lit_dl.nn.init_marks import mark_initialized
 from lit_dl.optim import (
@@ -52,7 +49,6 @@ from lit_dl.optim.checks import (
     build_torch_optimizer_probe,
     check_lr_scheduler_arguments,
     check_optimizer_factory,
-    factory_class,
 )
 
 __all__ = ["ClassificationTask"]
@@ -60,7 +56,7 @@ __all__ = ["ClassificationTask"]
 _EVAL_STAGES = ("val", "test")
 
 
-class ClassificationTask(L.LightningModule):
+class ClassificationTask(SafeLoading, L.LightningModule):
     """Supervised classification: loss, metrics, parameter groups and optimizer wiring.
 
     Recipes subclass it and only say how to build the network (:meth:`build_backbone`). The network
@@ -89,34 +85,28 @@ class ClassificationTask(L.LightningModule):
         l1: Weight λ of the L1 penalty ``λ·Σ|w|`` over the parameters that get weight decay; 0 is off.
         label_smoothing: Label smoothing of the cross-entropy, in ``[0, 1)``.
         decay_embeddings: Give embedding tables weight decay too (off by default).
-        lr_scaling: Scale the configured LR with the global batch size before the scheduler is
-            built: ``"none"``, ``"linear"`` (x global/base; Goyal et al., 2017) or ``"sqrt"``
-            (x √(global/base); Krizhevsky, 2014). The global batch is the per-device batch
-            (the datamodule's ``batch_size``, else the train loader's) * devices * nodes *
-            ``accumulate_grad_batches``. The rule has a limit: SGD's step cannot grow past the loss
-            curvature's stability bound, so scaling stops helping past some batch size (Goyal et al.,
-            2017; Shallue et al., 2019). See :mod:`lit_dl.optim.lr_scaling`.
+        lr_scaling: Scale the configured LR with the global batch size (:meth:`global_batch_size`)
+            before the scheduler is built: ``"none"``, ``"linear"`` (x global/base; Goyal et al., 2017)
+            or ``"sqrt"`` (x √(global/base); Krizhevsky, 2014). Past some batch size scaling stops
+            helping (Shallue et al., 2019): see :mod:`lit_dl.optim.lr_scaling`.
         base_batch_size: The global batch size the configured LR was tuned for (>= 1).
         channels_last: Keep conv kernels and 4-D inputs in channels_last (NHWC) memory format, the
-            layout cuDNN's tensor-core convolutions use; conv recipes only. Outputs match the default
-            layout up to float rounding.
+            layout cuDNN's tensor-core convolutions use; conv recipes only (:mod:`lit_dl.models.speed`).
         compile: ``"off"`` or a ``torch.compile`` mode applied to the backbone in ``configure_model``
             (under DDP too): ``"default"``, ``"reduce-overhead"`` (CUDA graphs: cuts the per-step
             launch cost of small batches), ``"max-autotune"``, ``"max-autotune-no-cudagraphs"``.
-            Checkpoints keep the plain parameter names, so they load with any setting.
-        compile_backend: The ``torch.compile`` backend; the modes above apply to ``"inductor"`` only
-            (``"eager"`` or ``"aot_eager"`` help to tell a compiler bug from a model bug).
-        init_from: Start the network from the weights in this file (a Lightning checkpoint or a state
-            dict, loaded with ``weights_only=True``): fine-tuning. The epoch counter, optimizer and
-            schedule start fresh; loaded modules are left alone by ``WeightInit``. See
-            :mod:`lit_dl.checkpointing.init_from`. Not stored in the checkpoint's hyperparameters (the run's
-            ``config.yaml`` records it).
+        compile_backend: The ``torch.compile`` backend; the modes above apply to ``"inductor"`` only.
+        init_from: Start the network from the weights in this file (a checkpoint or a state dict):
+            fine-tuning, with a fresh epoch counter, optimizer and schedule
+            (:mod:`lit_dl.checkpointing.init_from`). The run's ``config.yaml`` records it, the
+            checkpoint's hyperparameters do not.
         init_skip_head: Keep the classifier head as built instead of loading it (a different
             ``num_classes``).
         init_strict: Every network tensor must be in the file with its shape (``False``: load what matches).
 
-    A module restored by ``load_from_checkpoint`` is in training mode: call ``.eval()`` before
-    inference (dropout and BatchNorm behave differently in training). For serving, ``lit-dl export``
+    ``load_from_checkpoint`` loads with ``weights_only=True`` after a checksum check
+    (:class:`~lit_dl.checkpointing.SafeLoading`); the module it returns is in training mode: call
+    ``.eval()`` before inference (dropout and BatchNorm behave differently in training). For serving, ``lit-dl export``
     writes an eval-mode file that needs neither lit_dl nor Lightning.
     """
 
@@ -144,17 +134,9 @@ class ClassificationTask(L.LightningModule):
         init_strict: bool = True,
     ) -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ConfigError(f"num_classes must be >= 2, got {num_classes!r}")
-        if scheduler_interval not in ("epoch", "step"):
-            raise ConfigError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
-        if l1 < 0:
-            raise ConfigError(f"l1 must be >= 0, got {l1!r}")
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        check_task_arguments(num_classes, scheduler_interval, l1, label_smoothing)
         check_lr_scaling(lr_scaling, base_batch_size)
         check_scaling_reaches_the_schedule(lr_scaling, lr_scheduler)
-        check_compile(compile, compile_backend)
         check_optimizer_factory(optimizer)
         check_lr_scheduler_arguments(lr_scheduler)
         # Collects the arguments of every subclass __init__ on the stack too, so recipes need not
@@ -191,17 +173,11 @@ class ClassificationTask(L.LightningModule):
         self.eval_loss = nn.ModuleDict(  # type: ignore[assignment]  # see the class annotation
             {stage: OrderInvariantMean() for stage in _EVAL_STAGES}
         )
+        self.speed = BackboneSpeed(channels_last, compile, compile_backend)  # checked before the build
         self.task_logging = TaskLogging(self)  # when and how the values above reach the loggers
         self.resume_rule = ResumeRule()  # on fit --ckpt_path: the config says what trains
         self.backbone = self.build_backbone()
-        self.channels_last = bool(channels_last)
-        self.compile_mode = compile
-        self.compile_backend = compile_backend
-        self._compiled_backbone = None  # set by configure_model; kept out of the module tree (speed.py)
-        if self.channels_last:
-            check_channels_last(self.backbone, type(self).__name__)
-            # Module.to takes memory_format at run time; torch's overloads for it omit the keyword
-            self.backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.speed.prepare(self.backbone, type(self).__name__)
         if init_from is not None:
             load_initial_weights(self.backbone, init_from, skip_head=init_skip_head, strict=init_strict)
 
@@ -231,11 +207,7 @@ class ClassificationTask(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
-        if self.channels_last:
-            x = to_channels_last(x)
-        if self._compiled_backbone is not None:
-            return self._compiled_backbone(x)
-        return self.backbone(x)
+        return self.speed.run(self.backbone, x)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ClassificationTask:
         """A copy with its own network, metrics and settings (the average that EMA and SWA keep is one),
@@ -251,14 +223,7 @@ class ClassificationTask(L.LightningModule):
 
     def configure_model(self) -> None:
         """Compile the backbone once (``compile``), before the strategy wraps the module (DDP)."""
-        if self.compile_mode != "off" and self._compiled_backbone is None:
-            # object.__setattr__: an nn.Module attribute would register the wrapper as a submodule
-            # and put its `_orig_mod.` names into every state_dict.
-            object.__setattr__(
-                self,
-                "_compiled_backbone",
-                compile_module(self.backbone, self.compile_mode, self.compile_backend),
-            )
+        self.speed.compile_once(self.backbone)  # kept out of the module tree: see lit_dl.models.speed
 
     def decay_parameter_names(self) -> dict[str, bool]:
         """Every trainable parameter of the task (metrics left out) mapped to whether it gets weight decay."""
@@ -312,7 +277,7 @@ class ClassificationTask(L.LightningModule):
         """
         if self._lr is not None:
             return self._lr
-        return _factory_lr(self.optimizer_factory)
+        return factory_lr(self.optimizer_factory)
 
     @lr.setter
     def lr(self, value: float) -> None:
@@ -328,7 +293,7 @@ class ClassificationTask(L.LightningModule):
         check_all_grouped(self, groups, exclude=(Metric,))
         optimizer = self.optimizer_factory(groups)
         if self._lr is not None:
-            _set_base_lr(optimizer, _factory_lr(self.optimizer_factory), self._lr)
+            set_base_lr(optimizer, factory_lr(self.optimizer_factory), self._lr)
         batch = None
         if self.lr_scaling != "none":
             batch = self.global_batch_size()
@@ -362,27 +327,6 @@ class ClassificationTask(L.LightningModule):
         mark_initialized(self.backbone, "checkpoint")
         self.resume_rule.on_load_checkpoint(checkpoint)
 
-    @classmethod
-    def load_from_checkpoint(
-        cls,
-        checkpoint_path: Any,
-        map_location: Any = None,
-        hparams_file: Any = None,
-        strict: bool | None = None,
-        weights_only: bool | None = True,
-        **kwargs: Any,
-    ) -> Any:
-        """Lightning's ``load_from_checkpoint`` with ``weights_only=True`` (a file cannot run code; an
-        unsafe one is refused with one line, :class:`~lit_dl.errors.UnsafeCheckpointError`), after a
-        check of its content against the checksums inside it (:class:`~lit_dl.errors.CorruptCheckpointError`).
-        The module comes back in training mode: call ``.eval()`` before inference."""
-        if isinstance(checkpoint_path, (str, os.PathLike)):
-            verify_checksums(checkpoint_path)
-        with refuse_unsafe_pickles(checkpoint_path):
-            return super().load_from_checkpoint(
-                checkpoint_path, map_location, hparams_file, strict, weights_only=weights_only, **kwargs
-            )
-
     # ----------------------------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = batch
@@ -400,28 +344,19 @@ class ClassificationTask(L.LightningModule):
         self.resume_rule.on_fit_start(self.trainer)  # before Lightning restores the optimizer
 
     def _rebuild_optimizers_if_tuned(self) -> None:
-        """Build the optimizer and scheduler again if what they were built from changed since: the LR
-        (``LearningRateFinder``) or, with ``lr_scaling``, the global batch (``BatchSizeFinder``).
+        """Build the optimizer and scheduler again if the LR (``LearningRateFinder``) or, with
+        ``lr_scaling``, the global batch (``BatchSizeFinder``) changed since :meth:`configure_optimizers`.
 
-        The tuners run in their ``on_fit_start``, after the strategy called :meth:`configure_optimizers`
-        and before this hook; Lightning's LR finder writes its LR into the optimizer's groups only, where
-        the scheduler (built on the old LR) would undo it at its first step. Here, before a checkpoint's
-        optimizer state is restored, as the first build is.
-        """
+        The tuners run in their ``on_fit_start``, before this hook and before a checkpoint's optimizer
+        state is restored; the LR finder writes its LR into the groups only, which the scheduler (built
+        on the old LR) would undo at its first step."""
         if self._optimizer_inputs is None:
             return
-        batch = self.global_batch_size() if self.lr_scaling != "none" else None
-        if (self._lr, batch) == self._optimizer_inputs:
-            return
-        built_lr, built_batch = self._optimizer_inputs
-        changes = []
-        if self._lr != built_lr:
-            before = built_lr if built_lr is not None else _factory_lr(self.optimizer_factory)
-            changes.append(f"lr {before} -> {self._lr}")
-        if batch != built_batch:
-            changes.append(f"global batch {built_batch} -> {batch}")
-        rank_zero_info(f"Optimizer and LR scheduler built again for the tuned values: {', '.join(changes)}")
-        self.trainer.strategy.setup_optimizers(self.trainer)
+        now = (self._lr, self.global_batch_size() if self.lr_scaling != "none" else None)
+        changes = tuned_changes(self._optimizer_inputs, now, factory_lr(self.optimizer_factory))
+        if changes:
+            rank_zero_info(f"Optimizer and LR scheduler built again for the tuned values: {changes}")
+            self.trainer.strategy.setup_optimizers(self.trainer)
 
     def on_train_start(self) -> None:
         self.task_logging.on_train_start()
@@ -471,25 +406,3 @@ class ClassificationTask(L.LightningModule):
         """Class probabilities ``(batch, num_classes)``; the batch may be ``x`` or ``(x, y)``."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return torch.softmax(self(x), dim=-1)
-
-
-def _factory_lr(factory: Any) -> float | None:
-    """The ``lr`` an optimizer factory passes (a ``functools.partial``'s keyword, as the CLI builds it),
-    else its class's default; ``None`` when neither says."""
-    keywords = getattr(factory, "keywords", None)
-    if isinstance(keywords, dict) and isinstance(keywords.get("lr"), (int, float)):
-        return float(keywords["lr"])
-    cls = factory_class(factory)
-    parameter = inspect.signature(cls).parameters.get("lr") if cls is not None else None
-    if parameter is not None and isinstance(parameter.default, (int, float)):
-        return float(parameter.default)
-    return None
-
-
-def _set_base_lr(optimizer: torch.optim.Optimizer, configured: float | None, lr: float) -> None:
-    """Every group at ``lr``; a group whose LR differs from the ``configured`` one keeps its ratio to it."""
-    for group in optimizer.param_groups:
-        if configured is None or group["lr"] == configured:
-            group["lr"] = lr
-        else:
-            group["lr"] = group["lr"] * lr / configured

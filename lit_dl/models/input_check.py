@@ -1,5 +1,5 @@
-"""Setup-time checks of the model against its data: the class count (every recipe) and the feature
-count (the MLP recipe)."""
+"""Checks of the task's own arguments (at construction) and of the model against its data at setup:
+the class count (every recipe) and the feature count (the MLP recipe)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,21 @@ from typing import Any
 
 from lit_dl.errors import ConfigError
 
-__all__ = ["check_input_features", "check_num_classes"]
+__all__ = ["check_input_features", "check_num_classes", "check_task_arguments"]
+
+
+def check_task_arguments(
+    num_classes: int, scheduler_interval: str, l1: float, label_smoothing: float
+) -> None:
+    """Raise ``ConfigError`` naming the first of the task's plain arguments out of its range."""
+    if num_classes < 2:
+        raise ConfigError(f"num_classes must be >= 2, got {num_classes!r}")
+    if scheduler_interval not in ("epoch", "step"):
+        raise ConfigError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+    if l1 < 0:
+        raise ConfigError(f"l1 must be >= 0, got {l1!r}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
 
 
 def check_input_features(datamodule: Any, in_features: int) -> None:

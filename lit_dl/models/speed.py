@@ -22,7 +22,14 @@ from torch import Tensor, nn
 
 from lit_dl.errors import ConfigError
 
-__all__ = ["COMPILE_MODES", "CompileMode", "check_channels_last", "check_compile", "compile_module"]
+__all__ = [
+    "COMPILE_MODES",
+    "BackboneSpeed",
+    "CompileMode",
+    "check_channels_last",
+    "check_compile",
+    "compile_module",
+]
 
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
@@ -56,3 +63,46 @@ def compile_module(module: nn.Module, mode: str, backend: str = "inductor") -> C
     if backend == "inductor":
         return torch.compile(module, mode=mode)
     return torch.compile(module, backend=backend)
+
+
+class BackboneSpeed:
+    """A task's ``channels_last`` and ``compile`` switches, applied to its backbone.
+
+    A plain object, not an ``nn.Module``: the compiled wrapper it holds stays out of the module tree
+    (and so out of every ``state_dict``) while it shares its parameters with the backbone.
+
+    Args:
+        channels_last: Keep 4-D conv kernels and inputs in channels_last memory format.
+        compile: ``"off"`` or a ``torch.compile`` mode (:data:`COMPILE_MODES`).
+        backend: The ``torch.compile`` backend.
+
+    Raises:
+        ConfigError: an unknown ``compile`` mode or an empty backend name.
+    """
+
+    def __init__(self, channels_last: bool, compile: str, backend: str) -> None:
+        check_compile(compile, backend)
+        self.channels_last = bool(channels_last)
+        self.mode = compile
+        self.backend = backend
+        self.compiled: Callable[..., Tensor] | None = None  # set by compile_once
+
+    def prepare(self, backbone: nn.Module, recipe: str) -> None:
+        """Convert ``backbone``'s conv kernels to channels_last when asked (``ConfigError`` without any)."""
+        if self.channels_last:
+            check_channels_last(backbone, recipe)
+            # Module.to takes memory_format at run time; torch's overloads for it omit the keyword
+            backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    def compile_once(self, backbone: nn.Module) -> None:
+        """Compile ``backbone`` (``compile`` not ``"off"``) unless already done: a second call is free."""
+        if self.mode != "off" and self.compiled is None:
+            self.compiled = compile_module(backbone, self.mode, self.backend)
+
+    def run(self, backbone: nn.Module, x: Tensor) -> Tensor:
+        """``backbone(x)`` through the compiled wrapper when there is one, ``x`` in the asked layout."""
+        if self.channels_last:
+            x = to_channels_last(x)
+        if self.compiled is not None:
+            return self.compiled(x)
+        return backbone(x)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import pathlib
 import re
 
+import lightning as L
 import pytest
 import torch
 
+from lit_dl.checkpointing import SafeLoading
 from lit_dl.cli import main
-from lit_dl.errors import UnsafeCheckpointError
+from lit_dl.errors import CorruptCheckpointError, UnsafeCheckpointError
 from lit_dl.models import MLPClassifier
+from tests.conftest import quiet_trainer
 
 
 class _CreatesAFile:
@@ -77,3 +80,40 @@ def test_load_from_checkpoint_refuses_a_pickle_payload(malicious_checkpoint) -> 
     with pytest.raises(UnsafeCheckpointError, match=ONE_LINE):
         MLPClassifier.load_from_checkpoint(path)
     assert not marker.exists()
+
+
+class _OwnModule(SafeLoading, L.LightningModule):
+    """A downstream LightningModule that is no lit_dl recipe, with the mixin listed first."""
+
+    def __init__(self, width: int = 4) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.layer = torch.nn.Linear(width, 2)
+
+
+def test_safe_loading_mixin_on_a_plain_lightning_module(tmp_path, malicious_checkpoint) -> None:
+    path, marker = malicious_checkpoint
+    with pytest.raises(UnsafeCheckpointError, match=ONE_LINE):
+        _OwnModule.load_from_checkpoint(path)
+    assert not marker.exists()
+    model = _OwnModule(width=5)
+    trainer = quiet_trainer(tmp_path, max_epochs=0)
+    trainer.strategy.connect(model)
+    good = tmp_path / "good.ckpt"
+    trainer.save_checkpoint(good)
+    loaded = _OwnModule.load_from_checkpoint(good)
+    assert type(loaded) is _OwnModule and loaded.hparams.width == 5 and loaded.training
+    assert torch.equal(loaded.layer.weight, model.layer.weight)
+    # the rest is Lightning's: its own arguments still work, a map_location among them
+    assert (
+        _OwnModule.load_from_checkpoint(good, map_location="cpu", strict=True).layer.weight.device.type
+        == "cpu"
+    )
+    # and a damaged file is refused by its checksums before torch reads it
+    damaged = tmp_path / "damaged.ckpt"
+    data = bytearray(good.read_bytes())
+    at = data.index(b"PK\x03\x04", 1) - 64  # inside the first member's data
+    data[at] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError):
+        _OwnModule.load_from_checkpoint(damaged)

@@ -61,7 +61,7 @@ def test_compiled_checkpoint_has_plain_names_and_loads_both_ways(tmp_path):
     # inductor's C++ code generation, which takes minutes on the 2 test CPUs.
     compiled = _convnet(compile="default", compile_backend="eager")
     trainer = _fit(compiled, tmp_path / "a", epochs=1)
-    assert compiled._compiled_backbone is not None  # the compiled path ran
+    assert compiled.speed.compiled is not None  # the compiled path ran
     ckpt = trainer.checkpoint_callback.best_model_path
     state = torch.load(ckpt, weights_only=True)["state_dict"]
     plain = _convnet()
@@ -71,14 +71,14 @@ def test_compiled_checkpoint_has_plain_names_and_loads_both_ways(tmp_path):
     assert torch.equal(plain.backbone.head.weight, compiled.backbone.head.weight)
     resumed = _convnet(compile="default", compile_backend="eager")
     trainer = _fit(resumed, tmp_path / "b", epochs=2, ckpt_path=ckpt)
-    assert trainer.global_step == 4 and resumed._compiled_backbone is not None
+    assert trainer.global_step == 4 and resumed.speed.compiled is not None
 
 
 def test_configure_model_compiles_once():
     model = _convnet(compile="reduce-overhead", compile_backend="eager")
     model.configure_model()
-    first = model._compiled_backbone
+    first = model.speed.compiled
     start = time.perf_counter()
     model.configure_model()
-    assert model._compiled_backbone is first and time.perf_counter() - start < 1.0
-    assert "_compiled_backbone" not in dict(model.named_modules())
+    assert first is not None and model.speed.compiled is first and time.perf_counter() - start < 1.0
+    assert list(dict(model.named_modules())) == list(dict(_convnet().named_modules()))
