@@ -43,7 +43,7 @@ import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging as _LightningEMA
 from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
-from torch.optim.swa_utils import get_swa_avg_fn
+from torch.optim.swa_utils import get_ema_avg_fn, get_swa_avg_fn
 
 from lit_dl._lightning import exponential_average_
 
@@ -266,7 +266,7 @@ class ExponentialWeightAveraging(_AveragedIsTheModel, _LightningEMA):
         update's decay (:meth:`decay_at`), as three ``foreach`` kernels over the floating-point tensors
         of each device and dtype instead of four kernel launches per tensor from Python (bit-identical:
         the same multiplications and sum). The integer buffers (BatchNorm's ``num_batches_tracked``)
-        take torch's per-tensor expression, whose float result ``copy_`` truncates."""
+        take torch's per-tensor ``get_ema_avg_fn``, whose float result ``copy_`` truncates."""
         decay = self.decay_at(self._updates)
         groups: dict[tuple[torch.device, torch.dtype], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         others = []
@@ -279,8 +279,10 @@ class ExponentialWeightAveraging(_AveragedIsTheModel, _LightningEMA):
                 others.append((averaged, current))
         for averaged_list, current_list in groups.values():
             exponential_average_(averaged_list, current_list, decay)
-        for averaged, current in others:  # torch's get_ema_avg_fn, at this update's decay
-            averaged.copy_(decay * averaged + (1 - decay) * current)
+        if others:
+            ema = get_ema_avg_fn(decay)  # torch's per-tensor update, at this update's decay
+            for averaged, current in others:
+                averaged.copy_(ema(averaged, current, None))
 
 
 class SWAWeightAveraging(_AveragedIsTheModel):
