@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lit_dl.data import SyntheticClassificationDataModule
 from lit_dl.models import MLPClassifier
+from tests.conftest import quiet_trainer
 
 
 def tiny_data(num_train: int = 64, batch_size: int = 16) -> SyntheticClassificationDataModule:
@@ -31,21 +32,18 @@ def tiny_model(**kwargs) -> MLPClassifier:
 
 
 def tiny_trainer(root: Path, callbacks: list, **kwargs) -> L.Trainer:
+    """:func:`tests.conftest.quiet_trainer` with Lightning's default logger (``logger=None``), one short
+    epoch on one device and ``callbacks``; ``kwargs`` add or override."""
     options = {
-        "default_root_dir": root,
+        "logger": None,
         "max_epochs": 1,
         "limit_train_batches": 2,
         "limit_val_batches": 1,
         "num_sanity_val_steps": 0,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "enable_checkpointing": False,
-        "accelerator": "cpu",
         "devices": 1,
         "callbacks": callbacks,
     }
-    options.update(kwargs)
-    return L.Trainer(**options)
+    return quiet_trainer(root, **{**options, **kwargs})
 
 
 def read_events(run_dir: Path) -> EventAccumulator:
