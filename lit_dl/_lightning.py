@@ -30,7 +30,7 @@ __all__ = [
     "CHECKED_AGAINST",
     "attached_trainer",
     "batches_processed_this_epoch",
-    "disable_hp_metric_placeholder",
+    "disable_default_hp_metric",
     "drop_train_loader",
     "exponential_average_",
     "fast_dev_run",
@@ -122,7 +122,7 @@ def set_logger_version(logger: Any, version: int | str) -> None:
     logger._version = version
 
 
-def disable_hp_metric_placeholder(logger: Any) -> None:
+def disable_default_hp_metric(logger: Any) -> None:
     """Make a ``TensorBoardLogger`` write no HPARAMS session when it is given hyperparameters without
     metrics (checked against 2.6.6: ``default_hp_metric`` is kept in ``_default_hp_metric`` and read by
     ``log_hyperparams``, which then logs ``hp_metric = -1`` and a session of those parameters alone).

@@ -133,7 +133,7 @@ def _hparams_sessions(run_dir) -> tuple[list[str], list[float]]:
     ] else []
 
 
-def test_disable_hp_metric_placeholder_stops_the_session_without_metrics(tmp_path):
+def test_disable_default_hp_metric_stops_the_session_without_metrics(tmp_path):
     from lightning.pytorch.loggers import TensorBoardLogger
 
     placeholder = TensorBoardLogger(tmp_path, version="placeholder")
@@ -144,7 +144,7 @@ def test_disable_hp_metric_placeholder_stops_the_session_without_metrics(tmp_pat
         [-1.0],
     )
     quiet = TensorBoardLogger(tmp_path, version="quiet")
-    _lightning.disable_hp_metric_placeholder(quiet)
+    _lightning.disable_default_hp_metric(quiet)
     quiet.log_hyperparams({"a": 1})
     assert quiet.hparams == {"a": 1}  # still recorded for hparams.yaml
     quiet.log_hyperparams({"a": 1}, metrics={"hp_metric": 0.5})  # a session with metrics is written

@@ -25,7 +25,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from lit_dl._lightning import disable_hp_metric_placeholder
+from lit_dl._lightning import disable_default_hp_metric
 from lit_dl.errors import ConfigError
 from lit_dl.models.batch_lr import per_device_batch_size, trainer_global_batch_size
 
@@ -172,7 +172,7 @@ class RunHparams(L.Callback):
         # before Lightning logs the model's arguments.
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                disable_hp_metric_placeholder(logger)
+                disable_default_hp_metric(logger)
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
