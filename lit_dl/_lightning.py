@@ -14,11 +14,13 @@ a type checker cannot see: the ``# type: ignore`` they need lives here, once eac
 
 from __future__ import annotations
 
+import subprocess
 from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities import rank_zero_only
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ __all__ = [
     "exponential_average_",
     "fast_dev_run",
     "forget_skipped_validation",
+    "launched_processes",
     "log_every_n_steps",
     "logger_connector",
     "logger_version",
@@ -193,6 +196,19 @@ def saves_at_train_epoch_end(callback: ModelCheckpoint, trainer: L.Trainer) -> b
     duration) is only in the private ``Trainer._val_check_time_interval``.
     """
     return bool(callback._should_save_on_train_epoch_end(trainer))
+
+
+def launched_processes(trainer: L.Trainer) -> list[subprocess.Popen]:
+    """The processes the Trainer's launcher started for the other local ranks; empty without them.
+
+    Lightning's DDP launcher (``_SubprocessScriptLauncher``, a private class) keeps them in ``procs``
+    (checked against 2.6.6); the public ``_Launcher`` interface only has ``launch`` and ``kill``.
+    Other launchers (spawn, external processes, one device) have none here.
+    """
+    launcher = trainer.strategy.launcher
+    if isinstance(launcher, _SubprocessScriptLauncher):
+        return list(launcher.procs)
+    return []
 
 
 # Public attributes Lightning sets from outside their class (checked against 2.6.6).

@@ -281,6 +281,22 @@ def test_trainer_attributes_set_outside_the_trainer_class(tmp_path):
     assert _lightning.trainer_datamodule(quick) is datamodule
 
 
+def test_launched_processes_are_the_ddp_launchers_children(tmp_path):
+    import subprocess
+    import sys
+
+    def trainer(**kwargs) -> L.Trainer:
+        return L.Trainer(default_root_dir=tmp_path, logger=False, accelerator="cpu", **kwargs)
+
+    assert _lightning.launched_processes(trainer(devices=1)) == []
+    ddp = trainer(devices=2, strategy="ddp")
+    assert _lightning.launched_processes(ddp) == []  # nothing launched before fit
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    ddp.strategy.launcher.procs.append(child)  # what launch() does for each other local rank
+    assert _lightning.launched_processes(ddp) == [child]
+
+
 def test_process_rank_is_what_rank_zero_only_reads(monkeypatch):
     from lightning.pytorch.utilities import rank_zero_only
 

@@ -20,15 +20,21 @@ in a collective hangs the run. :func:`exit_on_signal` wraps a command so that:
   where the ranks may hold different numbers of evaluation batches, they run to their end. A second
   SIGINT (Ctrl+C) interrupts at once;
 - the command then exits ``128 + signum`` (SIGTERM 143, SIGINT 130, the shell's convention) on
-  every rank, a rank that got no signal itself with 143.
+  every rank, a rank that got no signal itself with 143. A rank that the signal stopped outside a
+  running stage leaves the others failing in their next collective: the launching process (rank 0
+  of Lightning's DDP launcher) then finds that rank's exit status among the processes it started
+  and exits with it too, without the collective's traceback. (Ranks started by ``torchrun`` or
+  SLURM are not this process's children: there the launcher reports the failed rank.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -38,9 +44,18 @@ import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lit_dl._lightning import process_rank, trainer_callbacks
+from lit_dl._lightning import launched_processes, process_rank, trainer_callbacks
 
-__all__ = ["INTERRUPT_SIGNALS", "Interrupted", "SignalStop", "exit_on_signal", "exit_status", "watch_trainer"]
+__all__ = [
+    "INTERRUPT_SIGNALS",
+    "Interrupted",
+    "SignalStop",
+    "SignalTakeOver",
+    "exit_on_signal",
+    "exit_status",
+    "signal_that_stopped_a_launched_rank",
+    "watch_trainer",
+]
 
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 """The signals that stop a command with status ``128 + signum``."""
@@ -93,18 +108,18 @@ class _SignalWatch:
 _watches: list[_SignalWatch] = []
 
 
-class SignalStop(L.Callback):
-    """Stops a running stage at a batch boundary on every rank once any rank got SIGTERM or SIGINT.
+class SignalTakeOver(L.Callback):
+    """Puts :func:`exit_on_signal`'s in-stage handler in place of Lightning's at a stage's first hook.
 
-    Added by the CLI to the command's Trainer (after every other callback, so that the batch's other
-    hooks, checkpoints included, have run). See :mod:`lit_dl.cli.signals`.
+    Added by the CLI before every other callback: Lightning installs its SIGTERM handler just before
+    a stage starts, and that handler broadcasts from inside the signal handler, which hangs or breaks
+    a DDP run whose ranks are not at the same point; the sooner lit_dl's handler takes its place, the
+    shorter that window (Lightning's teardown puts back the handlers it found, exit_on_signal's).
     """
 
     def __init__(self, watch: _SignalWatch) -> None:
         self.watch = watch
 
-    # A stage's first hook: Lightning has installed its SIGTERM handler; lit_dl's takes its place
-    # (Lightning's teardown puts back the handlers it found, exit_on_signal's).
     def _take_over(self) -> None:
         if threading.current_thread() is threading.main_thread():
             for signum in INTERRUPT_SIGNALS:
@@ -124,6 +139,18 @@ class SignalStop(L.Callback):
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._take_over()
+
+
+class SignalStop(L.Callback):
+    """Stops a running stage at a batch boundary on every rank once any rank got SIGTERM or SIGINT.
+
+    Added by the CLI to the command's Trainer after every other callback, so that the batch's other
+    hooks, checkpoints included, have run (:class:`SignalTakeOver`, before every other callback,
+    installs the handler that records the signal). See :mod:`lit_dl.cli.signals`.
+    """
+
+    def __init__(self, watch: _SignalWatch) -> None:
+        self.watch = watch
 
     def _any_rank_signalled(self, trainer: L.Trainer) -> bool:
         """Whether any rank got a signal: every rank gets the same answer (a collective under DDP)."""
@@ -174,13 +201,15 @@ class SignalStop(L.Callback):
 def watch_trainer(trainer: L.Trainer) -> None:
     """Put the innermost :func:`exit_on_signal` in charge of ``trainer``: a signal outside its running
     stage reaches the processes its launcher started, and inside one :class:`SignalStop` (appended to
-    its callbacks once) stops it at a batch boundary. A no-op outside :func:`exit_on_signal`."""
+    its callbacks once, with :class:`SignalTakeOver` put first) stops it at a batch boundary. A no-op
+    outside :func:`exit_on_signal`."""
     if not _watches:
         return
     watch = _watches[-1]
     watch.trainer = trainer
     callbacks = trainer_callbacks(trainer)
     if not any(isinstance(cb, SignalStop) and cb.watch is watch for cb in callbacks):
+        callbacks.insert(0, SignalTakeOver(watch))
         callbacks.append(SignalStop(watch))
 
 
@@ -207,6 +236,8 @@ def exit_on_signal() -> Iterator[None]:
         if watch.signum is None:
             watch.signum = signal.SIGTERM
     except BaseException:
+        if watch.signum is None and watch.trainer is not None:
+            watch.signum = signal_that_stopped_a_launched_rank(watch.trainer)
         if watch.signum is None:
             raise
     finally:
@@ -216,6 +247,26 @@ def exit_on_signal() -> Iterator[None]:
     if watch.signum is not None:
         _report(watch)
         sys.exit(exit_status(watch.signum))
+
+
+def signal_that_stopped_a_launched_rank(trainer: L.Trainer, wait_s: float = 2.0) -> int | None:
+    """The signal that stopped one of the ranks ``trainer``'s launcher started, or ``None``.
+
+    A rank stopped by SIGTERM or SIGINT exits ``128 + signum`` (or ``-signum`` when the signal
+    killed it); ranks still running get up to ``wait_s`` seconds in all to exit, since a collective
+    fails as soon as the stopped rank's connection closes, which can be just before it has exited.
+    """
+    processes = launched_processes(trainer)
+    deadline = time.monotonic() + wait_s
+    for proc in processes:
+        try:
+            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            continue
+        for signum in INTERRUPT_SIGNALS:
+            if code in (exit_status(signum), -signum):
+                return signum
+    return None
 
 
 def _report(watch: _SignalWatch) -> None:

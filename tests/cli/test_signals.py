@@ -199,6 +199,38 @@ def test_sigterm_to_one_ddp_rank_stops_every_rank_with_143_and_a_checkpoint_that
     )
 
 
+@pytest.mark.parametrize("hook", ["setup", "on_sanity_check_start"])
+def test_sigterm_to_ddp_rank_1_before_training_stops_every_rank_with_143_and_no_run_folder(
+    tmp_path, hook
+) -> None:
+    # setup: outside a running stage, rank 1 stops at once and rank 0's next collective fails;
+    # on_sanity_check_start: Lightning's own handler is installed by then, and lit_dl's must have
+    # taken its place before any other callback's hook runs.
+    config, root = signal_config(tmp_path), tmp_path / "runs"
+    runner = tmp_path / "run_lit_dl.py"
+    runner.write_text(RUNNER)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MASTER_PORT", None)
+    signal_rank_1 = {"class_path": "tests.probe_callbacks.SignalAt", "init_args": {"hook": hook, "rank": 1}}
+    proc = subprocess.Popen(
+        [sys.executable, str(runner), *fit_args(config, root), "--trainer.devices=2", "--trainer.strategy=ddp",
+         f"--trainer.callbacks+={yaml.safe_dump(signal_rank_1)}"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _, stderr = proc.communicate(timeout=HANG_TIMEOUT)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr[-3000:]
+    assert (tmp_path / "exit_rank0").read_text() == "143"
+    assert (tmp_path / "exit_rank1").read_text() == "143"
+    assert [line for line in stderr.splitlines() if line.startswith("lit-dl:")] == [
+        "lit-dl: stopped by SIGTERM (exit status 143)"
+    ]
+    assert "Traceback" not in stderr
+    assert not root.exists()  # nothing trained: no run folder
+
+
 SLURM_JOB = {
     "SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_NNODES": "1", "SLURM_JOB_ID": "4242",
     "SLURM_JOB_NAME": "train", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0",
