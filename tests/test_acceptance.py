@@ -38,10 +38,11 @@ def test_default_recipe_is_above_the_scikit_learn_anchor_and_test_reproduces_it(
     assert fit.returncode == 0, fit.stderr[-3000:]
     acc = float(re.search(r"test/acc[\s│]+([0-9.]+)", fit.stdout).group(1))
     # scikit-learn's MLPClassifier(256, 256) scores 0.969-0.978 on this split (docs/recipes.md); the
-    # recipe scores 0.975-0.978 at seeds 0-4, and seed 0, the recipe's, gets 351 of the 360 test digits
-    # (test/acc is torchmetrics' float32 ratio)
+    # recipe scores 0.975-0.978 at seeds 0-4, and seed 0, the recipe's, gets 350-352 of the 360 test
+    # digits depending on the CPU's kernels (AVX2 or AVX-512, MKL's code path: docs/recipes.md);
+    # test/acc is torchmetrics' float32 ratio
     assert acc >= 0.97
-    assert acc == float(torch.tensor(351 / 360))
+    assert acc in [float(torch.tensor(right / 360)) for right in (350, 351, 352)]
     (ckpt,) = (tmp_path / "lightning_logs" / "version_0" / "checkpoints").glob("epoch=*.ckpt")  # the best
     test = run_cli(
         ["test", "--config", str(CONFIGS / "digits_mlp.yaml"), f"--ckpt_path={ckpt}"], cwd=tmp_path

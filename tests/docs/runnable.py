@@ -14,8 +14,10 @@ fenced block:
   are its expected output (``…`` in an expected line stands for any text, such as a run's own file
   name).
 - ``<!-- output -->`` before a plain block: what the runnable block above printed; each line must
-  appear in that output, numbers to the digits shown. ``<!-- output illustrative -->`` is shown
-  for orientation and not compared (a timing, a run's own file names).
+  appear in that output, numbers to the digits shown. ``<!-- output tolerance=0.005 -->`` compares
+  each decimal number to within that distance instead (a metric whose last digits depend on the
+  CPU's kernels). ``<!-- output illustrative -->`` is shown for orientation and not compared (a
+  timing, a run's own file names).
 - ``<!-- file -->`` before a block whose first line is ``# name.py`` (or ``# name.yaml``): the block is
   written to that file in the page's folder before the page's commands run.
 """
@@ -43,6 +45,12 @@ class Block:
     @property
     def illustrative(self) -> bool:
         return "illustrative" in self.options
+
+    @property
+    def tolerance(self) -> float | None:
+        """How far a decimal number may be from the one shown (``tolerance=``), or ``None``: to the digits shown."""
+        value = self.options.get("tolerance")
+        return float(value) if value else None
 
 
 @dataclass
@@ -125,8 +133,9 @@ def _normalise(line: str) -> str:
     return " ".join(line.replace("│", " ").split())
 
 
-def line_matches(expected: str, actual: str) -> bool:
-    """Whether ``actual`` shows ``expected``: same words, each number equal to the digits shown."""
+def line_matches(expected: str, actual: str, tolerance: float | None = None) -> bool:
+    """Whether ``actual`` shows ``expected``: same words, each number equal to the digits shown (each
+    decimal number within ``tolerance`` of the one shown, where given)."""
     want, got = _normalise(expected), _normalise(actual)
     pattern = ""
     position = 0
@@ -144,7 +153,10 @@ def line_matches(expected: str, actual: str) -> bool:
         return False
     for shown, value in zip(numbers, match.groups(), strict=True):
         text = shown.group(0)
-        if "." in text and "e" not in text.lower():
+        if tolerance is not None and "." in text:
+            if abs(float(value) - float(text)) > tolerance:
+                return False
+        elif "." in text and "e" not in text.lower():
             decimals = len(text.split(".")[1])
             if round(float(value), decimals) != round(float(text), decimals):
                 return False
@@ -153,7 +165,11 @@ def line_matches(expected: str, actual: str) -> bool:
     return True
 
 
-def missing_lines(expected: list[str], output: str) -> list[str]:
-    """The expected lines that no line of ``output`` shows."""
+def missing_lines(expected: list[str], output: str, tolerance: float | None = None) -> list[str]:
+    """The expected lines that no line of ``output`` shows (see :func:`line_matches`)."""
     actual = output.splitlines()
-    return [line for line in expected if line.strip() and not any(line_matches(line, a) for a in actual)]
+    return [
+        line
+        for line in expected
+        if line.strip() and not any(line_matches(line, a, tolerance) for a in actual)
+    ]

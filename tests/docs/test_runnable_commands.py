@@ -117,7 +117,7 @@ def test_marked_commands_run_and_print_what_the_page_shows(page, tmp_path, monke
                 missing = missing_lines(expected, printed)
                 assert not missing, f"{where}: `{command}` did not print {missing}:\n{printed[-3000:]}"
         elif block.kind == "output" and not block.illustrative:
-            missing = missing_lines(block.text.splitlines(), output)
+            missing = missing_lines(block.text.splitlines(), output, block.tolerance)
             assert not missing, f"{where}: the block above did not print {missing}:\n{output[-3000:]}"
 
 
@@ -139,6 +139,21 @@ def test_the_pages_mark_commands_to_run():
 )
 def test_a_shown_line_matches_numbers_to_the_digits_shown(expected, actual, matches):
     assert line_matches(expected, actual) is matches
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "matches"),
+    [
+        ("test/acc 0.975", "│ test/acc │ 0.9722222089767456 │", True),
+        ("test/acc 0.975", "│ test/acc │ 0.9777777791023254 │", True),
+        ("test/acc 0.975", "│ test/acc │ 0.9694444537162781 │", False),
+        ("epochs=3 done", "epochs=4 done", False),  # integers stay exact
+        ("test/acc 0.975", "│ test/f1 │ 0.975 │", False),
+    ],
+    ids=["below-within", "above-within", "outside", "integer", "other-words"],
+)
+def test_a_tolerance_compares_decimal_numbers_within_it(expected, actual, matches):
+    assert line_matches(expected, actual, tolerance=0.005) is matches
 
 
 def test_commands_join_continuations_drop_comments_and_take_overrides():
