@@ -199,22 +199,27 @@ def test_sigterm_to_one_ddp_rank_stops_every_rank_with_143_and_a_checkpoint_that
     )
 
 
-@pytest.mark.parametrize("hook", ["setup", "on_sanity_check_start"])
-def test_sigterm_to_ddp_rank_1_before_training_stops_every_rank_with_143_and_no_run_folder(
-    tmp_path, hook
+@pytest.mark.parametrize(
+    ("hook", "rank"),
+    [("setup", 1), ("on_sanity_check_start", 1), ("setup", 0)],
+    ids=["rank-1-setup", "rank-1-sanity-check", "rank-0-setup"],
+)
+def test_sigterm_to_one_ddp_rank_before_training_stops_every_rank_with_143_and_no_run_folder(
+    tmp_path, hook, rank
 ) -> None:
-    # setup: outside a running stage, rank 1 stops at once and rank 0's next collective fails;
-    # on_sanity_check_start: Lightning's own handler is installed by then, and lit_dl's must have
-    # taken its place before any other callback's hook runs.
+    # rank 1 in setup: outside a running stage, it stops at once and rank 0's next collective fails;
+    # rank 1 at the sanity check: Lightning's own handler is installed by then, and lit_dl's must have
+    # taken its place before any other callback's hook runs; rank 0 in setup: it passes the signal
+    # on to the rank it launched.
     config, root = signal_config(tmp_path), tmp_path / "runs"
     runner = tmp_path / "run_lit_dl.py"
     runner.write_text(RUNNER)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("MASTER_PORT", None)
-    signal_rank_1 = {"class_path": "tests.probe_callbacks.SignalAt", "init_args": {"hook": hook, "rank": 1}}
+    signal_one = {"class_path": "tests.probe_callbacks.SignalAt", "init_args": {"hook": hook, "rank": rank}}
     proc = subprocess.Popen(
         [sys.executable, str(runner), *fit_args(config, root), "--trainer.devices=2", "--trainer.strategy=ddp",
-         f"--trainer.callbacks+={yaml.safe_dump(signal_rank_1)}"],
+         f"--trainer.callbacks+={yaml.safe_dump(signal_one)}"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
