@@ -3,6 +3,9 @@ changes one of the private names it reaches fails here, not silently in a run.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import lightning as L
 import pytest
 import torch
@@ -282,9 +285,6 @@ def test_trainer_attributes_set_outside_the_trainer_class(tmp_path):
 
 
 def test_launched_processes_are_the_ddp_launchers_children(tmp_path):
-    import subprocess
-    import sys
-
     def trainer(**kwargs) -> L.Trainer:
         return L.Trainer(default_root_dir=tmp_path, logger=False, accelerator="cpu", **kwargs)
 

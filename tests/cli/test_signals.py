@@ -139,6 +139,20 @@ finally:
 """
 
 
+def start_ddp_fit(folder: Path, config: Path, *args: str) -> subprocess.Popen:
+    """Start ``lit-dl fit --config config *args`` on 2 DDP processes from a runner in ``folder`` (made
+    here); each rank writes its exit status to ``folder/exit_rank<r>``."""
+    folder.mkdir()
+    runner = folder / "run_lit_dl.py"
+    runner.write_text(RUNNER)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MASTER_PORT", None)
+    return subprocess.Popen(
+        [sys.executable, str(runner), *fit_args(config, *args), "--trainer.devices=2", "--trainer.strategy=ddp"],
+        cwd=folder.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 def test_sigterm_to_one_ddp_rank_stops_every_rank_with_143_and_a_checkpoint_that_resumes_exactly(
     tmp_path,
 ) -> None:
@@ -150,19 +164,9 @@ def test_sigterm_to_one_ddp_rank_stops_every_rank_with_143_and_a_checkpoint_that
         "init_args": {"step": 3, "marker": str(marker), "rank": 1},
     }
     config, root = signal_config(tmp_path), tmp_path / "runs"
-    ddp = ["--trainer.devices=2", "--trainer.strategy=ddp"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("MASTER_PORT", None)
 
     def start(name: str, *args: str) -> subprocess.Popen:
-        """Start ``lit-dl fit`` on 2 processes; each writes its exit status to ``<name>/exit_rank<r>``."""
-        (tmp_path / name).mkdir()
-        runner = tmp_path / name / "run_lit_dl.py"
-        runner.write_text(RUNNER)
-        return subprocess.Popen(
-            [sys.executable, str(runner), *fit_args(config, *args), *ddp],
-            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        return start_ddp_fit(tmp_path / name, config, *args)
 
     whole = start("whole", tmp_path / "whole_run")  # the uninterrupted run, meanwhile
     proc = start("stopped", root, f"--trainer.callbacks+={yaml.safe_dump(wait)}")
@@ -212,23 +216,17 @@ def test_sigterm_to_one_ddp_rank_before_training_stops_every_rank_with_143_and_n
     # taken its place before any other callback's hook runs; rank 0 in setup: it passes the signal
     # on to the rank it launched.
     config, root = signal_config(tmp_path), tmp_path / "runs"
-    runner = tmp_path / "run_lit_dl.py"
-    runner.write_text(RUNNER)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("MASTER_PORT", None)
     signal_one = {"class_path": "tests.probe_callbacks.SignalAt", "init_args": {"hook": hook, "rank": rank}}
-    proc = subprocess.Popen(
-        [sys.executable, str(runner), *fit_args(config, root), "--trainer.devices=2", "--trainer.strategy=ddp",
-         f"--trainer.callbacks+={yaml.safe_dump(signal_one)}"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_ddp_fit(
+        tmp_path / "stopped", config, root, f"--trainer.callbacks+={yaml.safe_dump(signal_one)}"
+    )
     try:
         _, stderr = proc.communicate(timeout=HANG_TIMEOUT)
     finally:
         proc.kill()
     assert proc.returncode == 143, stderr[-3000:]
-    assert (tmp_path / "exit_rank0").read_text() == "143"
-    assert (tmp_path / "exit_rank1").read_text() == "143"
+    assert (tmp_path / "stopped" / "exit_rank0").read_text() == "143"
+    assert (tmp_path / "stopped" / "exit_rank1").read_text() == "143"
     assert [line for line in stderr.splitlines() if line.startswith("lit-dl:")] == [
         "lit-dl: stopped by SIGTERM (exit status 143)"
     ]
