@@ -1,7 +1,7 @@
 """What makes two runs comparable, as the run's hyperparameters: the record ``lit-dl fit`` logs.
 
-Lightning logs the model's constructor arguments when fit starts, with ``hp_metric = -1`` as a
-placeholder. The optimizer and scheduler are injected callables, not among those arguments, so an LR
+Lightning logs the model's constructor arguments when fit starts, with ``hp_metric = -1`` until a
+metric is logged (``TensorBoardLogger(default_hp_metric=True)``). The optimizer and scheduler are injected callables, not among those arguments, so an LR
 sweep's runs looked identical in TensorBoard's HPARAMS tab. :class:`RunHparams` logs one record per
 run instead, with what varies between runs: the recipe (its config files), the model's arguments
 (Lightning's bookkeeping such as ``_instantiator`` left out), the optimizer class and its
