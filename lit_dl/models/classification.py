@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import copy
 import math
 from collections.abc import Mapping
@@ -56,7 +57,7 @@ __all__ = ["ClassificationTask"]
 _EVAL_STAGES = ("val", "test")
 
 
-class ClassificationTask(SafeLoading, L.LightningModule):
+class ClassificationTask(SafeLoading, L.LightningModule, abc.ABC):
     """Supervised classification: loss, metrics, parameter groups and optimizer wiring.
 
     Recipes subclass it and only say how to build the network (:meth:`build_backbone`). The network
@@ -183,14 +184,14 @@ class ClassificationTask(SafeLoading, L.LightningModule):
 
     # ----------------------------------------------------------------------------------------------
     # Extension points
+    @abc.abstractmethod
     def build_backbone(self) -> nn.Module:
         """Return the network mapping a batch of inputs to logits ``(batch, num_classes)``.
 
         Called at the end of ``ClassificationTask.__init__``; ``self.hparams`` then holds the
         arguments of every ``__init__`` in the class chain, so a recipe reads its own options from
-        there (``self.hparams.hidden_sizes``).
+        there (``self.hparams.hidden_sizes``). Abstract: a task without it cannot be built.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement build_backbone()")
 
     def compute_loss(self, logits: Tensor, target: Tensor) -> Tensor:
         """The training objective's data loss, a scalar (``train/loss``). Default: cross-entropy on

@@ -24,6 +24,7 @@ Weights that were loaded (:func:`lit_dl.nn.init_marks.mark_initialized`) are nev
 
 from __future__ import annotations
 
+import abc
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -113,7 +114,7 @@ def check_init_options(scheme: str, mode: str | None, gain: float | None) -> Non
         raise ConfigError(f"gain must be > 0, got {gain!r} (null: each activation's own)")
 
 
-class SelfInitializing(nn.Module):
+class SelfInitializing(nn.Module, abc.ABC):
     """Base of a module that owns its initialisation (every network and residual block of lit_dl.nn).
 
     A subclass says what its weight layers feed (:meth:`layer_activations`) and, if it has residual
@@ -130,10 +131,10 @@ class SelfInitializing(nn.Module):
     init_mode: Mode = "fan_in"
     zero_init_residual: bool = False
 
+    @abc.abstractmethod
     def layer_activations(self) -> Iterator[tuple[str, nn.Module, Feeds]]:
         """Yield ``(name, layer, feeds)`` for every weight layer, in registration order, with names
-        relative to this module."""
-        raise NotImplementedError(f"{type(self).__name__} must say what its weight layers feed")
+        relative to this module. Abstract: a module without it cannot be built."""
 
     def residual_zero_weights(self) -> Iterator[Tensor]:
         """The weights that, set to zero, make each residual branch inside output zero, so each block

@@ -25,6 +25,7 @@ data module, batch size or number of devices keeps its shape; ``warmup_steps`` g
 
 from __future__ import annotations
 
+import abc
 import math
 
 from torch import Tensor
@@ -36,7 +37,7 @@ from lit_dl.errors import ConfigError
 __all__ = ["WarmupCosineLR", "WarmupLR", "WarmupStepLR"]
 
 
-class WarmupLR(LRScheduler):
+class WarmupLR(LRScheduler, abc.ABC):
     """Base of the warmup schedules: linear warmup, then :meth:`main_lr` of the subclass.
 
     During the first ``warmup_steps`` steps the LR of each group goes linearly from
@@ -124,9 +125,12 @@ class WarmupLR(LRScheduler):
         if self.total_steps is None:
             self.total_steps = int(run_length)
 
+    @abc.abstractmethod
     def main_lr(self, base_lr: float | Tensor, step: int) -> float | Tensor:
-        """LR of a group with base LR ``base_lr`` at ``step`` scheduler steps after the warmup ended."""
-        raise NotImplementedError
+        """LR of a group with base LR ``base_lr`` at ``step`` scheduler steps after the warmup ended.
+
+        Abstract: a schedule without it cannot be built.
+        """
 
     def main_steps(self) -> int:
         """Length of the schedule after the warmup, in scheduler steps; needs ``total_steps``."""
